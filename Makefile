@@ -1,0 +1,30 @@
+# edgescrape: the two commands a user needs are `make run` and `make test`.
+
+CARGO ?= cargo
+
+.PHONY: run test bench lint peers build
+
+build:
+	$(CARGO) build --release
+
+## run: build and scrape the demo config (conf/prometheus.yml), storing under data/
+run: build
+	./target/release/edgescrape --config.file=conf/prometheus.yml --storage.path=data --web.listen-address=127.0.0.1:9099
+
+## peers: install the real programs the tests run against (Debian packages)
+peers:
+	./scripts/install-peers.sh
+
+## test: every test, including those against real Prometheus, vmagent and node_exporter
+test: peers
+	$(CARGO) build --release
+	$(CARGO) test --release --all-targets
+
+## bench: criterion benchmarks of the hot paths
+bench:
+	$(CARGO) bench
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings

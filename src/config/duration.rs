@@ -1,0 +1,149 @@
+//! Prometheus duration syntax: `1y2w3d4h5m6s7ms`, `y` = 365 days, `0` alone.
+
+use std::fmt;
+use std::time::Duration as StdDuration;
+
+/// A duration written in Prometheus syntax (`30s`, `1m30s`, `1y`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Duration(pub StdDuration);
+
+/// Units in the order Prometheus requires them, with their length in ms.
+const UNITS: [(&str, u64); 7] = [
+    ("y", 365 * 24 * 3600 * 1000),
+    ("w", 7 * 24 * 3600 * 1000),
+    ("d", 24 * 3600 * 1000),
+    ("h", 3600 * 1000),
+    ("m", 60 * 1000),
+    ("s", 1000),
+    ("ms", 1),
+];
+
+impl Duration {
+    /// A duration of `secs` seconds.
+    pub const fn from_secs(secs: u64) -> Duration {
+        Duration(StdDuration::from_secs(secs))
+    }
+
+    /// A duration of `ms` milliseconds.
+    pub const fn from_millis(ms: u64) -> Duration {
+        Duration(StdDuration::from_millis(ms))
+    }
+
+    /// Parses Prometheus duration syntax. Units must appear largest first,
+    /// each at most once; the empty string and bare numbers other than `0` are
+    /// refused.
+    pub fn parse(s: &str) -> Result<Duration, String> {
+        if s == "0" {
+            return Ok(Duration::default());
+        }
+        if s.is_empty() {
+            return Err("empty duration string".to_string());
+        }
+        let mut rest = s;
+        let mut total: u64 = 0;
+        let mut next_unit = 0;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(format!("not a valid duration string: {s:?}"));
+            }
+            let n: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("not a valid duration string: {s:?}"))?;
+            rest = &rest[digits..];
+            let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+            let unit = &rest[..unit_len];
+            rest = &rest[unit_len..];
+            let Some(pos) = UNITS[next_unit..].iter().position(|(u, _)| *u == unit) else {
+                return Err(format!("not a valid duration string: {s:?}"));
+            };
+            let ms = UNITS[next_unit + pos].1;
+            next_unit += pos + 1;
+            total = n
+                .checked_mul(ms)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(|| format!("duration out of range: {s:?}"))?;
+        }
+        Ok(Duration(StdDuration::from_millis(total)))
+    }
+
+    /// The duration as a standard library value.
+    pub fn get(self) -> StdDuration {
+        self.0
+    }
+}
+
+/// Formats as Prometheus does: largest units first, `0s` for zero.
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ms = self.0.as_millis() as u64;
+        if ms == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, len) in UNITS {
+            if ms >= len {
+                write!(f, "{}{unit}", ms / len)?;
+                ms %= len;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl serde::Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Duration::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn ok(s: &str, ms: u64, shown: &str) {
+        let d = Duration::parse(s).unwrap();
+        assert_eq!(d.0.as_millis() as u64, ms, "{s}");
+        assert_eq!(d.to_string(), shown, "{s}");
+    }
+
+    #[test]
+    fn parses_prometheus_durations() {
+        ok("0", 0, "0s");
+        ok("0s", 0, "0s");
+        ok("324ms", 324, "324ms");
+        ok("3s", 3000, "3s");
+        ok("5m", 300_000, "5m");
+        ok("1h", 3_600_000, "1h");
+        ok("4d", 4 * 86_400_000, "4d");
+        ok("4d1h", 4 * 86_400_000 + 3_600_000, "4d1h");
+        ok("14d", 14 * 86_400_000, "2w");
+        ok("3w", 21 * 86_400_000, "3w");
+        ok("1y", 365 * 86_400_000, "1y");
+        ok("1m30s", 90_000, "1m30s");
+        ok("1h30m", 5_400_000, "1h30m");
+        ok("1s500ms", 1500, "1s500ms");
+    }
+
+    #[test]
+    fn refuses_bad_durations() {
+        for s in [
+            "", "1", "1.5s", "s", "1x", "1s1m", "1m1m", "-1s", " 1s", "1s ", "1mss",
+        ] {
+            assert!(Duration::parse(s).is_err(), "{s:?} should fail");
+        }
+    }
+}

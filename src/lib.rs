@@ -1,0 +1,16 @@
+//! edgescrape: Prometheus's scrape module rebuilt for edge and embedded boxes.
+//!
+//! A sample flows `config` → `discovery` → `scrape` → `storage`, and `web`
+//! shows the state. The principal types are [`config::Config`],
+//! [`labels::Labels`], [`relabel::RelabelConfig`] and [`storage::Appendable`].
+//! There is no async runtime: every stage runs on named OS threads that wait
+//! on crossbeam channels.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod labels;
+pub mod relabel;
+pub mod storage;
+pub mod textparse;
