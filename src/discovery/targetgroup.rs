@@ -124,6 +124,14 @@ mod tests {
     }
 
     #[test]
+    fn yaml_scalar_label_values_are_strings() {
+        // go-yaml reads any scalar into a label value.
+        let groups = parse(b"- labels: {rack: 1, on: true}\n", Format::Yaml).unwrap();
+        assert_eq!(groups[0].labels.get("rack"), Some("1"));
+        assert_eq!(groups[0].labels.get("on"), Some("true"));
+    }
+
+    #[test]
     fn empty_yaml_is_an_empty_list() {
         assert!(parse(b"", Format::Yaml).unwrap().is_empty());
         assert!(parse(b"# nothing yet\n", Format::Yaml).unwrap().is_empty());
