@@ -11,7 +11,9 @@
 
 pub mod config;
 pub mod discovery;
+pub mod http_client;
 pub mod labels;
 pub mod relabel;
+pub mod scrape;
 pub mod storage;
 pub mod textparse;
