@@ -108,6 +108,7 @@ impl Flags {
                     no_value(name, inline)?;
                     flags.enable_lifecycle = false;
                 }
+                _ if !VALUE_FLAGS.contains(&name) => return Err(FlagError::Unknown(arg.clone())),
                 _ => {
                     let value = match inline {
                         Some(v) => v,
@@ -161,6 +162,20 @@ impl Flags {
         Ok(Command::Run(flags))
     }
 }
+
+/// The flags that take a value.
+const VALUE_FLAGS: &[&str] = &[
+    "config.file",
+    "storage.path",
+    "storage.retention.size",
+    "storage.retention.time",
+    "storage.fsync",
+    "web.listen-address",
+    "web.config.file",
+    "log.level",
+    "log.format",
+    "enable-feature",
+];
 
 fn parse_check_config(args: &[String]) -> Result<Command, FlagError> {
     let mut files = Vec::new();
@@ -549,6 +564,8 @@ mod tests {
     #[test]
     fn refusals_name_the_flag() {
         refused(&["--bogus=1"], "unknown flag --bogus");
+        refused(&["--bogus"], "unknown flag --bogus");
+        refused(&["--bogus", "--config.file=x"], "unknown flag --bogus");
         refused(&["--config.file"], "--config.file needs a value");
         refused(&["--log.level=trace"], "--log.level");
         refused(&["--log.format=text"], "--log.format");
