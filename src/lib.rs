@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod labels;
 pub mod relabel;
 pub mod storage;

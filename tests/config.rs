@@ -630,6 +630,53 @@ fn syntax_and_type_refusals() {
 }
 
 #[test]
+fn relabel_rule_refusals_point_at_the_rule() {
+    let rule = |body: &str| {
+        format!("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {body}\n")
+    };
+    for (body, fragment) in [
+        (
+            "{action: hashmod, target_label: x, source_labels: [a]}",
+            "relabel configuration for hashmod requires non-zero modulus",
+        ),
+        (
+            "{action: labelkeep, regex: a, target_label: x}",
+            "labelkeep action requires only 'regex', and no other fields",
+        ),
+        (
+            "{action: replace, source_labels: [a]}",
+            "relabel configuration for replace action requires 'target_label' value",
+        ),
+        (
+            "{action: lowercase, target_label: 42lab}",
+            "\"42lab\" is invalid 'target_label' for lowercase action",
+        ),
+    ] {
+        refused(
+            &rule(body),
+            4,
+            9,
+            &["scrape_configs[0].relabel_configs[0]", fragment],
+        );
+    }
+    refused(
+        &rule("{action: explode}"),
+        4,
+        18,
+        &[
+            "relabel_configs[0].action",
+            "unknown relabel action \"explode\"",
+        ],
+    );
+    refused(
+        "remote_write:\n  - url: http://r/w\n    write_relabel_configs:\n      - action: hashmod\n        target_label: x\n",
+        4,
+        9,
+        &["remote_write[0].write_relabel_configs[0]", "non-zero modulus"],
+    );
+}
+
+#[test]
 fn secrets_never_show() {
     let text = "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: hunter2-pw}\n  - job_name: b\n    bearer_token: hunter2-token\nremote_write:\n  - url: http://r/w\n    authorization: {credentials: hunter2-cred}\n";
     let c = accepted(text);
@@ -642,36 +689,28 @@ fn secrets_never_show() {
 
 #[test]
 fn yaml_output_reads_back_as_the_same_config() {
-    let c = Config::load_file(&fixture("good.yml")).unwrap();
+    let text = "global:\n  scrape_interval: 15s\n  external_labels: {site: a}\nscrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p}\n    scrape_protocols: [PrometheusText0.0.4]\n    params: {module: [m]}\n    static_configs: [{targets: ['h:1'], labels: {x: y}}]\n    file_sd_configs: [{files: [t/*.json]}]\n    metric_relabel_configs:\n      - {source_labels: [__name__], regex: 'go_.*', action: drop}\n  - job_name: b\n    bearer_token: t\n    scrape_interval: 5s\n    tls_config: {ca_file: ca.pem, insecure_skip_verify: true}\nremote_write:\n  - url: https://r/w\n    name: q\n    headers: {X-Site: a}\n    queue_config: {max_shards: 2}\n";
+    let c = accepted(text);
     let yaml = c.to_yaml().unwrap();
     // The HTTP client fields are written inline, as Prometheus shows them.
     assert!(yaml.contains("\n  basic_auth:\n"), "{yaml}");
     assert!(!yaml.lines().any(|l| l.trim() == "http:"), "{yaml}");
-    let back = Config::load_str(&yaml, Path::new("status.yml")).unwrap();
+    let back = load(&yaml).unwrap();
+    // Secrets come back as the placeholder; nothing else changes.
     let mut expected = c.clone();
-    // Secrets come back as the placeholder, nothing else changes.
-    for sc in expected.scrape_configs.iter_mut() {
-        if let Some(b) = &mut sc.http.basic_auth {
-            b.password = b
-                .password
-                .as_ref()
-                .map(|_| edgescrape::config::Secret::new("<secret>"));
-        }
-        if let Some(a) = &mut sc.http.authorization {
-            a.credentials = a
-                .credentials
-                .as_ref()
-                .map(|_| edgescrape::config::Secret::new("<secret>"));
-        }
-    }
-    for rw in expected.remote_write.iter_mut() {
-        if let Some(b) = &mut rw.http.basic_auth {
-            b.password = b
-                .password
-                .as_ref()
-                .map(|_| edgescrape::config::Secret::new("<secret>"));
-        }
-    }
+    let placeholder = Some(edgescrape::config::Secret::new("<secret>"));
+    expected.scrape_configs[0]
+        .http
+        .basic_auth
+        .as_mut()
+        .unwrap()
+        .password = placeholder.clone();
+    expected.scrape_configs[1]
+        .http
+        .authorization
+        .as_mut()
+        .unwrap()
+        .credentials = placeholder;
     assert_eq!(back, expected);
 }
 
