@@ -556,13 +556,19 @@ impl Wal {
     }
 
     /// Writes one batch: a series record for each series not yet defined in
-    /// the current segment, then one samples record, in one `write` call;
-    /// fsyncs as the policy says. `samples` yields `(ref, labels, t, v)`;
-    /// refs must be non-zero and always paired with the same labels.
-    /// Returns the position after the batch.
-    pub fn log<'a, I>(&self, samples: I) -> Result<Position, WalError>
+    /// the current segment (its labels from `labels_of`), then one samples
+    /// record, in one `write` call; fsyncs as the policy says. `samples`
+    /// yields `(ref, t, v)` with non-zero refs, a ref always standing for
+    /// the same labels. A sample whose ref `labels_of` does not know and
+    /// that the segment has not defined yet is left out. Returns the
+    /// position after the batch.
+    pub fn log<I>(
+        &self,
+        samples: I,
+        labels_of: &dyn Fn(SeriesRef) -> Option<Labels>,
+    ) -> Result<Position, WalError>
     where
-        I: IntoIterator<Item = (SeriesRef, &'a Labels, i64, f64)>,
+        I: IntoIterator<Item = (SeriesRef, i64, f64)>,
     {
         let (file, path, pos) = {
             let mut w = self.writer.lock();
@@ -570,7 +576,7 @@ impl Wal {
                 self.cut(&mut w)?;
             }
             let seq = w.seq;
-            encode_batch(&mut w, seq, samples);
+            encode_batch(&mut w, seq, samples, labels_of);
             if w.samples.count() == 0 {
                 return Ok(Position {
                     segment: seq,
@@ -816,9 +822,13 @@ impl Drop for Wal {
 
 /// Encodes a batch into `w.buf`: a series record for refs new to the
 /// segment, then the samples record.
-fn encode_batch<'a, I>(w: &mut Writer, seq: u64, samples: I)
-where
-    I: IntoIterator<Item = (SeriesRef, &'a Labels, i64, f64)>,
+fn encode_batch<I>(
+    w: &mut Writer,
+    seq: u64,
+    samples: I,
+    labels_of: &dyn Fn(SeriesRef) -> Option<Labels>,
+) where
+    I: IntoIterator<Item = (SeriesRef, i64, f64)>,
 {
     w.series.clear();
     w.series_count = 0;
@@ -834,17 +844,16 @@ where
         samples_max_t,
         ..
     } = w;
-    for (series_ref, labels, t, v) in samples {
+    for (series_ref, t, v) in samples {
         if !encoder.knows(series_ref) {
-            put_series(series, series_ref, labels);
+            let Some(labels) = labels_of(series_ref) else {
+                log::debug!("wal sample for a series without labels left out ref={series_ref}");
+                continue;
+            };
+            put_series(series, series_ref, &labels);
             *series_count += 1;
             *next_ref = (*next_ref).max(series_ref + 1);
-            match known.get_mut(&series_ref) {
-                Some(entry) => entry.1 = seq,
-                None => {
-                    known.insert(series_ref, (labels.clone(), seq));
-                }
-            }
+            known.insert(series_ref, (labels, seq));
         }
         rec.push(encoder, series_ref, t, v);
         *samples_max_t = (*samples_max_t).max(t);
