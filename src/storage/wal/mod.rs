@@ -31,7 +31,10 @@
 //! sample in a segment carries its 8 raw bytes. On a node_exporter steady
 //! state a scrape's samples share one timestamp and consecutive refs, so an
 //! unchanged value costs 1 byte and a changed counter 2–7; values, NaNs and
-//! the stale marker `0x7ff0000000000002` survive bit for bit.
+//! the stale marker `0x7ff0000000000002` survive bit for bit. Measured on
+//! nine real node_exporter 1.5.0 scrapes 15 s apart (507 samples each, 28%
+//! changing): 2.2 bytes per sample, 2.25 over a long run with segment
+//! series records included (`cargo bench --bench storage`).
 //!
 //! **Every segment is self-contained**: the encoder state is reset at the
 //! start of each segment and every series gets a series record in a segment
@@ -61,8 +64,10 @@
 //!   when a file is created, renamed or deleted.
 //! - A failed write (disk full, I/O error) fails the commit with the path
 //!   and OS error, is cut back off the segment, and nothing of it reaches
-//!   the head. A failed fsync fails the commit too and the next commit starts
-//!   a new segment, since the kernel may have dropped the unsynced pages.
+//!   the head. A failed fsync fails the commit too (the batch was written,
+//!   so a reader may still see it and a replay may still find it) and the
+//!   next commit starts a new segment, since the kernel may have dropped the
+//!   unsynced pages.
 //!
 //! # Replay and damage
 //!
@@ -184,10 +189,12 @@ pub struct WalOptions {
     pub fsync: FsyncPolicy,
     /// Bound on the bytes of segments plus checkpoint; 0 for none.
     pub retention_size: u64,
-    /// Segments whose newest sample is older than this are deleted.
+    /// Segments whose newest sample timestamp is older than this, by the
+    /// wall clock, are deleted.
     pub retention_time: Option<Duration>,
     /// Segments holding samples this close to the newest sample are kept
     /// (unless a bound forces), so a restart rebuilds the head window.
+    /// [`crate::storage::fanout::Storage::open`] sets it to the head window.
     pub keep_window: Duration,
     /// How often the background thread applies retention.
     pub retention_check_interval: Duration,
