@@ -147,8 +147,20 @@ impl fmt::Display for SelectorError {
 
 impl std::error::Error for SelectorError {}
 
+/// Parses a query: like [`parse`], and as PromQL refuses a selector whose
+/// every matcher matches the empty string (it would select everything).
+pub fn parse_query(input: &str) -> Result<Vec<Matcher>, SelectorError> {
+    let matchers = parse(input)?;
+    if matchers.iter().all(|m| m.matches("")) {
+        return Err(SelectorError::MatchesEverything);
+    }
+    Ok(matchers)
+}
+
 /// Parses `name`, `name{...}` or `{...}` into matchers; a metric name becomes
-/// a `__name__` equality matcher first.
+/// a `__name__` equality matcher first. As Prometheus's
+/// `ParseMetricSelector` (used for `match[]`), a selector matching every
+/// series is allowed.
 pub fn parse(input: &str) -> Result<Vec<Matcher>, SelectorError> {
     let mut p = Parser { src: input, pos: 0 };
     p.skip_ws();
@@ -174,9 +186,6 @@ pub fn parse(input: &str) -> Result<Vec<Matcher>, SelectorError> {
     p.skip_ws();
     if !p.at_end() {
         return Err(SelectorError::NotASelector(input.to_string()));
-    }
-    if matchers.iter().all(|m| m.matches("")) {
-        return Err(SelectorError::MatchesEverything);
     }
     Ok(matchers)
 }
@@ -241,6 +250,9 @@ impl Parser<'_> {
                 self.pos += 1;
                 return Ok(());
             }
+            if self.at_end() {
+                return Err(self.syntax("unexpected end of input inside braces"));
+            }
             let Some(name) = self.ident(false) else {
                 return Err(self.syntax("expected label name or \"}\""));
             };
@@ -266,6 +278,7 @@ impl Parser<'_> {
             match self.peek() {
                 Some(',') => self.pos += 1,
                 Some('}') => {}
+                None => return Err(self.syntax("unexpected end of input inside braces")),
                 _ => return Err(self.syntax("expected \",\" or \"}\" in label matching")),
             }
         }
@@ -389,9 +402,18 @@ mod tests {
         err("up offset 5m", "only plain selectors");
         err("up + 1", "only plain selectors");
         err("1", "only plain selectors");
-        err(r#"{a=""}"#, "at least one non-empty matcher");
-        err(r#"{a=~".*"}"#, "at least one non-empty matcher");
-        err(r#"up{a="b""#, "1:9: parse error");
+        let e = parse_query(r#"{a=~".*"}"#).unwrap_err().to_string();
+        assert!(e.contains("at least one non-empty matcher"), "{e}");
+        assert!(parse_query(r#"{a=""}"#).is_err());
+        assert_eq!(parse(r#"{a=~".*"}"#).map(|m| m.len()), Ok(1));
+        err(
+            r#"up{a="b""#,
+            "1:9: parse error: unexpected end of input inside braces",
+        );
+        err(
+            "up{",
+            "1:4: parse error: unexpected end of input inside braces",
+        );
         err(r#"up{a b"}"#, "1:6: parse error");
         err(r#"up{a="b}"#, "unterminated");
         err(r#"up{a=~"("}"#, "invalid regular expression");

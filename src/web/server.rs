@@ -436,9 +436,7 @@ impl Handler {
                 Err(e) => return Reply::text(400, format!("{e}\n")),
             }
         }
-        if sets.is_empty() {
-            return Reply::text(400, "no match[] parameter given\n");
-        }
+        // As Prometheus 2.42: no match[] is an empty 200, not an error.
         let samples = self.views.series.latest_for_federate(&sets);
         let text = federate::encode(samples, &self.views.lifecycle.external_labels());
         Reply::new(200, federate::CONTENT_TYPE, text)
@@ -471,13 +469,13 @@ impl Handler {
                     return Reply::api_err(
                         ErrorType::BadData,
                         &format!(
-                            "invalid parameter \"time\": cannot parse {t:?} to a valid timestamp"
+                            "invalid parameter \"time\": Invalid time value for 'time': cannot parse {t:?} to a valid timestamp"
                         ),
                     )
                 }
             },
         };
-        let matchers = match selector::parse(form.get("query").unwrap_or("")) {
+        let matchers = match selector::parse_query(form.get("query").unwrap_or("")) {
             Ok(m) => m,
             Err(e) => {
                 return Reply::api_err(
@@ -486,7 +484,15 @@ impl Handler {
                 )
             }
         };
-        let samples = self.views.series.instant(&matchers, at_ms);
+        // As PromQL: an instant vector's samples carry the evaluation time,
+        // not the time they were scraped at.
+        let samples = self
+            .views
+            .series
+            .instant(&matchers, at_ms)
+            .into_iter()
+            .map(|(labels, _, v)| (labels, at_ms, v))
+            .collect();
         Reply::api_ok(&api::vector_json(samples))
     }
 
