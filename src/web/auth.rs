@@ -127,11 +127,15 @@ impl fmt::Debug for BasicAuth {
 impl BasicAuth {
     /// An authenticator for `users` (name → bcrypt hash).
     pub fn new(users: BTreeMap<String, String>) -> BasicAuth {
-        let dummy_hash = if users.is_empty() {
-            String::new()
-        } else {
-            bcrypt::hash("edgescrape-unknown-user", bcrypt::DEFAULT_COST).unwrap_or_default()
-        };
+        // Same cost as the users' hashes, so the dummy check takes as long.
+        let cost = users
+            .values()
+            .filter_map(|h| h.parse::<bcrypt::HashParts>().ok())
+            .map(|p| p.get_cost())
+            .max();
+        let dummy_hash = cost
+            .and_then(|c| bcrypt::hash("edgescrape-unknown-user", c).ok())
+            .unwrap_or_default();
         BasicAuth {
             users,
             dummy_hash,

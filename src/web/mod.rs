@@ -91,6 +91,8 @@ pub enum WebError {
     WebConfig(auth::WebConfigError),
     /// A TLS certificate or key file could not be read.
     TlsFile(PathBuf, std::io::Error),
+    /// A TLS certificate or key file holds no usable PEM.
+    Tls(PathBuf, String),
     /// Binding the listen address (or setting up TLS on it) failed.
     Listen(String, String),
     /// A worker thread could not be spawned.
@@ -102,6 +104,7 @@ impl fmt::Display for WebError {
         match self {
             WebError::WebConfig(e) => write!(f, "{e}"),
             WebError::TlsFile(p, e) => write!(f, "reading TLS file {}: {e}", p.display()),
+            WebError::Tls(p, e) => write!(f, "TLS file {}: {e}", p.display()),
             WebError::Listen(addr, e) => write!(f, "listening on {addr}: {e}"),
             WebError::Spawn(e) => write!(f, "spawning web worker thread: {e}"),
         }

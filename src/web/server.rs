@@ -54,6 +54,7 @@ impl Server {
                     .map_err(|e| WebError::TlsFile(tls.cert_file.clone(), e))?;
                 let private_key = std::fs::read(&tls.key_file)
                     .map_err(|e| WebError::TlsFile(tls.key_file.clone(), e))?;
+                check_pem(&tls.cert_file, &certificate, &tls.key_file, &private_key)?;
                 tiny_http::Server::https(
                     options.listen_address.as_str(),
                     tiny_http::SslConfig {
@@ -158,6 +159,46 @@ fn worker(http: &tiny_http::Server, handler: &Handler, stopping: &AtomicBool) {
             }
         }
     }
+}
+
+/// Checks what `tiny_http` would otherwise panic on: a certificate file
+/// without certificates, a key file without a PKCS#8 or RSA key.
+fn check_pem(
+    cert_path: &std::path::Path,
+    cert: &[u8],
+    key_path: &std::path::Path,
+    key: &[u8],
+) -> Result<(), WebError> {
+    let bad = |p: &std::path::Path, msg: &str| Err(WebError::Tls(p.to_path_buf(), msg.to_string()));
+    let mut certs = 0;
+    for item in rustls_pemfile::read_all(&mut &cert[..]) {
+        match item {
+            Ok(rustls_pemfile::Item::X509Certificate(_)) => certs += 1,
+            Ok(_) => {}
+            Err(e) => return bad(cert_path, &format!("invalid PEM: {e}")),
+        }
+    }
+    if certs == 0 {
+        return bad(cert_path, "no PEM certificate found");
+    }
+    let mut keys = 0;
+    for item in rustls_pemfile::read_all(&mut &key[..]) {
+        match item {
+            Ok(rustls_pemfile::Item::Pkcs8Key(_) | rustls_pemfile::Item::Pkcs1Key(_)) => keys += 1,
+            Ok(rustls_pemfile::Item::Sec1Key(_)) => {
+                return bad(
+                    key_path,
+                    "EC keys must be in PKCS#8 form (openssl pkcs8 -topk8 -nocrypt)",
+                )
+            }
+            Ok(_) => {}
+            Err(e) => return bad(key_path, &format!("invalid PEM: {e}")),
+        }
+    }
+    if keys == 0 {
+        return bad(key_path, "no PKCS#8 or RSA private key found");
+    }
+    Ok(())
 }
 
 /// The host's name, as Prometheus's default external URL uses it.
