@@ -89,11 +89,13 @@ fn sparkline(values: &[f64]) -> String {
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
 h1{font-size:1.4em;margin:0 0 .5em}h2{font-size:1.1em;margin:1.5em 0 .4em}\
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #e3e3e3;vertical-align:top}\
+table{border-collapse:collapse;width:100%;table-layout:fixed}\
+th:nth-child(1){width:18%}th:nth-child(2){width:8%}th:nth-child(3){width:22%}th:nth-child(4){width:8%}\
+th:nth-child(5){width:7%}th:nth-child(6){width:11%}.endpoint{overflow-wrap:anywhere}th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #e3e3e3;vertical-align:top}\
 th{background:#f5f5f5;font-weight:600}.health{font-weight:600;border-radius:3px;padding:.1em .45em;color:#fff}\
 .up{background:#2e8540}.down{background:#c0392b}.unknown{background:#888}\
 .label{display:inline-block;background:#eef2f7;border-radius:3px;padding:0 .35em;margin:0 .25em .2em 0;font-size:.9em}\
-.error{color:#c0392b;max-width:28em;overflow-wrap:anywhere}.muted{color:#888}a{color:#2a5db0}";
+.error{color:#c0392b;overflow-wrap:break-word}.muted{color:#888}a{color:#2a5db0}";
 
 /// Renders the whole page.
 pub fn render(
