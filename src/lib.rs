@@ -16,3 +16,4 @@ pub mod labels;
 pub mod relabel;
 pub mod storage;
 pub mod textparse;
+pub mod web;
