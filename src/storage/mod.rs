@@ -2,6 +2,8 @@
 //! [`Appender`] per scrape, which collects samples and writes them all on
 //! `commit()` or none on `rollback()`, as Prometheus's `storage.Appender`.
 
+pub mod remote;
+
 use std::fmt;
 
 use crate::labels::Labels;
