@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod discovery;
 pub mod labels;
 pub mod relabel;
 pub mod storage;
