@@ -69,6 +69,9 @@ pub struct QueueStats {
     pub shards: AtomicU64,
     /// Times the durable read position was written.
     pub positions_persisted: AtomicU64,
+    /// Samples finished (sent, refused or dropped) this run whose progress
+    /// is saved on disk: a crash now never sends them again.
+    pub samples_durable: AtomicU64,
 }
 
 impl QueueStats {
