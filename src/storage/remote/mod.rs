@@ -4,7 +4,7 @@
 //! committed sample, surviving receiver outages and restarts: its progress
 //! is saved per shard after every acknowledged batch, so after a crash it
 //! resumes exactly where the receiver stopped acknowledging (see
-//! [`progress`]). 
+//! [`progress`]).
 //!
 //! The request body is built by [`codec::WriteRequestEncoder`] (protobuf
 //! `WriteRequest`, snappy block format, messages in [`prompb`]) and posted
