@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod http_client;
@@ -17,3 +18,4 @@ pub mod relabel;
 pub mod scrape;
 pub mod storage;
 pub mod textparse;
+pub mod web;

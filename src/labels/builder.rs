@@ -298,4 +298,32 @@ mod tests {
         assert_eq!(b.labels(), Labels::from_pairs([("q", "1")]));
         assert_eq!(b.get("b"), "");
     }
+
+    proptest::proptest! {
+        /// Any sequence of sets and deletes agrees with a plain map.
+        #[test]
+        fn agrees_with_a_map(
+            base in proptest::collection::btree_map("[a-e]", "[xy]{1,2}", 0..5),
+            ops in proptest::collection::vec(("[a-f]", "[xyz]{0,2}"), 0..12),
+        ) {
+            let mut model = base.clone();
+            let mut b = Labels::from_pairs(&base).builder();
+            for (name, value) in &ops {
+                b.set(name, value);
+                if value.is_empty() {
+                    model.remove(name);
+                } else {
+                    model.insert(name.clone(), value.clone());
+                }
+                let name = name.as_str();
+                proptest::prop_assert_eq!(b.get(name), model.get(name).map_or("", |v| v.as_str()));
+            }
+            proptest::prop_assert_eq!(b.labels(), Labels::from_pairs(&model));
+            let mut ranged = Vec::new();
+            b.range(|n, v| ranged.push((n.to_string(), v.to_string())));
+            ranged.sort();
+            let want: Vec<_> = model.into_iter().collect();
+            proptest::prop_assert_eq!(ranged, want);
+        }
+    }
 }

@@ -338,20 +338,24 @@ fn put_str(buf: &mut String, s: &str) {
 /// Reads one length-prefixed string; `None` at the end of the buffer.
 fn take_str<'a>(rest: &mut &'a str) -> Option<&'a str> {
     let bytes = rest.as_bytes();
-    let mut len = 0usize;
-    let mut shift = 0;
-    let mut i = 0;
-    loop {
-        let b = *bytes.get(i)?;
-        len |= usize::from(b & !LEN_MORE) << shift;
-        i += 1;
-        if b & LEN_MORE == 0 {
-            break;
+    let first = *bytes.first()?;
+    let (len, digits) = if first & LEN_MORE == 0 {
+        // Most names and values are shorter than 64 bytes: one length byte.
+        (usize::from(first), 1)
+    } else {
+        let mut len = 0usize;
+        let mut i = 0;
+        loop {
+            let b = *bytes.get(i)?;
+            len |= usize::from(b & !LEN_MORE).checked_shl(LEN_BITS * i as u32)?;
+            i += 1;
+            if b & LEN_MORE == 0 {
+                break (len, i);
+            }
         }
-        shift += LEN_BITS;
-    }
-    let s = rest.get(i..i + len)?;
-    *rest = rest.get(i + len..)?;
+    };
+    let (s, tail) = rest.get(digits..)?.split_at_checked(len)?;
+    *rest = tail;
     Some(s)
 }
 

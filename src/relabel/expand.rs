@@ -10,11 +10,18 @@
 
 use std::sync::LazyLock;
 
-use super::regex::{Captures, Regex};
+use super::regex::Regex;
 
-/// Appends `template` to `out` with its group references expanded from the
-/// match `caps` of `re` on `hay`.
-pub(crate) fn expand(re: &Regex, template: &str, hay: &str, caps: &Captures, out: &mut String) {
+/// Appends `template` to `out` with its group references expanded from a
+/// match of `re` on `hay`; `group(i)` is where group `i` lies, if it took
+/// part.
+pub(crate) fn expand(
+    re: &Regex,
+    template: &str,
+    hay: &str,
+    group: impl Fn(usize) -> Option<(usize, usize)>,
+    out: &mut String,
+) {
     let mut rest = template;
     while let Some(dollar) = rest.find('$') {
         out.push_str(&rest[..dollar]);
@@ -29,15 +36,31 @@ pub(crate) fn expand(re: &Regex, template: &str, hay: &str, caps: &Captures, out
             continue;
         };
         rest = after;
-        let group = match reference {
+        let index = match reference {
             Reference::Number(i) => Some(i),
             Reference::Name(name) => re.group_index(name),
         };
-        if let Some((start, end)) = group.and_then(|i| caps.get(i)) {
+        if let Some((start, end)) = index.and_then(&group) {
             out.push_str(hay.get(start..end).unwrap_or_default());
         }
     }
     out.push_str(rest);
+}
+
+/// Go's `Regexp.ReplaceAllString`: `hay` with every match of `re` replaced
+/// by `template` expanded for that match, appended to `out`. The anchored
+/// relabel regex normally matches once, the whole of `hay`; a pattern such
+/// as `a)|(b` splices out of the anchors and can match a part.
+pub(crate) fn replace_all(re: &Regex, hay: &str, template: &str, out: &mut String) {
+    let mut last = 0;
+    re.for_each_match(hay, |group| {
+        if let Some((start, end)) = group(0) {
+            out.push_str(hay.get(last..start).unwrap_or_default());
+            expand(re, template, hay, group, out);
+            last = end;
+        }
+    });
+    out.push_str(hay.get(last..).unwrap_or_default());
 }
 
 /// Whether `template` refers to any group, so expanding it needs a match.
@@ -107,7 +130,7 @@ mod tests {
         let re = Regex::new(pattern).unwrap();
         let caps = re.captures(hay).unwrap();
         let mut out = String::new();
-        expand(&re, template, hay, &caps, &mut out);
+        expand(&re, template, hay, |i| caps.get(i), &mut out);
         assert_eq!(out, want, "{template:?} with {pattern:?} on {hay:?}");
     }
 
@@ -138,6 +161,26 @@ mod tests {
         check("(a)", "a", "$1\u{345}", "a\u{345}");
         check("(a)", "a", "$1\u{216b}", "a\u{216b}");
         check("(?P<x٣>a)", "a", "$x٣", "a");
+    }
+
+    #[track_caller]
+    fn check_replace_all(pattern: &str, hay: &str, template: &str, want: &str) {
+        let re = Regex::new(pattern).unwrap();
+        let mut out = String::new();
+        replace_all(&re, hay, template, &mut out);
+        assert_eq!(out, want, "{template:?} with {pattern:?} on {hay:?}");
+    }
+
+    #[test]
+    fn replace_all_as_go() {
+        check_replace_all("(.*)", "abc", "x_$1", "x_abc");
+        check_replace_all(".*", "abc", "x_$1", "x_");
+        check_replace_all("abc", "abc", "[$0]", "[abc]");
+        check_replace_all("(b.*)", "b1", "bar_${1}", "bar_b1");
+        check_replace_all("(b.*)", "ab1", "bar_${1}", "ab1");
+        // `^(?:x)|(y)$`: the second branch matches only the tail.
+        check_replace_all("x)|(y", "ay", "<$1>", "a<y>");
+        check_replace_all("a)|(b", "ab", "<$1>", "<><b>");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use md5::{Digest, Md5};
 
-use super::expand::{expand, has_reference};
+use super::expand::{expand, has_reference, replace_all};
 use super::{Action, RelabelConfig};
 use crate::labels::{is_valid_label_name, Labels, LabelsBuilder};
 
@@ -82,12 +82,18 @@ fn replace<'b>(
         return builder;
     };
     target.clear();
-    expand(regex, &config.target_label, value, &caps, target);
+    expand(regex, &config.target_label, value, |i| caps.get(i), target);
     if !is_valid_label_name(target) {
         return builder;
     }
     replacement.clear();
-    expand(regex, &config.replacement, value, &caps, replacement);
+    expand(
+        regex,
+        &config.replacement,
+        value,
+        |i| caps.get(i),
+        replacement,
+    );
     builder.set(target, replacement)
 }
 
@@ -108,17 +114,17 @@ fn hash_mod<'b>(
     }
 }
 
-/// `labelmap`: every label whose name matches is copied to the name the
-/// replacement expands to. Labels are visited in Prometheus's `Range` order
+/// `labelmap`: every label whose name matches is copied to the name
+/// `ReplaceAllString(name, replacement)` gives. Labels are visited in Prometheus's `Range` order
 /// over the set as it was before the rule, so when two names map to the same
 /// target the later one wins as in Prometheus.
 fn label_map<'b>(config: &RelabelConfig, builder: &'b mut LabelsBuilder) -> &'b mut LabelsBuilder {
     let regex = &config.regex;
     let mut copies: Vec<(String, String)> = Vec::new();
     builder.range(|name, value| {
-        if let Some(caps) = regex.captures(name) {
+        if regex.is_match(name) {
             let mut target = String::new();
-            expand(regex, &config.replacement, name, &caps, &mut target);
+            replace_all(regex, name, &config.replacement, &mut target);
             copies.push((target, value.to_string()));
         }
     });

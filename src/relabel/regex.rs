@@ -111,14 +111,37 @@ impl Regex {
         }
     }
 
+    /// Calls `f` for each successive non-overlapping match of `hay`, with
+    /// where the groups of that match lie.
+    pub(crate) fn for_each_match(
+        &self,
+        hay: &str,
+        mut f: impl FnMut(&dyn Fn(usize) -> Option<(usize, usize)>),
+    ) {
+        match self.shape {
+            Shape::AnyLine { .. } | Shape::Literal => {
+                if let Some(caps) = self.captures(hay) {
+                    f(&|i| caps.get(i));
+                }
+            }
+            Shape::General => {
+                for caps in self.anchored.captures_iter(hay) {
+                    f(&|i| caps.get(i).map(|m| (m.start(), m.end())));
+                }
+            }
+        }
+    }
+
     /// The index of the group called `name`, if there is one.
     pub(crate) fn group_index(&self, name: &str) -> Option<usize> {
         self.anchored.capture_names().position(|n| n == Some(name))
     }
 }
 
-/// Rewrites Go's ASCII-only Perl classes and word boundaries into forms the
-/// regex crate reads the same way; everything else is left as written.
+/// Rewrites Go's ASCII-only Perl classes and word boundaries, and the class
+/// members Go takes literally but the regex crate does not (`[`, `&&`,
+/// `~~`), into forms the regex crate reads the same way; everything else is
+/// left as written.
 fn go_ascii_classes(source: &str) -> String {
     let mut out = String::with_capacity(source.len() + 16);
     let mut chars = source.chars();
@@ -177,6 +200,13 @@ fn go_ascii_classes(source: &str) -> String {
                     out.push_str(&rest[..end + 2]);
                     chars = rest[end + 2..].chars();
                 }
+            }
+            // Go reads these literally inside a class; the regex crate
+            // would read a nested class or a set operation.
+            '[' => out.push_str(r"\["),
+            '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
             }
             ']' if in_class => {
                 in_class = false;
@@ -275,6 +305,9 @@ mod tests {
         check(r"[^]a]", "b", true);
         check(r"[[:digit:]\d]", "7", true);
         check(r"\.\*", ".*", true);
+        check(r"[a[]+", "[a", true);
+        check(r"[a&&b]+", "a&b", true);
+        check(r"[a~~b]+", "~b", true);
         check("", "", true);
         check("", "x", false);
     }

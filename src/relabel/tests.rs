@@ -441,6 +441,9 @@ fn yaml_fields_as_prometheus() {
     // A null separator or replacement is empty, not the default.
     let c = yaml("separator:\nreplacement:\ntarget_label: t").unwrap();
     assert_eq!((c.separator.as_str(), c.replacement.as_str()), ("", ""));
+    // Other scalars read as their text, as in Prometheus's YAML decoder.
+    let c = yaml("regex: 200\nreplacement: 1\ntarget_label: t").unwrap();
+    assert_eq!((c.regex.as_str(), c.replacement.as_str()), ("200", "1"));
     yaml_refused("regex: '('\ntarget_label: t", "invalid regex \"(\"");
     yaml_refused(
         "target_label: t\nsource_label: [a]",

@@ -13,7 +13,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::labels::Labels;
-use crate::storage::head::{AppendCheck, Head, MemSeries, DEFAULT_WINDOW};
+use crate::storage::head::{AppendCheck, Head, DEFAULT_WINDOW};
 use crate::storage::stats::StorageStats;
 use crate::storage::wal::{Record, Wal, WalError, WalOptions};
 use crate::storage::{AppendError, Appendable, Appender, Metadata, SeriesRef};
@@ -149,12 +149,8 @@ impl Storage {
     }
 }
 
-/// One pending sample of a batch.
-struct Pending {
-    series: Arc<MemSeries>,
-    t: i64,
-    v: f64,
-}
+/// One pending sample of a batch: series ref, timestamp, value.
+type Pending = (SeriesRef, i64, f64);
 
 /// Head plus WAL behind the [`Appendable`] trait; shared by all scrape loops.
 pub struct Fanout {
@@ -200,21 +196,14 @@ impl Appender for FanoutAppender<'_> {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
-        let head = &self.fanout.head;
-        let known = if series_ref != 0 {
-            head.by_ref(series_ref)
-        } else {
-            None
-        };
-        let series = known.unwrap_or_else(|| head.get_or_create(labels));
-        match head.check(&series, self.owner, t, v)? {
-            AppendCheck::Add => {
-                let r = series.series_ref();
-                self.batch.push(Pending { series, t, v });
-                Ok(r)
-            }
-            AppendCheck::Same => Ok(series.series_ref()),
+        let (r, check) = self
+            .fanout
+            .head
+            .check_append(series_ref, labels, self.owner, t, v)?;
+        if check == AppendCheck::Add {
+            self.batch.push((r, t, v));
         }
+        Ok(r)
     }
 
     fn update_metadata(
@@ -233,11 +222,10 @@ impl Appender for FanoutAppender<'_> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let logged = f.wal.log(
-            self.batch
-                .iter()
-                .map(|p| (p.series.series_ref(), p.series.labels(), p.t, p.v)),
-        );
+        let head = &f.head;
+        let logged = f
+            .wal
+            .log(self.batch.iter().copied(), &|r| head.labels_of(r));
         if let Err(e) = logged {
             StorageStats::add(&f.stats.commit_errors_total, 1);
             log::warn!(
@@ -247,10 +235,8 @@ impl Appender for FanoutAppender<'_> {
             self.batch.clear();
             return Err(AppendError::Storage(e.to_string()));
         }
-        for p in &self.batch {
-            f.head.apply(&p.series, p.t, p.v);
-        }
-        StorageStats::add(&f.stats.samples_appended_total, self.batch.len() as u64);
+        let added = f.head.apply(&self.batch);
+        StorageStats::add(&f.stats.samples_appended_total, added as u64);
         f.stats
             .head_max_time_ms
             .store(f.head.max_time(), std::sync::atomic::Ordering::Relaxed);

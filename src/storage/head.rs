@@ -39,6 +39,19 @@ pub const DEFAULT_LOOKBACK_MS: i64 = 5 * 60 * 1000;
 pub struct MemSeries {
     series_ref: SeriesRef,
     labels: Labels,
+    /// Timestamp (`i64::MIN` if none) and value bits of the newest
+    /// committed sample: written under `data`'s lock, read by append checks
+    /// without it.
+    last_t: AtomicI64,
+    last_bits: AtomicU64,
+    /// The newest sample an uncommitted batch of appender `pending_owner`
+    /// holds, so checks see the batch too; also keeps the series from GC.
+    /// Plain stores: two appenders writing one series at once (two targets
+    /// exposing the same series) may see a mixed marker, and then `apply`
+    /// still drops what is not newer.
+    pending_owner: AtomicU64,
+    pending_t: AtomicI64,
+    pending_bits: AtomicU64,
     data: Mutex<SeriesData>,
 }
 
@@ -47,15 +60,24 @@ struct SeriesData {
     /// Samples in time order, each newer than the one before; the first is
     /// no older than the newest minus the window.
     samples: VecDeque<(i64, f64)>,
-    /// Dropped from the maps by GC; an append must put it back.
+    /// Dropped from the maps by GC.
     removed: bool,
-    /// The newest sample an uncommitted batch of appender `pending_owner`
-    /// holds for this series, so checks see the batch too.
-    pending_owner: u64,
-    pending: (i64, u64),
 }
 
 impl MemSeries {
+    fn new(series_ref: SeriesRef, labels: Labels) -> MemSeries {
+        MemSeries {
+            series_ref,
+            labels,
+            last_t: AtomicI64::new(i64::MIN),
+            last_bits: AtomicU64::new(0),
+            pending_owner: AtomicU64::new(0),
+            pending_t: AtomicI64::new(i64::MIN),
+            pending_bits: AtomicU64::new(0),
+            data: Mutex::new(SeriesData::default()),
+        }
+    }
+
     /// The series' ref (as written to the WAL).
     pub fn series_ref(&self) -> SeriesRef {
         self.series_ref
@@ -64,6 +86,13 @@ impl MemSeries {
     /// The series' labels.
     pub fn labels(&self) -> &Labels {
         &self.labels
+    }
+
+    /// Whether GC may drop the series: nothing committed or pending at or
+    /// after `cutoff`.
+    fn is_dead(&self, cutoff: i64) -> bool {
+        self.last_t.load(Ordering::Relaxed) < cutoff
+            && self.pending_t.load(Ordering::Relaxed) < cutoff
     }
 }
 
@@ -80,7 +109,11 @@ pub(crate) enum AppendCheck {
 #[derive(Debug)]
 pub struct Head {
     window_ms: i64,
+    /// Ref → series. Refs are spread over shards in runs of 64, so a
+    /// scrape's consecutive refs share a shard and a commit takes few locks.
+    /// Replay may map a second ref to a series (see [`Head::replay_series`]).
     shards: Vec<RwLock<RefMap<Arc<MemSeries>>>>,
+    /// Labels → the series' own ref.
     index: RwLock<HashMap<Labels, SeriesRef>>,
     next_ref: AtomicU64,
     next_owner: AtomicU64,
@@ -106,13 +139,23 @@ impl Head {
         }
     }
 
+    fn shard_index(series_ref: SeriesRef) -> usize {
+        ((series_ref >> 6) % SHARDS as u64) as usize
+    }
+
     fn shard(&self, series_ref: SeriesRef) -> &RwLock<RefMap<Arc<MemSeries>>> {
-        &self.shards[(series_ref % SHARDS as u64) as usize]
+        &self.shards[Head::shard_index(series_ref)]
     }
 
     /// The series with this ref, if the head has it.
     pub fn by_ref(&self, series_ref: SeriesRef) -> Option<Arc<MemSeries>> {
         self.shard(series_ref).read().get(&series_ref).cloned()
+    }
+
+    /// The labels of the series with this ref, if the head has it.
+    pub fn labels_of(&self, series_ref: SeriesRef) -> Option<Labels> {
+        let shard = self.shard(series_ref).read();
+        shard.get(&series_ref).map(|s| s.labels.clone())
     }
 
     /// The series with these labels, created (with a fresh ref) if absent.
@@ -127,11 +170,7 @@ impl Head {
             return s;
         }
         let series_ref = self.next_ref.fetch_add(1, Ordering::Relaxed);
-        let series = Arc::new(MemSeries {
-            series_ref,
-            labels: labels.clone(),
-            data: Mutex::new(SeriesData::default()),
-        });
+        let series = Arc::new(MemSeries::new(series_ref, labels.clone()));
         self.shard(series_ref)
             .write()
             .insert(series_ref, series.clone());
@@ -157,11 +196,7 @@ impl Head {
                 index.insert(labels.clone(), series_ref);
                 StorageStats::add(&self.stats.head_series_created_total, 1);
                 StorageStats::set(&self.stats.head_series, index.len() as u64);
-                Arc::new(MemSeries {
-                    series_ref,
-                    labels,
-                    data: Mutex::new(SeriesData::default()),
-                })
+                Arc::new(MemSeries::new(series_ref, labels))
             }
         };
         self.shard(series_ref).write().insert(series_ref, series);
@@ -170,9 +205,8 @@ impl Head {
     /// Applies a sample read back from the WAL; unknown refs and samples out
     /// of order are skipped, as Prometheus's replay does.
     pub fn replay_sample(&self, series_ref: SeriesRef, t: i64, v: f64) {
-        match self.by_ref(series_ref) {
-            Some(series) => self.apply(&series, t, v),
-            None => log::debug!("wal replay sample for unknown series ref={series_ref}"),
+        if self.apply(&[(series_ref, t, v)]) == 0 {
+            log::debug!("wal replay sample for unknown series ref={series_ref}");
         }
     }
 
@@ -186,9 +220,36 @@ impl Head {
         self.next_owner.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Finds (by ref, else by labels, creating it) the series of a sample
+    /// and checks the sample, as [`Head::check`]; returns the series' ref.
+    pub(crate) fn check_append(
+        &self,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        owner: u64,
+        t: i64,
+        v: f64,
+    ) -> Result<(SeriesRef, AppendCheck), AppendError> {
+        if series_ref != 0 {
+            // Under the shard lock, so GC cannot drop the series before
+            // the pending marker keeps it.
+            let shard = self.shard(series_ref).read();
+            if let Some(s) = shard.get(&series_ref) {
+                return Ok((s.series_ref, self.check(s, owner, t, v)?));
+            }
+        }
+        loop {
+            let created = self.get_or_create(labels);
+            let shard = self.shard(created.series_ref).read();
+            if let Some(s) = shard.get(&created.series_ref) {
+                return Ok((s.series_ref, self.check(s, owner, t, v)?));
+            }
+        }
+    }
+
     /// Checks a sample against the series' last committed sample and the
     /// newest one `owner`'s batch holds (as Prometheus's
-    /// `memSeries.appendable`), and records it as pending for `owner`.
+    /// `memSeries.appendable`), and marks it pending for `owner`.
     pub(crate) fn check(
         &self,
         series: &MemSeries,
@@ -196,67 +257,77 @@ impl Head {
         t: i64,
         v: f64,
     ) -> Result<AppendCheck, AppendError> {
-        let mut d = series.data.lock();
-        let mut last = d.samples.back().map(|&(t, v)| (t, v.to_bits()));
-        if d.pending_owner == owner && last.map_or(true, |(lt, _)| d.pending.0 > lt) {
-            last = Some(d.pending);
+        let mut last = (
+            series.last_t.load(Ordering::Relaxed),
+            series.last_bits.load(Ordering::Relaxed),
+        );
+        if series.pending_owner.load(Ordering::Relaxed) == owner {
+            let pending_t = series.pending_t.load(Ordering::Relaxed);
+            if pending_t > last.0 {
+                last = (pending_t, series.pending_bits.load(Ordering::Relaxed));
+            }
         }
         let bits = v.to_bits();
-        match last {
-            Some((lt, _)) if t < lt => {
+        if last.0 != i64::MIN {
+            if t < last.0 {
                 StorageStats::add(&self.stats.out_of_order_total, 1);
-                Err(AppendError::OutOfOrderSample)
+                return Err(AppendError::OutOfOrderSample);
             }
-            Some((lt, lb)) if t == lt => {
-                if lb == bits {
-                    Ok(AppendCheck::Same)
-                } else {
-                    StorageStats::add(&self.stats.duplicate_total, 1);
-                    Err(AppendError::DuplicateSampleForTimestamp)
+            if t == last.0 {
+                if last.1 == bits {
+                    return Ok(AppendCheck::Same);
                 }
-            }
-            _ => {
-                d.pending_owner = owner;
-                d.pending = (t, bits);
-                Ok(AppendCheck::Add)
+                StorageStats::add(&self.stats.duplicate_total, 1);
+                return Err(AppendError::DuplicateSampleForTimestamp);
             }
         }
+        series.pending_owner.store(owner, Ordering::Relaxed);
+        series.pending_t.store(t, Ordering::Relaxed);
+        series.pending_bits.store(bits, Ordering::Relaxed);
+        Ok(AppendCheck::Add)
     }
 
-    /// Adds a sample the WAL has accepted. A sample not newer than the
-    /// series' last (another appender got there first) is dropped.
-    pub(crate) fn apply(&self, series: &Arc<MemSeries>, t: i64, v: f64) {
-        let mut d = series.data.lock();
-        if d.removed {
-            drop(d);
-            let series = self.revive(series);
-            return self.apply(&series, t, v);
+    /// Adds samples the WAL has accepted; returns how many were added. A
+    /// sample not newer than its series' last (another appender got there
+    /// first) or of a series no longer in the head is dropped.
+    pub(crate) fn apply(&self, samples: &[(SeriesRef, i64, f64)]) -> usize {
+        let mut added = 0;
+        let mut batch_max = i64::MIN;
+        let mut current: Option<(usize, parking_lot::RwLockReadGuard<'_, _>)> = None;
+        for &(series_ref, t, v) in samples {
+            let idx = Head::shard_index(series_ref);
+            let shard = match &mut current {
+                Some((i, guard)) if *i == idx => guard,
+                _ => &mut current.insert((idx, self.shards[idx].read())).1,
+            };
+            let Some(series) = shard.get(&series_ref) else {
+                continue;
+            };
+            if self.apply_one(series, t, v) {
+                added += 1;
+                batch_max = batch_max.max(t);
+            }
         }
-        if d.samples.back().is_some_and(|&(lt, _)| t <= lt) {
-            return;
+        drop(current);
+        if batch_max > self.max_t.load(Ordering::Relaxed) {
+            self.max_t.fetch_max(batch_max, Ordering::Relaxed);
+        }
+        added
+    }
+
+    fn apply_one(&self, series: &MemSeries, t: i64, v: f64) -> bool {
+        let mut d = series.data.lock();
+        if d.removed || d.samples.back().is_some_and(|&(lt, _)| t <= lt) {
+            return false;
         }
         d.samples.push_back((t, v));
         let cutoff = t.saturating_sub(self.window_ms);
         while d.samples.front().is_some_and(|&(ft, _)| ft < cutoff) {
             d.samples.pop_front();
         }
-        drop(d);
-        self.max_t.fetch_max(t, Ordering::Relaxed);
-    }
-
-    /// Puts a series dropped by GC back, or finds the one that replaced it.
-    fn revive(&self, series: &Arc<MemSeries>) -> Arc<MemSeries> {
-        let mut index = self.index.write();
-        if let Some(other) = index.get(&series.labels).and_then(|&r| self.by_ref(r)) {
-            return other;
-        }
-        series.data.lock().removed = false;
-        index.insert(series.labels.clone(), series.series_ref);
-        self.shard(series.series_ref)
-            .write()
-            .insert(series.series_ref, series.clone());
-        StorageStats::set(&self.stats.head_series, index.len() as u64);
-        series.clone()
+        series.last_t.store(t, Ordering::Relaxed);
+        series.last_bits.store(v.to_bits(), Ordering::Relaxed);
+        true
     }
 
     /// Newest sample timestamp seen, `i64::MIN` if none.
@@ -264,28 +335,24 @@ impl Head {
         self.max_t.load(Ordering::Relaxed)
     }
 
-    /// Runs [`Head::gc`] if the newest timestamp moved a fifth of the window
-    /// since the last run.
+    /// Runs [`Head::gc`] if the newest timestamp moved half the window since
+    /// the last run (so a dead series lives at most 1.5 windows).
     pub(crate) fn maybe_gc(&self) {
         let max_t = self.max_time();
         let last = self.last_gc_t.load(Ordering::Relaxed);
-        if last == i64::MIN || max_t.saturating_sub(last) >= self.window_ms / 5 {
+        if last == i64::MIN || max_t.saturating_sub(last) >= self.window_ms / 2 {
             self.last_gc_t.store(max_t, Ordering::Relaxed);
             self.gc();
         }
     }
 
-    /// Drops series with no sample within the window of the newest sample
-    /// seen; returns how many.
+    /// Drops series with nothing committed or pending within the window of
+    /// the newest sample seen; returns how many.
     pub fn gc(&self) -> usize {
         let cutoff = self.max_time().saturating_sub(self.window_ms);
-        let is_dead = |s: &MemSeries| {
-            let d = s.data.lock();
-            d.samples.back().map_or(true, |&(t, _)| t < cutoff)
-        };
         let mut dead: Vec<Arc<MemSeries>> = Vec::new();
         for shard in &self.shards {
-            dead.extend(shard.read().values().filter(|s| is_dead(s)).cloned());
+            dead.extend(shard.read().values().filter(|s| s.is_dead(cutoff)).cloned());
         }
         if dead.is_empty() {
             return 0;
@@ -295,7 +362,7 @@ impl Head {
         for series in dead {
             let mut shard = self.shard(series.series_ref).write();
             let mut d = series.data.lock();
-            if d.removed || !d.samples.back().map_or(true, |&(t, _)| t < cutoff) {
+            if d.removed || !series.is_dead(cutoff) {
                 continue;
             }
             d.removed = true;
@@ -306,7 +373,7 @@ impl Head {
             }
             removed += 1;
         }
-        // Aliases left from replay live in other shards.
+        // Refs that replay mapped to a series with another ref.
         for shard in &self.shards {
             shard.write().retain(|_, s| !s.data.lock().removed);
         }
@@ -402,10 +469,9 @@ mod tests {
     }
 
     fn add(h: &Head, name: &str, t: i64, v: f64) {
-        let s = h.get_or_create(&Labels::from_pairs([("__name__", name)]));
-        let owner = h.new_owner();
-        if h.check(&s, owner, t, v) == Ok(AppendCheck::Add) {
-            h.apply(&s, t, v);
+        let l = Labels::from_pairs([("__name__", name)]);
+        if let Ok((r, AppendCheck::Add)) = h.check_append(0, &l, h.new_owner(), t, v) {
+            h.apply(&[(r, t, v)]);
         }
     }
 
@@ -413,7 +479,8 @@ mod tests {
     fn checks_follow_prometheus() {
         let h = head();
         let s = h.get_or_create(&Labels::from_pairs([("__name__", "a")]));
-        h.apply(&s, 100, 1.0);
+        assert_eq!(h.check(&s, h.new_owner(), 100, 1.0), Ok(AppendCheck::Add));
+        h.apply(&[(s.series_ref(), 100, 1.0)]);
         let o = h.new_owner();
         assert_eq!(h.check(&s, o, 99, 1.0), Err(AppendError::OutOfOrderSample));
         assert_eq!(

@@ -4,6 +4,7 @@
 
 pub mod fanout;
 pub mod head;
+pub mod remote;
 pub mod selector;
 pub mod stats;
 pub mod wal;

@@ -41,9 +41,9 @@ pub struct StorageStats {
     pub wal_fsync_nanos_total: AtomicU64,
     /// `fsync` calls that failed.
     pub wal_fsync_errors_total: AtomicU64,
-    /// Corrupt or torn records found (replay and readers' skips counted at replay only).
+    /// Corrupt or torn records found when the WAL was opened.
     pub wal_corrupt_records_total: AtomicU64,
-    /// Bytes cut off or skipped because they followed a corrupt record.
+    /// Bytes cut off or skipped at open because they followed a corrupt record.
     pub wal_truncated_bytes_total: AtomicU64,
     /// Samples replayed into the head on start.
     pub wal_replayed_samples_total: AtomicU64,

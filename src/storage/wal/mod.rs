@@ -31,7 +31,10 @@
 //! sample in a segment carries its 8 raw bytes. On a node_exporter steady
 //! state a scrape's samples share one timestamp and consecutive refs, so an
 //! unchanged value costs 1 byte and a changed counter 2–7; values, NaNs and
-//! the stale marker `0x7ff0000000000002` survive bit for bit.
+//! the stale marker `0x7ff0000000000002` survive bit for bit. Measured on
+//! nine real node_exporter 1.5.0 scrapes 15 s apart (507 samples each, 28%
+//! changing): 2.2 bytes per sample, 2.25 over a long run with segment
+//! series records included (`cargo bench --bench storage`).
 //!
 //! **Every segment is self-contained**: the encoder state is reset at the
 //! start of each segment and every series gets a series record in a segment
@@ -61,8 +64,10 @@
 //!   when a file is created, renamed or deleted.
 //! - A failed write (disk full, I/O error) fails the commit with the path
 //!   and OS error, is cut back off the segment, and nothing of it reaches
-//!   the head. A failed fsync fails the commit too and the next commit starts
-//!   a new segment, since the kernel may have dropped the unsynced pages.
+//!   the head. A failed fsync fails the commit too (the batch was written,
+//!   so a reader may still see it and a replay may still find it) and the
+//!   next commit starts a new segment, since the kernel may have dropped the
+//!   unsynced pages.
 //!
 //! # Replay and damage
 //!
@@ -184,10 +189,12 @@ pub struct WalOptions {
     pub fsync: FsyncPolicy,
     /// Bound on the bytes of segments plus checkpoint; 0 for none.
     pub retention_size: u64,
-    /// Segments whose newest sample is older than this are deleted.
+    /// Segments whose newest sample timestamp is older than this, by the
+    /// wall clock, are deleted.
     pub retention_time: Option<Duration>,
     /// Segments holding samples this close to the newest sample are kept
     /// (unless a bound forces), so a restart rebuilds the head window.
+    /// [`crate::storage::fanout::Storage::open`] sets it to the head window.
     pub keep_window: Duration,
     /// How often the background thread applies retention.
     pub retention_check_interval: Duration,
@@ -556,13 +563,19 @@ impl Wal {
     }
 
     /// Writes one batch: a series record for each series not yet defined in
-    /// the current segment, then one samples record, in one `write` call;
-    /// fsyncs as the policy says. `samples` yields `(ref, labels, t, v)`;
-    /// refs must be non-zero and always paired with the same labels.
-    /// Returns the position after the batch.
-    pub fn log<'a, I>(&self, samples: I) -> Result<Position, WalError>
+    /// the current segment (its labels from `labels_of`), then one samples
+    /// record, in one `write` call; fsyncs as the policy says. `samples`
+    /// yields `(ref, t, v)` with non-zero refs, a ref always standing for
+    /// the same labels. A sample whose ref `labels_of` does not know and
+    /// that the segment has not defined yet is left out. Returns the
+    /// position after the batch.
+    pub fn log<I>(
+        &self,
+        samples: I,
+        labels_of: &dyn Fn(SeriesRef) -> Option<Labels>,
+    ) -> Result<Position, WalError>
     where
-        I: IntoIterator<Item = (SeriesRef, &'a Labels, i64, f64)>,
+        I: IntoIterator<Item = (SeriesRef, i64, f64)>,
     {
         let (file, path, pos) = {
             let mut w = self.writer.lock();
@@ -570,7 +583,7 @@ impl Wal {
                 self.cut(&mut w)?;
             }
             let seq = w.seq;
-            encode_batch(&mut w, seq, samples);
+            encode_batch(&mut w, seq, samples, labels_of);
             if w.samples.count() == 0 {
                 return Ok(Position {
                     segment: seq,
@@ -816,9 +829,13 @@ impl Drop for Wal {
 
 /// Encodes a batch into `w.buf`: a series record for refs new to the
 /// segment, then the samples record.
-fn encode_batch<'a, I>(w: &mut Writer, seq: u64, samples: I)
-where
-    I: IntoIterator<Item = (SeriesRef, &'a Labels, i64, f64)>,
+fn encode_batch<I>(
+    w: &mut Writer,
+    seq: u64,
+    samples: I,
+    labels_of: &dyn Fn(SeriesRef) -> Option<Labels>,
+) where
+    I: IntoIterator<Item = (SeriesRef, i64, f64)>,
 {
     w.series.clear();
     w.series_count = 0;
@@ -834,17 +851,16 @@ where
         samples_max_t,
         ..
     } = w;
-    for (series_ref, labels, t, v) in samples {
+    for (series_ref, t, v) in samples {
         if !encoder.knows(series_ref) {
-            put_series(series, series_ref, labels);
+            let Some(labels) = labels_of(series_ref) else {
+                log::debug!("wal sample for a series without labels left out ref={series_ref}");
+                continue;
+            };
+            put_series(series, series_ref, &labels);
             *series_count += 1;
             *next_ref = (*next_ref).max(series_ref + 1);
-            match known.get_mut(&series_ref) {
-                Some(entry) => entry.1 = seq,
-                None => {
-                    known.insert(series_ref, (labels.clone(), seq));
-                }
-            }
+            known.insert(series_ref, (labels, seq));
         }
         rec.push(encoder, series_ref, t, v);
         *samples_max_t = (*samples_max_t).max(t);

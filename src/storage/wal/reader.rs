@@ -306,7 +306,8 @@ impl WalReader {
         let bytes = &self.buf[..];
         scan_frames(bytes, 0, |kind, payload, end| {
             if end > limit {
-                return Err(DecodeError("stop"));
+                // Not damage: the scan just ends at the saved position.
+                return Err(DecodeError("reached the saved position"));
             }
             if let Some(Record::Series(s)) = decoder.decode(kind, payload)? {
                 series.extend(s);
