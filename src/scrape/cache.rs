@@ -5,8 +5,11 @@
 //! exposed), an entry gives the final label set and the storage reference,
 //! so a series seen before costs one hash lookup and no label parsing.
 //! Series dropped by metric relabeling are remembered in the same map so
-//! they are skipped just as cheaply. Two sets of label hashes (this scrape
-//! and the last) give the series that vanished and need a stale marker.
+//! they are skipped just as cheaply. Label hashes of the series seen in
+//! this scrape and the last one (Prometheus's `seriesCur`/`seriesPrev`,
+//! kept here as one map with a generation per hash, so a series seen again
+//! costs a probe and no label copy) give the series that vanished and need
+//! a stale marker.
 //!
 //! Owned by one loop thread; handed to its successor on a pool reload.
 
@@ -85,7 +88,7 @@ enum Slot {
 
 /// Result of looking up a scraped series.
 #[derive(Debug)]
-pub(crate) enum Lookup {
+pub(crate) enum Lookup<'a> {
     /// Never seen (or evicted): parse its labels.
     Miss,
     /// Dropped by metric relabeling before.
@@ -93,7 +96,7 @@ pub(crate) enum Lookup {
     /// Known; `already_scraped` when it was seen earlier in this very
     /// scrape (attempt), failed or not.
     Hit {
-        entry: CacheEntry,
+        entry: &'a CacheEntry,
         already_scraped: bool,
     },
 }
@@ -114,10 +117,13 @@ pub struct ScrapeCache {
     /// Raw series bytes to entry; the report series use keys ending in
     /// 0xff, which no exposition can contain.
     series: HashMap<Box<[u8]>, Slot, Xxh3Build>,
-    /// Label hashes of series seen in this scrape and in the last one; the
-    /// two are swapped after each scrape to keep their capacity.
-    series_cur: HashMap<u64, Labels, IdentityBuild>,
-    series_prev: HashMap<u64, Labels, IdentityBuild>,
+    /// Label hash to final labels and the staleness generation that last
+    /// saw it: `generation` means this scrape (Prometheus's `seriesCur`),
+    /// `generation - 1` the last one (`seriesPrev`). Older entries are
+    /// removed at the end of each scrape.
+    seen: HashMap<u64, (Labels, u64), IdentityBuild>,
+    /// Advances at the end of each scrape; starts at 1.
+    generation: u64,
 }
 
 impl ScrapeCache {
@@ -142,7 +148,7 @@ impl ScrapeCache {
     }
 
     /// Looks `met` up and marks it seen in this iteration and attempt.
-    pub(crate) fn get(&mut self, met: &[u8]) -> Lookup {
+    pub(crate) fn get(&mut self, met: &[u8]) -> Lookup<'_> {
         let (iter, seq) = (self.iter, self.scrape_seq);
         match self.series.get_mut(met) {
             None => Lookup::Miss,
@@ -159,7 +165,7 @@ impl ScrapeCache {
                 *last_iter = iter;
                 *last_seen = seq;
                 Lookup::Hit {
-                    entry: entry.clone(),
+                    entry,
                     already_scraped,
                 }
             }
@@ -192,16 +198,44 @@ impl ScrapeCache {
         self.series.insert(met.into(), slot);
     }
 
-    /// Notes that a series with scraped-label hash `hash` was seen now.
+    /// Notes that a series with scraped-label hash `hash` and final
+    /// `labels` was seen now.
     pub(crate) fn track_staleness(&mut self, hash: u64, labels: &Labels) {
-        self.series_cur.insert(hash, labels.clone());
+        let generation = self.current_generation();
+        self.seen
+            .entry(hash)
+            .and_modify(|e| e.1 = generation)
+            .or_insert_with(|| (labels.clone(), generation));
+    }
+
+    /// As [`ScrapeCache::track_staleness`] for a cached series `met`: no
+    /// label copy unless the hash is new to the staleness map.
+    pub(crate) fn track_staleness_cached(&mut self, met: &[u8], hash: u64) {
+        let generation = self.current_generation();
+        if let Some(e) = self.seen.get_mut(&hash) {
+            e.1 = generation;
+            return;
+        }
+        if let Some(Slot::Kept { entry, .. }) = self.series.get(met) {
+            self.seen.insert(hash, (entry.labels.clone(), generation));
+        }
+    }
+
+    fn current_generation(&mut self) -> u64 {
+        if self.generation == 0 {
+            self.generation = 1;
+        }
+        self.generation
     }
 
     /// Calls `f` for each series seen in the last scrape but not in this
     /// one, until `f` returns false.
     pub(crate) fn for_each_stale(&self, mut f: impl FnMut(&Labels) -> bool) {
-        for (hash, labels) in &self.series_prev {
-            if !self.series_cur.contains_key(hash) && !f(labels) {
+        let Some(previous) = self.generation.checked_sub(1) else {
+            return;
+        };
+        for (labels, generation) in self.seen.values() {
+            if *generation == previous && !f(labels) {
                 break;
             }
         }
@@ -227,8 +261,10 @@ impl ScrapeCache {
             });
             self.iter += 1;
         }
-        std::mem::swap(&mut self.series_prev, &mut self.series_cur);
-        self.series_cur.clear();
+        // This scrape becomes the previous one; series older than that go.
+        let finished = self.current_generation();
+        self.generation = finished + 1;
+        self.seen.retain(|_, e| e.1 == finished);
         forced
     }
 }
@@ -298,19 +334,40 @@ mod tests {
         assert!(matches!(c.get(b"b"), Lookup::Miss));
     }
 
+    fn stale(c: &ScrapeCache) -> Vec<Labels> {
+        let mut out = Vec::new();
+        c.for_each_stale(|l| {
+            out.push(l.clone());
+            true
+        });
+        out.sort();
+        out
+    }
+
     #[test]
     fn stale_series_are_those_gone_since_last_scrape() {
         let mut c = ScrapeCache::new();
+        assert!(stale(&c).is_empty());
+        c.add_ref(b"a", 1, lset("a"), 1);
         c.track_staleness(1, &lset("a"));
         c.track_staleness(2, &lset("b"));
         c.iter_done(true);
-        c.track_staleness(1, &lset("a"));
-        let mut stale = Vec::new();
-        c.for_each_stale(|l| {
-            stale.push(l.clone());
-            true
-        });
-        assert_eq!(stale, vec![lset("b")]);
+        c.track_staleness_cached(b"a", 1);
+        assert_eq!(stale(&c), vec![lset("b")]);
+        c.iter_done(true);
+        assert_eq!(
+            stale(&c),
+            vec![lset("a")],
+            "b was marked once and forgotten"
+        );
+        c.iter_done(true);
+        assert!(stale(&c).is_empty());
+        // A cached series new to the staleness map takes its labels from
+        // the cache entry.
+        c.add_ref(b"a", 1, lset("a"), 1);
+        c.track_staleness_cached(b"a", 1);
+        c.iter_done(true);
+        assert_eq!(stale(&c), vec![lset("a")]);
     }
 
     #[test]

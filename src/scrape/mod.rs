@@ -24,6 +24,25 @@
 //! is followed and the place says so; `scrape_protocols` and
 //! `keep_dropped_targets` (2.53 settings with no 2.42 counterpart) are
 //! honoured.
+//!
+//! # Measured
+//!
+//! - Loop body per sample, node_exporter fixture (507 samples), warm cache,
+//!   one core of the 2-core development machine, on-CPU time
+//!   (`cargo bench --bench scrape`): 358 ns/sample, of which the text
+//!   parser alone is 310 ns (`scrape/parse_only`); the scrape's own share
+//!   (cache lookup, staleness, limits, append, report) is about 48 ns. A
+//!   cold cache (label parsing, target labels, metric relabeling) costs
+//!   1.55 µs/sample.
+//! - Allocations: none per sample in steady state
+//!   (`tests/scrape_alloc.rs`); the parser's set-up allocates 6 times per
+//!   body.
+//! - Memory (`cargo run --release --example scrape_memory`): 100 targets of
+//!   the node_exporter body scraped every second, 101 threads: VmRSS 4.6 MB
+//!   before, 32.0 MB with the targets (about 270 kB per target: cache keys,
+//!   label sets, staleness map, buffers and malloc arenas). Each loop thread
+//!   touches 24 kB of its 256 kB stack ([`LOOP_STACK_SIZE`]); an HTTPS
+//!   scrape (rustls handshake) runs in it too (`tests/scrape_http_client.rs`).
 
 mod buffers;
 mod cache;
@@ -43,7 +62,9 @@ pub use manager::{Manager, Options};
 pub use metrics::{Counter, PoolMetrics, ScrapeMetrics, Summary, QUANTILES};
 pub use pool::ScrapePool;
 pub use reload::{ConfigReloader, ReloadError, ReloadStatus};
-pub use scrape_loop::{AppendOutcome, LoopSettings, LoopState};
+pub use scrape_loop::{
+    AppendOutcome, LoopSettings, LoopState, LOOP_STACK_SIZE, SCRAPE_TIMESTAMP_TOLERANCE,
+};
 pub use scraper::{accept_encoding_header, accept_header, TargetScraper, USER_AGENT};
 pub use target::{
     populate_labels, targets_from_group, DroppedTarget, Target, TargetError, TargetHealth,

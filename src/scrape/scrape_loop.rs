@@ -187,18 +187,44 @@ impl LoopState {
             };
             let t = parsed_ts.unwrap_or(ts);
 
-            let (cached_ref, labels, hash, hit, already_scraped) = match self.cache.get(met) {
+            let track = parsed_ts.is_none() || settings.track_timestamps_staleness;
+            match self.cache.get(met) {
                 Lookup::Dropped => continue,
                 Lookup::Hit {
                     entry,
                     already_scraped,
-                } => (
-                    entry.series_ref,
-                    entry.labels,
-                    entry.hash,
-                    true,
-                    already_scraped,
-                ),
+                } => {
+                    // A series repeated within one exposition keeps its
+                    // first sample, as in Prometheus 2.42 where the head
+                    // dropped the rest at commit; detected here so the
+                    // outcome does not depend on the storage (2.55 likewise
+                    // exempts explicit timestamps).
+                    let result = if already_scraped && parsed_ts.is_none() {
+                        Err(LimitedError::Append(
+                            AppendError::DuplicateSampleForTimestamp,
+                        ))
+                    } else {
+                        limited_append(
+                            app,
+                            entry.series_ref,
+                            &entry.labels,
+                            t,
+                            value,
+                            max_time,
+                            settings.sample_limit,
+                            &mut limit_count,
+                        )
+                    };
+                    let hash = entry.hash;
+                    match self.classify(result, &mut out, &mut sample_limit_hit) {
+                        Ok(Some(_)) if track => self.cache.track_staleness_cached(met, hash),
+                        Ok(_) => {}
+                        Err(e) => {
+                            out.error = Some(e);
+                            break;
+                        }
+                    }
+                }
                 Lookup::Miss => {
                     let scraped = parser.labels(&mut self.builder);
                     let hash = scraped.stable_hash();
@@ -221,68 +247,33 @@ impl LoopState {
                         out.error = Some(e);
                         break;
                     }
-                    (0, labels, hash, false, false)
-                }
-            };
-
-            // A series repeated within one exposition keeps its first
-            // sample, as in Prometheus 2.42 where the head dropped the rest
-            // at commit; detected here so the outcome does not depend on
-            // the storage (2.55 likewise exempts explicit timestamps).
-            let result = if already_scraped && parsed_ts.is_none() {
-                Err(LimitedError::Append(
-                    AppendError::DuplicateSampleForTimestamp,
-                ))
-            } else {
-                limited_append(
-                    app,
-                    cached_ref,
-                    &labels,
-                    t,
-                    value,
-                    max_time,
-                    settings.sample_limit,
-                    &mut limit_count,
-                )
-            };
-            let mut series_ref = 0;
-            let mut sample_added = false;
-            match result {
-                Ok(r) => {
-                    series_ref = r;
-                    sample_added = true;
-                    if hit && (parsed_ts.is_none() || settings.track_timestamps_staleness) {
+                    let result = limited_append(
+                        app,
+                        0,
+                        &labels,
+                        t,
+                        value,
+                        max_time,
+                        settings.sample_limit,
+                        &mut limit_count,
+                    );
+                    let series_ref = match self.classify(result, &mut out, &mut sample_limit_hit) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            out.error = Some(e);
+                            break;
+                        }
+                    };
+                    // As Prometheus: tracked even when the sample was refused.
+                    if track {
                         self.cache.track_staleness(hash, &labels);
                     }
+                    if series_ref.is_some() && !sample_limit_hit {
+                        out.series_added += 1;
+                    }
+                    self.cache
+                        .add_ref(met, series_ref.unwrap_or(0), labels, hash);
                 }
-                Err(LimitedError::SampleLimit) => sample_limit_hit = true,
-                Err(LimitedError::Append(AppendError::OutOfOrderSample)) => {
-                    out.out_of_order += 1;
-                    self.metrics.target_scrapes_sample_out_of_order_total.inc();
-                }
-                Err(LimitedError::Append(AppendError::DuplicateSampleForTimestamp)) => {
-                    out.duplicates += 1;
-                    self.metrics
-                        .target_scrapes_sample_duplicate_timestamp_total
-                        .inc();
-                }
-                Err(LimitedError::Append(AppendError::OutOfBounds)) => {
-                    out.out_of_bounds += 1;
-                    self.metrics.target_scrapes_sample_out_of_bounds_total.inc();
-                }
-                Err(LimitedError::Append(e)) => {
-                    out.error = Some(ScrapeError::Storage(e.to_string()));
-                    break;
-                }
-            }
-            if !hit {
-                if parsed_ts.is_none() || settings.track_timestamps_staleness {
-                    self.cache.track_staleness(hash, &labels);
-                }
-                if sample_added && !sample_limit_hit {
-                    out.series_added += 1;
-                }
-                self.cache.add_ref(met, series_ref, labels, hash);
             }
             // Counted even when the sample was refused: this is the number
             // of series exposed after relabeling.
@@ -316,6 +307,39 @@ impl LoopState {
             self.metrics.target_scrapes_cache_flush_forced_total.inc();
         }
         out
+    }
+
+    /// Sorts an append's result as Prometheus's `checkAddError`: the new
+    /// reference when appended, `None` when refused and counted, an error
+    /// when the scrape must fail.
+    #[inline]
+    fn classify(
+        &self,
+        result: Result<SeriesRef, LimitedError>,
+        out: &mut AppendOutcome,
+        sample_limit_hit: &mut bool,
+    ) -> Result<Option<SeriesRef>, ScrapeError> {
+        match result {
+            Ok(r) => return Ok(Some(r)),
+            // Parsing goes on so the totals are right; the scrape fails.
+            Err(LimitedError::SampleLimit) => *sample_limit_hit = true,
+            Err(LimitedError::Append(AppendError::OutOfOrderSample)) => {
+                out.out_of_order += 1;
+                self.metrics.target_scrapes_sample_out_of_order_total.inc();
+            }
+            Err(LimitedError::Append(AppendError::DuplicateSampleForTimestamp)) => {
+                out.duplicates += 1;
+                self.metrics
+                    .target_scrapes_sample_duplicate_timestamp_total
+                    .inc();
+            }
+            Err(LimitedError::Append(AppendError::OutOfBounds)) => {
+                out.out_of_bounds += 1;
+                self.metrics.target_scrapes_sample_out_of_bounds_total.inc();
+            }
+            Err(LimitedError::Append(e)) => return Err(ScrapeError::Storage(e.to_string())),
+        }
+        Ok(None)
     }
 
     fn log_refused(&self, out: &AppendOutcome) {
@@ -389,25 +413,24 @@ impl LoopState {
         key[..name.len()].copy_from_slice(name.as_bytes());
         key[name.len()] = 0xff;
         let key = &key[..key_len];
-        let (series_ref, labels, hit) = match self.cache.get(key) {
-            Lookup::Hit { entry, .. } => (entry.series_ref, entry.labels, true),
+        let result = match self.cache.get(key) {
+            Lookup::Hit { entry, .. } => app.append(entry.series_ref, &entry.labels, ts, value),
             Lookup::Miss | Lookup::Dropped => {
                 let labels = mutate_report_sample_labels(
                     &Labels::from_pairs([(METRIC_NAME, name)]),
                     self.target.labels(),
                     &mut self.builder,
                 );
-                (0, labels, false)
-            }
-        };
-        match app.append(series_ref, &labels, ts, value) {
-            Ok(r) => {
-                if !hit {
+                let result = app.append(0, &labels, ts, value);
+                if let Ok(r) = result {
                     let hash = labels.stable_hash();
                     self.cache.add_ref(key, r, labels, hash);
                 }
-                Ok(())
+                result
             }
+        };
+        match result {
+            Ok(_) => Ok(()),
             // Expected when a target goes away and comes back with a new loop.
             Err(AppendError::OutOfOrderSample) | Err(AppendError::DuplicateSampleForTimestamp) => {
                 Ok(())
@@ -897,7 +920,13 @@ impl ScrapeLoop {
     /// cancelled meanwhile. If the target came back in a new loop its
     /// samples are newer and the markers are refused as out of order.
     fn end_of_run_staleness(&mut self, start: Instant, next: Instant, cancel: &Receiver<()>) {
-        let first = next_deadline(start, self.interval, next, Instant::now());
+        // The tick the loop was waiting for when stopped, if still ahead.
+        let now = Instant::now();
+        let first = if now < next {
+            next
+        } else {
+            next_deadline(start, self.interval, next, now)
+        };
         select! {
             recv(cancel) -> _ => return,
             recv(at(first)) -> _ => {}

@@ -1,6 +1,9 @@
 //! A small real storage: every committed sample in memory, refusing out of
 //! order and duplicate samples as Prometheus's head does (also within one
-//! uncommitted batch). Shared by the scrape tests and benchmarks.
+//! uncommitted batch). Shared by the scrape tests, benchmarks and the
+//! memory example, each of which uses part of it.
+
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,6 +131,7 @@ impl Appendable for MemStorage {
         Box::new(MemAppender {
             storage: self,
             pending: Vec::new(),
+            pending_last: HashMap::new(),
         })
     }
 }
@@ -136,6 +140,8 @@ impl Appendable for MemStorage {
 pub struct MemAppender<'a> {
     storage: &'a MemStorage,
     pending: Vec<(SeriesRef, i64, f64)>,
+    /// Last pending sample per series, to refuse disorder within the batch.
+    pending_last: HashMap<SeriesRef, (i64, f64)>,
 }
 
 impl Appender for MemAppender<'_> {
@@ -156,12 +162,7 @@ impl Appender for MemAppender<'_> {
             store.get_or_create(labels)
         };
         let committed_last = store.series[&r].samples.last().copied();
-        let pending_last = self
-            .pending
-            .iter()
-            .rev()
-            .find(|(pr, _, _)| *pr == r)
-            .map(|&(_, t, v)| (t, v));
+        let pending_last = self.pending_last.get(&r).copied();
         if let Some((lt, lv)) = pending_last.or(committed_last) {
             if t < lt {
                 return Err(AppendError::OutOfOrderSample);
@@ -174,6 +175,7 @@ impl Appender for MemAppender<'_> {
             }
         }
         self.pending.push((r, t, v));
+        self.pending_last.insert(r, (t, v));
         Ok(r)
     }
 
@@ -197,12 +199,123 @@ impl Appender for MemAppender<'_> {
                 }
             }
         }
+        self.pending_last.clear();
         self.storage.commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     fn rollback(&mut self) {
         self.pending.clear();
+        self.pending_last.clear();
         self.storage.rollbacks.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An appender that only collects: new series get the next reference,
+/// known references are returned as given, and nothing is checked. It
+/// measures the scrape loop without a storage's cost (which
+/// `benches/storage.rs` measures); `samples` keeps its capacity between
+/// scrapes, so it allocates nothing in steady state.
+#[derive(Default)]
+pub struct Sink {
+    pub samples: Vec<(SeriesRef, i64, f64)>,
+    pub committed: u64,
+    next_ref: SeriesRef,
+}
+
+impl Appender for Sink {
+    fn append(
+        &mut self,
+        series_ref: SeriesRef,
+        _labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let r = if series_ref == 0 {
+            self.next_ref += 1;
+            self.next_ref
+        } else {
+            series_ref
+        };
+        self.samples.push((r, t, v));
+        Ok(r)
+    }
+
+    fn update_metadata(
+        &mut self,
+        series_ref: SeriesRef,
+        _labels: &Labels,
+        _metadata: &Metadata,
+    ) -> Result<SeriesRef, AppendError> {
+        Ok(series_ref)
+    }
+
+    fn commit(&mut self) -> Result<(), AppendError> {
+        self.committed += self.samples.len() as u64;
+        self.samples.clear();
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        self.samples.clear();
+    }
+}
+
+/// A storage whose appenders only count what is committed.
+#[derive(Default)]
+pub struct CountingStorage {
+    pub samples: AtomicU64,
+    next_ref: AtomicU64,
+}
+
+/// The appender of [`CountingStorage`].
+pub struct CountingAppender<'a> {
+    storage: &'a CountingStorage,
+    pending: u64,
+}
+
+impl Appendable for CountingStorage {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        Box::new(CountingAppender {
+            storage: self,
+            pending: 0,
+        })
+    }
+}
+
+impl Appender for CountingAppender<'_> {
+    fn append(
+        &mut self,
+        series_ref: SeriesRef,
+        _labels: &Labels,
+        _t: i64,
+        _v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        self.pending += 1;
+        if series_ref != 0 {
+            return Ok(series_ref);
+        }
+        Ok(self.storage.next_ref.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    fn update_metadata(
+        &mut self,
+        series_ref: SeriesRef,
+        _labels: &Labels,
+        _metadata: &Metadata,
+    ) -> Result<SeriesRef, AppendError> {
+        Ok(series_ref)
+    }
+
+    fn commit(&mut self) -> Result<(), AppendError> {
+        self.storage
+            .samples
+            .fetch_add(self.pending, Ordering::Relaxed);
+        self.pending = 0;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        self.pending = 0;
     }
 }
