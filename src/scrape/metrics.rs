@@ -18,7 +18,7 @@ const SUMMARY_WINDOW: usize = 512;
 pub const QUANTILES: [f64; 5] = [0.01, 0.05, 0.5, 0.9, 0.99];
 
 /// A summary of durations in seconds: count, sum and quantiles over the
-/// last [`SUMMARY_WINDOW`] observations (Prometheus uses a 10-minute
+/// last 512 observations (Prometheus uses a 10-minute
 /// window; on the low target counts of an edge box the two agree closely).
 #[derive(Debug, Default)]
 pub struct Summary {

@@ -959,6 +959,25 @@ impl ScrapeLoop {
     }
 }
 
+/// See [`ScrapeLoop::align`]: `aligned` is the ideal grid point, advanced
+/// by whole intervals up to `now`.
+pub(crate) fn align_timestamp(
+    interval: Duration,
+    now: SystemTime,
+    aligned: &mut SystemTime,
+) -> SystemTime {
+    if interval <= SCRAPE_TIMESTAMP_TOLERANCE * 100 {
+        return now;
+    }
+    while now.duration_since(*aligned).is_ok_and(|d| d >= interval) {
+        *aligned += interval;
+    }
+    match now.duration_since(*aligned) {
+        Ok(d) if d <= SCRAPE_TIMESTAMP_TOLERANCE => *aligned,
+        _ => now,
+    }
+}
+
 /// The first deadline `start + n·interval` after both `prev` and `now`:
 /// scrapes stay on their phase and a slow scrape skips ticks instead of
 /// queueing them (as Go's ticker drops ticks).
@@ -988,6 +1007,32 @@ mod tests {
         assert_eq!(next_deadline(start, i, start + i, late), start + 3 * i);
         let exact = start + 2 * i;
         assert_eq!(next_deadline(start, i, start + i, exact), start + 3 * i);
+    }
+
+    #[test]
+    fn timestamps_align_within_tolerance_as_prometheus_2_42() {
+        let base = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let ms = Duration::from_millis;
+        let i = Duration::from_secs(10);
+        let mut aligned = base;
+        assert_eq!(align_timestamp(i, base + i + ms(1), &mut aligned), base + i);
+        assert_eq!(
+            align_timestamp(i, base + 2 * i + ms(2), &mut aligned),
+            base + 2 * i
+        );
+        assert_eq!(
+            align_timestamp(i, base + 3 * i + ms(3), &mut aligned),
+            base + 3 * i + ms(3)
+        );
+        // A skipped tick: the grid catches up.
+        assert_eq!(align_timestamp(i, base + 6 * i, &mut aligned), base + 6 * i);
+        // Intervals up to 100 × tolerance are never aligned (2.42).
+        let mut aligned = base;
+        let short = ms(200);
+        assert_eq!(
+            align_timestamp(short, base + short + ms(1), &mut aligned),
+            base + short + ms(1)
+        );
     }
 
     #[track_caller]
