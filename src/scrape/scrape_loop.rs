@@ -782,19 +782,7 @@ impl ScrapeLoop {
     /// 100 × tolerance; 2.53 instead clamps the tolerance to 1% of the
     /// interval).
     fn align(&self, now: SystemTime, aligned: &mut SystemTime) -> SystemTime {
-        if self.interval <= SCRAPE_TIMESTAMP_TOLERANCE * 100 {
-            return now;
-        }
-        while now
-            .duration_since(*aligned)
-            .is_ok_and(|d| d >= self.interval)
-        {
-            *aligned += self.interval;
-        }
-        match now.duration_since(*aligned) {
-            Ok(d) if d <= SCRAPE_TIMESTAMP_TOLERANCE => *aligned,
-            _ => now,
-        }
+        align_timestamp(self.interval, now, aligned)
     }
 
     /// One scrape: fetch, append, report, commit — or roll back and
