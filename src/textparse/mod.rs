@@ -17,9 +17,13 @@ mod openmetricsparse;
 mod promparse;
 
 #[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
 mod openmetricsparse_tests;
 #[cfg(test)]
 mod promparse_tests;
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod testutil;
 
