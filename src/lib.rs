@@ -9,8 +9,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod labels;
 pub mod relabel;
 pub mod storage;
 pub mod textparse;
+pub mod web;

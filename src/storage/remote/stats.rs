@@ -1,0 +1,107 @@
+//! [`QueueStats`]: one queue's counters, named after Prometheus's
+//! `prometheus_remote_storage_*` metrics. Plain atomics, written by the
+//! queue's threads and read by whoever exports metrics.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Why samples read from the WAL were not sent
+/// (`prometheus_remote_storage_samples_dropped_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Older than `sample_age_limit` when their batch was sent (`too_old`).
+    TooOld,
+    /// Their series was dropped by `write_relabel_configs` (`dropped_series`).
+    DroppedSeries,
+    /// No series record for their ref was ever read: a WAL inconsistency
+    /// (`unintentionally_dropped_series`).
+    UnknownSeries,
+}
+
+impl DropReason {
+    /// Every reason, in the order of [`QueueStats::samples_dropped`].
+    pub const ALL: [DropReason; 3] = [
+        DropReason::TooOld,
+        DropReason::DroppedSeries,
+        DropReason::UnknownSeries,
+    ];
+
+    /// The `reason` label value Prometheus uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::TooOld => "too_old",
+            DropReason::DroppedSeries => "dropped_series",
+            DropReason::UnknownSeries => "unintentionally_dropped_series",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            DropReason::TooOld => 0,
+            DropReason::DroppedSeries => 1,
+            DropReason::UnknownSeries => 2,
+        }
+    }
+}
+
+/// Counters and gauges of one remote_write queue.
+#[derive(Debug, Default)]
+pub struct QueueStats {
+    /// `samples_total`: samples in requests the receiver accepted.
+    pub samples_sent: AtomicU64,
+    /// `samples_failed_total`: samples in requests refused for good (4xx).
+    pub samples_failed: AtomicU64,
+    /// `samples_retried_total`: samples in requests that failed and were
+    /// tried again.
+    pub samples_retried: AtomicU64,
+    dropped: [AtomicU64; 3],
+    /// `samples_pending`: read from the WAL, not yet acknowledged.
+    pub samples_pending: AtomicI64,
+    /// `samples_in_total`: samples read from the WAL for this queue.
+    pub samples_in: AtomicU64,
+    /// `bytes_total`: compressed request bytes accepted by the receiver.
+    pub bytes_sent: AtomicU64,
+    /// `highest_timestamp_in_seconds`: newest sample timestamp read from the WAL (ms).
+    pub highest_timestamp_in_ms: AtomicI64,
+    /// `queue_highest_sent_timestamp_seconds`: newest timestamp accepted (ms).
+    pub highest_sent_timestamp_ms: AtomicI64,
+    /// `shards`: sender threads running.
+    pub shards: AtomicU64,
+    /// Times the durable read position was written.
+    pub positions_persisted: AtomicU64,
+    /// Samples finished (sent, refused or dropped) this run whose progress
+    /// is saved on disk: a crash now never sends them again.
+    pub samples_durable: AtomicU64,
+}
+
+impl QueueStats {
+    /// `samples_dropped_total{reason}`.
+    pub fn samples_dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Sum of `samples_dropped_total` over all reasons.
+    pub fn samples_dropped_total(&self) -> u64 {
+        DropReason::ALL
+            .iter()
+            .map(|r| self.samples_dropped(*r))
+            .sum()
+    }
+
+    /// How far sending trails reading, in seconds: highest timestamp read
+    /// minus highest timestamp sent (0 when caught up).
+    pub fn lag_seconds(&self) -> f64 {
+        let read = self.highest_timestamp_in_ms.load(Ordering::Relaxed);
+        let sent = self.highest_sent_timestamp_ms.load(Ordering::Relaxed);
+        (read.saturating_sub(sent)).max(0) as f64 / 1000.0
+    }
+
+    pub(crate) fn add_dropped(&self, reason: DropReason, n: u64) {
+        self.dropped[reason.index()].fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Raises `cell` to `v` if `v` is larger.
+pub(crate) fn store_max(cell: &AtomicI64, v: i64) {
+    cell.fetch_max(v, Ordering::Relaxed);
+}

@@ -1,0 +1,494 @@
+//! Self-monitoring for `/metrics`, encoded by the `prometheus-client` crate.
+//!
+//! [`Metrics`] owns a `prometheus_client` registry behind a lock. Other parts
+//! of the process feed it in one of two ways:
+//!
+//! * a [`MetricsSource`]: a callback run at every scrape of `/metrics` that
+//!   writes the current values into a [`MetricsWriter`] — right for values
+//!   that already live elsewhere (scrape pool target counts, reload status,
+//!   WAL and remote-write counters);
+//! * [`Metrics::register`]: direct access to the registry for
+//!   `prometheus_client` counters, gauges and histograms a part owns.
+//!
+//! `process_*` (read from `/proc/self`) and `prometheus_build_info` are
+//! always there. Names follow Prometheus's own self-metrics; counters are
+//! given without `_total`, which the encoder appends.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Something that reports metrics it keeps itself, at scrape time.
+///
+/// Called on a web worker thread for every scrape of `/metrics`; must be
+/// quick and must not block on I/O.
+pub trait MetricsSource: Send + Sync {
+    /// Writes the current values.
+    fn collect(&self, out: &mut MetricsWriter);
+}
+
+impl<F> MetricsSource for F
+where
+    F: Fn(&mut MetricsWriter) + Send + Sync,
+{
+    fn collect(&self, out: &mut MetricsWriter) {
+        self(out)
+    }
+}
+
+/// The values of one metric family gathered from a [`MetricsSource`].
+#[derive(Debug, Clone, PartialEq)]
+enum Points {
+    Counter(Vec<(Vec<(String, String)>, f64)>),
+    Gauge(Vec<(Vec<(String, String)>, f64)>),
+    Histogram(Vec<(Vec<(String, String)>, HistogramValue)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct HistogramValue {
+    sum: f64,
+    count: u64,
+    buckets: Vec<(f64, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct FamilyData {
+    help: String,
+    points: Points,
+}
+
+/// Collects the values a [`MetricsSource`] reports. Series of one family
+/// (same name) are grouped however often the name is written; writing a name
+/// again with a different type is ignored with a warning.
+#[derive(Debug, Default)]
+pub struct MetricsWriter {
+    families: BTreeMap<String, FamilyData>,
+}
+
+impl MetricsWriter {
+    /// A counter (give the name without `_total`).
+    pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.push(name, help, Points::Counter(vec![(own(labels), value)]));
+    }
+
+    /// A gauge.
+    pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.push(name, help, Points::Gauge(vec![(own(labels), value)]));
+    }
+
+    /// A histogram: `buckets` are `(upper bound, cumulative count)` in
+    /// increasing bound order, `+Inf` may be left out.
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        sum: f64,
+        count: u64,
+        buckets: &[(f64, u64)],
+    ) {
+        let value = HistogramValue {
+            sum,
+            count,
+            buckets: buckets.to_vec(),
+        };
+        self.push(name, help, Points::Histogram(vec![(own(labels), value)]));
+    }
+
+    fn push(&mut self, name: &str, help: &str, points: Points) {
+        let Some(family) = self.families.get_mut(name) else {
+            self.families.insert(
+                name.to_string(),
+                FamilyData {
+                    help: help.to_string(),
+                    points,
+                },
+            );
+            return;
+        };
+        match (&mut family.points, points) {
+            (Points::Counter(have), Points::Counter(new)) => have.extend(new),
+            (Points::Gauge(have), Points::Gauge(new)) => have.extend(new),
+            (Points::Histogram(have), Points::Histogram(new)) => have.extend(new),
+            _ => log::warn!("msg=\"metric written with two types; second ignored\" metric={name}"),
+        }
+    }
+
+    fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+        for (name, family) in &self.families {
+            let metric_type = match family.points {
+                Points::Counter(_) => MetricType::Counter,
+                Points::Gauge(_) => MetricType::Gauge,
+                Points::Histogram(_) => MetricType::Histogram,
+            };
+            let metric = encoder.encode_descriptor(name, &family.help, None, metric_type)?;
+            match &family.points {
+                Points::Counter(points) => {
+                    encode_points(metric, points, |v, m| ConstCounter::new(*v).encode(m))?
+                }
+                Points::Gauge(points) => {
+                    encode_points(metric, points, |v, m| ConstGauge::new(*v).encode(m))?
+                }
+                Points::Histogram(points) => encode_points(metric, points, encode_histogram)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Encodes each point under its labels; a single label-less point is
+/// encoded bare (the encoder would write `name{}` otherwise).
+fn encode_points<T>(
+    mut metric: MetricEncoder<'_>,
+    points: &[(Vec<(String, String)>, T)],
+    encode: impl Fn(&T, MetricEncoder<'_>) -> Result<(), fmt::Error>,
+) -> Result<(), fmt::Error> {
+    if let [(labels, value)] = points {
+        if labels.is_empty() {
+            return encode(value, metric);
+        }
+    }
+    for (labels, value) in points {
+        encode(value, metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn encode_histogram(h: &HistogramValue, mut metric: MetricEncoder<'_>) -> Result<(), fmt::Error> {
+    // The encoder wants per-bucket counts (it sums them) and writes `+Inf`
+    // only for an upper bound of `f64::MAX`.
+    let mut buckets = Vec::with_capacity(h.buckets.len() + 1);
+    let mut prev = 0;
+    for &(le, cumulative) in &h.buckets {
+        let le = if le == f64::INFINITY { f64::MAX } else { le };
+        buckets.push((le, cumulative.saturating_sub(prev)));
+        prev = cumulative;
+    }
+    if buckets.last().map_or(true, |(le, _)| *le != f64::MAX) {
+        buckets.push((f64::MAX, h.count.saturating_sub(prev)));
+    }
+    metric.encode_histogram::<()>(h.sum, h.count, &buckets, None)
+}
+
+fn own(labels: &[(&str, &str)]) -> Vec<(String, String)> {
+    labels
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Runs every registered [`MetricsSource`] inside the registry's encode.
+struct SourcesCollector {
+    sources: Arc<Mutex<Vec<Box<dyn MetricsSource>>>>,
+}
+
+impl fmt::Debug for SourcesCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SourcesCollector")
+    }
+}
+
+impl Collector for SourcesCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let mut writer = MetricsWriter::default();
+        for source in self.sources.lock().iter() {
+            source.collect(&mut writer);
+        }
+        writer.encode(&mut encoder)
+    }
+}
+
+/// The process's self-metrics registry. Cheap to clone; every clone is the
+/// same registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Mutex<Registry>>,
+    sources: Arc<Mutex<Vec<Box<dyn MetricsSource>>>>,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics")
+            .field("sources", &self.sources.lock().len())
+            .finish()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry holding `process_*` and `prometheus_build_info`.
+    pub fn new() -> Metrics {
+        let sources: Arc<Mutex<Vec<Box<dyn MetricsSource>>>> = Arc::default();
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(SourcesCollector {
+            sources: Arc::clone(&sources),
+        }));
+        let metrics = Metrics {
+            registry: Arc::new(Mutex::new(registry)),
+            sources,
+        };
+        metrics.add_source(collect_build_info);
+        metrics.add_source(collect_process);
+        metrics
+    }
+
+    /// Adds a source run at every scrape of `/metrics`.
+    pub fn add_source(&self, source: impl MetricsSource + 'static) {
+        self.sources.lock().push(Box::new(source));
+    }
+
+    /// Gives `f` the registry to register `prometheus_client` metrics in.
+    pub fn register(&self, f: impl FnOnce(&mut Registry)) {
+        f(&mut self.registry.lock())
+    }
+
+    /// Everything in the OpenMetrics text format ([`CONTENT_TYPE`]).
+    pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut out = String::with_capacity(8 * 1024);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry.lock())?;
+        Ok(out)
+    }
+}
+
+fn collect_build_info(out: &mut MetricsWriter) {
+    out.gauge(
+        "prometheus_build_info",
+        "A metric with a constant '1' value labeled by version, revision and branch from which edgescrape was built.",
+        &[
+            ("branch", option_env!("EDGESCRAPE_BRANCH").unwrap_or("")),
+            ("revision", option_env!("EDGESCRAPE_REVISION").unwrap_or("")),
+            ("version", env!("CARGO_PKG_VERSION")),
+        ],
+        1.0,
+    );
+}
+
+/// `/proc` reports CPU time in clock ticks of `USER_HZ`, which Linux fixes at
+/// 100 for every architecture it exposes to user space.
+const USER_HZ: f64 = 100.0;
+
+fn collect_process(out: &mut MetricsWriter) {
+    match ProcessStats::read() {
+        Ok(p) => p.write(out),
+        Err(e) => log::debug!("msg=\"cannot read process stats\" err={e:?}"),
+    }
+}
+
+/// What the `process_*` metrics report, read from `/proc/self`.
+#[derive(Debug, Clone, PartialEq)]
+struct ProcessStats {
+    cpu_seconds: f64,
+    start_time_seconds: f64,
+    resident_memory_bytes: f64,
+    virtual_memory_bytes: f64,
+    threads: f64,
+    open_fds: f64,
+    max_fds: Option<f64>,
+}
+
+impl ProcessStats {
+    fn read() -> Result<ProcessStats, String> {
+        let stat = std::fs::read_to_string("/proc/self/stat")
+            .map_err(|e| format!("/proc/self/stat: {e}"))?;
+        let status = std::fs::read_to_string("/proc/self/status")
+            .map_err(|e| format!("/proc/self/status: {e}"))?;
+        let sys_stat =
+            std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
+        let open_fds = std::fs::read_dir("/proc/self/fd")
+            .map_err(|e| format!("/proc/self/fd: {e}"))?
+            .count() as f64;
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+        parse_process_stats(&stat, &status, &sys_stat, &limits, open_fds)
+    }
+
+    fn write(&self, out: &mut MetricsWriter) {
+        out.counter(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds.",
+            &[],
+            self.cpu_seconds,
+        );
+        out.gauge(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            &[],
+            self.start_time_seconds,
+        );
+        out.gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            &[],
+            self.resident_memory_bytes,
+        );
+        out.gauge(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            &[],
+            self.virtual_memory_bytes,
+        );
+        out.gauge(
+            "process_threads",
+            "Number of OS threads in the process.",
+            &[],
+            self.threads,
+        );
+        out.gauge(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            &[],
+            self.open_fds,
+        );
+        if let Some(max) = self.max_fds {
+            out.gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                &[],
+                max,
+            );
+        }
+    }
+}
+
+/// Parses the `/proc` files; split from the reading so tests can feed text.
+fn parse_process_stats(
+    stat: &str,
+    status: &str,
+    sys_stat: &str,
+    limits: &str,
+    open_fds: f64,
+) -> Result<ProcessStats, String> {
+    // The command name (field 2) may hold spaces and parentheses; fields
+    // after the last ')' are space separated, starting with field 3 (state).
+    let after = stat
+        .rfind(')')
+        .map(|i| &stat[i + 1..])
+        .ok_or("/proc/self/stat: no ')' after the command name")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |n: usize| -> Result<f64, String> {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse::<f64>().ok())
+            .ok_or_else(|| format!("/proc/self/stat: field {n} missing or not a number"))
+    };
+    let utime = field(14)?;
+    let stime = field(15)?;
+    let threads = field(20)?;
+    let start_ticks = field(22)?;
+    let vsize = field(23)?;
+    let btime = sys_stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .ok_or("/proc/stat: no btime line")?;
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let max_fds = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok());
+    Ok(ProcessStats {
+        cpu_seconds: (utime + stime) / USER_HZ,
+        start_time_seconds: btime + start_ticks / USER_HZ,
+        resident_memory_bytes: rss_kb * 1024.0,
+        virtual_memory_bytes: vsize,
+        threads,
+        open_fds,
+        max_fds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_files_are_parsed() {
+        let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 500 0 0 0 250 50 0 0 20 0 7 0 1000 123456789 900 18446744073709551615";
+        let status = "Name:\tx\nVmRSS:\t    2048 kB\nThreads:\t7\n";
+        let sys = "cpu  1 2 3\nbtime 1700000000\n";
+        let limits = "Limit  Soft Limit  Hard Limit  Units\nMax open files            1024                 524288               files\n";
+        let p = parse_process_stats(stat, status, sys, limits, 9.0).unwrap();
+        assert_eq!(p.cpu_seconds, 3.0);
+        assert_eq!(p.threads, 7.0);
+        assert_eq!(p.start_time_seconds, 1_700_000_010.0);
+        assert_eq!(p.virtual_memory_bytes, 123_456_789.0);
+        assert_eq!(p.resident_memory_bytes, 2048.0 * 1024.0);
+        assert_eq!(p.max_fds, Some(1024.0));
+        assert_eq!(p.open_fds, 9.0);
+        assert!(parse_process_stats("garbage", status, sys, limits, 1.0).is_err());
+    }
+
+    #[test]
+    fn sources_and_registered_metrics_are_encoded() {
+        let m = Metrics::new();
+        m.add_source(|out: &mut MetricsWriter| {
+            out.gauge(
+                "prometheus_target_scrape_pool_targets",
+                "Current number of targets in this scrape pool.",
+                &[("scrape_job", "node")],
+                3.0,
+            );
+            out.gauge(
+                "prometheus_target_scrape_pool_targets",
+                "Current number of targets in this scrape pool.",
+                &[("scrape_job", "self")],
+                1.0,
+            );
+            out.counter(
+                "prometheus_target_scrapes_exceeded_sample_limit",
+                "Total number of scrapes that hit the sample limit and were rejected.",
+                &[],
+                2.0,
+            );
+            out.histogram(
+                "prometheus_target_sync_length_seconds",
+                "Actual interval to sync the scrape pool.",
+                &[("scrape_job", "node")],
+                0.75,
+                3,
+                &[(0.1, 1), (1.0, 3)],
+            );
+        });
+        let c = prometheus_client::metrics::counter::Counter::<u64>::default();
+        c.inc_by(5);
+        m.register(|r| r.register("prometheus_config_reloads", "Reloads.", c.clone()));
+        let text = m.encode().unwrap();
+        for want in [
+            "prometheus_target_scrape_pool_targets{scrape_job=\"node\"} 3.0\n",
+            "prometheus_target_scrape_pool_targets{scrape_job=\"self\"} 1.0\n",
+            "# TYPE prometheus_target_scrapes_exceeded_sample_limit counter\n",
+            "prometheus_target_scrapes_exceeded_sample_limit_total 2.0\n",
+            "prometheus_target_sync_length_seconds_bucket{le=\"0.1\",scrape_job=\"node\"} 1\n",
+            "prometheus_target_sync_length_seconds_bucket{le=\"1.0\",scrape_job=\"node\"} 3\n",
+            "prometheus_target_sync_length_seconds_bucket{le=\"+Inf\",scrape_job=\"node\"} 3\n",
+            "prometheus_target_sync_length_seconds_count{scrape_job=\"node\"} 3\n",
+            "prometheus_config_reloads_total 5\n",
+            "# TYPE process_cpu_seconds counter\n",
+            "process_resident_memory_bytes ",
+            "prometheus_build_info{branch=\"\",revision=\"\",version=\"",
+            "# EOF\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+    }
+}

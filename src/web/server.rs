@@ -1,0 +1,649 @@
+//! The `tiny_http` server, its worker pool and the routes.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use flate2::write::GzEncoder;
+use tiny_http::{Header, Method, Request, Response};
+
+use crate::web::api::{self, ErrorType, TargetsFilter};
+use crate::web::auth::{BasicAuth, WebConfig};
+use crate::web::{federate, metrics, page, selector, Views, WebError, WebOptions};
+
+/// Largest request body read (form-encoded POSTs).
+const MAX_BODY: u64 = 1 << 20;
+
+/// Bodies at least this long are gzipped when the client accepts it.
+const GZIP_MIN: usize = 1024;
+
+/// A running web server. Dropping it without [`Server::stop`] leaves the
+/// workers running until the process ends.
+pub struct Server {
+    http: Arc<tiny_http::Server>,
+    addr: SocketAddr,
+    tls: bool,
+    stopping: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls)
+            .field("workers", &self.workers.len())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Reads the web config (if any), binds the listen address and starts
+    /// the workers. Returns once the server accepts connections.
+    pub fn start(options: WebOptions, views: Views) -> Result<Server, WebError> {
+        let web_config = match &options.web_config_file {
+            Some(path) => WebConfig::load(path).map_err(WebError::WebConfig)?,
+            None => WebConfig::default(),
+        };
+        let http = match &web_config.tls_server_config {
+            Some(tls) => {
+                let certificate = std::fs::read(&tls.cert_file)
+                    .map_err(|e| WebError::TlsFile(tls.cert_file.clone(), e))?;
+                let private_key = std::fs::read(&tls.key_file)
+                    .map_err(|e| WebError::TlsFile(tls.key_file.clone(), e))?;
+                check_pem(&tls.cert_file, &certificate, &tls.key_file, &private_key)?;
+                tiny_http::Server::https(
+                    options.listen_address.as_str(),
+                    tiny_http::SslConfig {
+                        certificate,
+                        private_key,
+                    },
+                )
+            }
+            None => tiny_http::Server::http(options.listen_address.as_str()),
+        }
+        .map_err(|e| WebError::Listen(options.listen_address.clone(), e.to_string()))?;
+        let addr = http.server_addr().to_ip().ok_or_else(|| {
+            WebError::Listen(
+                options.listen_address.clone(),
+                "not an IP listener".to_string(),
+            )
+        })?;
+        let http = Arc::new(http);
+        let auth = (!web_config.basic_auth_users.is_empty())
+            .then(|| BasicAuth::new(web_config.basic_auth_users.clone()));
+        let external_url = options
+            .external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{}/", hostname(), addr.port()));
+        let handler = Arc::new(Handler {
+            external: ExternalUrl::parse(&external_url),
+            own_port: addr.port().to_string(),
+            options: options.clone(),
+            views,
+            auth,
+            quit_requested: AtomicBool::new(false),
+        });
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut server = Server {
+            http: Arc::clone(&http),
+            addr,
+            tls: web_config.tls_server_config.is_some(),
+            stopping: Arc::clone(&stopping),
+            workers: Vec::new(),
+        };
+        for n in 0..options.workers.max(1) {
+            let http = Arc::clone(&http);
+            let handler = Arc::clone(&handler);
+            let stopping = Arc::clone(&stopping);
+            let spawned = std::thread::Builder::new()
+                .name(format!("web worker {n}"))
+                .spawn(move || worker(&http, &handler, &stopping));
+            match spawned {
+                Ok(h) => server.workers.push(h),
+                Err(e) => {
+                    server.stop();
+                    return Err(WebError::Spawn(e));
+                }
+            }
+        }
+        log::info!(
+            "msg=\"web server listening\" address={addr} tls={} basic_auth={} lifecycle={}",
+            server.tls,
+            handler.auth.is_some(),
+            options.enable_lifecycle
+        );
+        Ok(server)
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether the server speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Stops taking requests, lets each worker finish the request it is
+    /// answering, and joins them all.
+    pub fn stop(mut self) {
+        self.stop_workers();
+    }
+
+    fn stop_workers(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for _ in 0..self.workers.len() {
+            self.http.unblock();
+        }
+        for w in self.workers.drain(..) {
+            if w.join().is_err() {
+                log::warn!("msg=\"web worker panicked\"");
+            }
+        }
+    }
+}
+
+fn worker(http: &tiny_http::Server, handler: &Handler, stopping: &AtomicBool) {
+    while !stopping.load(Ordering::SeqCst) {
+        match http.recv() {
+            Ok(request) => handler.serve(request),
+            Err(e) => {
+                if !stopping.load(Ordering::SeqCst) {
+                    log::debug!("msg=\"web receive failed\" err={e}");
+                }
+            }
+        }
+    }
+}
+
+/// Checks what `tiny_http` would otherwise panic on: a certificate file
+/// without certificates, a key file without a PKCS#8 or RSA key.
+fn check_pem(
+    cert_path: &std::path::Path,
+    cert: &[u8],
+    key_path: &std::path::Path,
+    key: &[u8],
+) -> Result<(), WebError> {
+    let bad = |p: &std::path::Path, msg: &str| Err(WebError::Tls(p.to_path_buf(), msg.to_string()));
+    let mut certs = 0;
+    for item in rustls_pemfile::read_all(&mut &cert[..]) {
+        match item {
+            Ok(rustls_pemfile::Item::X509Certificate(_)) => certs += 1,
+            Ok(_) => {}
+            Err(e) => return bad(cert_path, &format!("invalid PEM: {e}")),
+        }
+    }
+    if certs == 0 {
+        return bad(cert_path, "no PEM certificate found");
+    }
+    let mut keys = 0;
+    for item in rustls_pemfile::read_all(&mut &key[..]) {
+        match item {
+            Ok(rustls_pemfile::Item::Pkcs8Key(_) | rustls_pemfile::Item::Pkcs1Key(_)) => keys += 1,
+            Ok(rustls_pemfile::Item::Sec1Key(_)) => {
+                return bad(
+                    key_path,
+                    "EC keys must be in PKCS#8 form (openssl pkcs8 -topk8 -nocrypt)",
+                )
+            }
+            Ok(_) => {}
+            Err(e) => return bad(key_path, &format!("invalid PEM: {e}")),
+        }
+    }
+    if keys == 0 {
+        return bad(key_path, "no PKCS#8 or RSA private key found");
+    }
+    Ok(())
+}
+
+/// The host's name, as Prometheus's default external URL uses it.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// The parts of the external URL `globalUrl` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ExternalUrl {
+    scheme: String,
+    /// `host:port` or `host`.
+    host: String,
+}
+
+impl ExternalUrl {
+    fn parse(url: &str) -> ExternalUrl {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        ExternalUrl {
+            scheme: scheme.to_string(),
+            host: host.to_string(),
+        }
+    }
+}
+
+/// Go's `net.SplitHostPort`, lenient about a missing port: `[::1]:80` →
+/// (`::1`, `80`), `h` → (`h`, ``).
+fn split_host_port(hostport: &str) -> (&str, &str) {
+    if let Some(rest) = hostport.strip_prefix('[') {
+        if let Some((host, after)) = rest.split_once(']') {
+            return (host, after.strip_prefix(':').unwrap_or(""));
+        }
+    }
+    match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, p),
+        _ => (hostport, ""),
+    }
+}
+
+fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+struct Handler {
+    options: WebOptions,
+    views: Views,
+    auth: Option<BasicAuth>,
+    external: ExternalUrl,
+    own_port: String,
+    quit_requested: AtomicBool,
+}
+
+/// One response before it is written.
+struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status,
+            content_type,
+            body: body.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn text(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply::new(status, "text/plain; charset=utf-8", body)
+    }
+
+    fn json(status: u16, body: String) -> Reply {
+        Reply::new(status, "application/json", body)
+    }
+
+    fn api_ok(data: &str) -> Reply {
+        Reply::json(200, api::success(data))
+    }
+
+    fn api_err(kind: ErrorType, msg: &str) -> Reply {
+        Reply::json(kind.status(), api::error(kind, msg))
+    }
+}
+
+/// The request's path and form values (URL query, then form body).
+struct Form {
+    path: String,
+    values: Vec<(String, String)>,
+}
+
+impl Form {
+    /// Go's `FormValue`: the first value, body values before URL ones.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, key: &str) -> Vec<&str> {
+        self.values
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding; bad escapes are kept as is.
+fn parse_query(query: &str, out: &mut Vec<(String, String)>) {
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.push((percent_decode(k), percent_decode(v)));
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn header<'a>(request: &'a Request, name: &'static str) -> Option<&'a str> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+impl Handler {
+    fn serve(&self, mut request: Request) {
+        let gzip_ok = header(&request, "Accept-Encoding").is_some_and(|v| v.contains("gzip"));
+        let reply = self.reply(&mut request);
+        let mut reply = reply;
+        if gzip_ok && reply.body.len() >= GZIP_MIN {
+            let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            if enc.write_all(&reply.body).is_ok() {
+                if let Ok(gz) = enc.finish() {
+                    reply.body = gz;
+                    reply.headers.push(("Content-Encoding", "gzip".to_string()));
+                }
+            }
+        }
+        let mut response = Response::from_data(reply.body).with_status_code(reply.status);
+        let headers =
+            std::iter::once(("Content-Type", reply.content_type.to_string())).chain(reply.headers);
+        for (name, value) in headers {
+            if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(h);
+            }
+        }
+        if let Err(e) = request.respond(response) {
+            log::debug!("msg=\"writing web response failed\" err={e}");
+        }
+    }
+
+    fn reply(&self, request: &mut Request) -> Reply {
+        if let Some(auth) = &self.auth {
+            if !auth.check(header(request, "Authorization")) {
+                let mut r = Reply::text(401, "Unauthorized\n");
+                r.headers.push(("WWW-Authenticate", "Basic".to_string()));
+                return r;
+            }
+        }
+        let form = match read_form(request) {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let method = request.method().clone();
+        self.route(&method, &form)
+    }
+
+    fn route(&self, method: &Method, form: &Form) -> Reply {
+        let get = matches!(method, Method::Get | Method::Head);
+        let post = matches!(method, Method::Post | Method::Put);
+        let path = form.path.as_str();
+        let gated = path == "/federate" || path.starts_with("/api/v1/");
+        if gated && !self.views.lifecycle.ready() {
+            return Reply::text(503, "Service Unavailable");
+        }
+        match path {
+            "/" if get => self.page(),
+            "/metrics" if get => self.metrics(),
+            "/federate" if get => self.federate(form),
+            "/api/v1/targets" if get => self.targets(form),
+            "/api/v1/query" if get || matches!(method, Method::Post) => self.query(form),
+            "/api/v1/status/config" if get => {
+                Reply::api_ok(&api::config_json(&self.views.lifecycle.config_yaml()))
+            }
+            "/api/v1/status/flags" if get => {
+                Reply::api_ok(&api::flags_json(self.views.lifecycle.flags()))
+            }
+            "/-/healthy" if get => {
+                Reply::text(200, format!("{} is Healthy.\n", self.options.app_name))
+            }
+            "/-/ready" if get => Reply::text(
+                if self.views.lifecycle.ready() {
+                    200
+                } else {
+                    503
+                },
+                if self.views.lifecycle.ready() {
+                    format!("{} is Ready.\n", self.options.app_name)
+                } else {
+                    "Service Unavailable".to_string()
+                },
+            ),
+            "/-/reload" | "/-/quit" if post => self.lifecycle(path),
+            "/-/reload" | "/-/quit" if get => Reply::text(405, "Only POST or PUT requests allowed"),
+            "/"
+            | "/metrics"
+            | "/federate"
+            | "/api/v1/targets"
+            | "/api/v1/query"
+            | "/api/v1/status/config"
+            | "/api/v1/status/flags"
+            | "/-/healthy"
+            | "/-/ready" => Reply::text(405, "Method Not Allowed\n"),
+            _ => Reply::text(404, "404 page not found\n"),
+        }
+    }
+
+    fn page(&self) -> Reply {
+        let html = page::render(
+            self.views.targets.active(),
+            &self.views.targets.dropped(),
+            SystemTime::now(),
+            &self.options.app_name,
+        );
+        Reply::new(200, page::CONTENT_TYPE, html)
+    }
+
+    fn metrics(&self) -> Reply {
+        match self.views.metrics.encode() {
+            Ok(text) => Reply::new(200, metrics::CONTENT_TYPE, text),
+            Err(_) => Reply::text(500, "encoding metrics failed\n"),
+        }
+    }
+
+    fn federate(&self, form: &Form) -> Reply {
+        let mut sets = Vec::new();
+        for m in form.all("match[]") {
+            match selector::parse(m) {
+                Ok(set) => sets.push(set),
+                Err(e) => return Reply::text(400, format!("{e}\n")),
+            }
+        }
+        // As Prometheus 2.42: no match[] is an empty 200, not an error.
+        let samples = self.views.series.latest_for_federate(&sets);
+        let text = federate::encode(samples, &self.views.lifecycle.external_labels());
+        Reply::new(200, federate::CONTENT_TYPE, text)
+    }
+
+    fn targets(&self, form: &Form) -> Reply {
+        let filter = TargetsFilter::new(form.get("state"), form.get("scrapePool"));
+        let active = if filter.active {
+            self.views.targets.active()
+        } else {
+            Vec::new()
+        };
+        let dropped = if filter.dropped {
+            self.views.targets.dropped()
+        } else {
+            Vec::new()
+        };
+        let data = api::targets_json(active, dropped, &filter, |u| self.global_url(u));
+        Reply::api_ok(&data)
+    }
+
+    fn query(&self, form: &Form) -> Reply {
+        let at_ms = match form.get("time").filter(|t| !t.is_empty()) {
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            Some(t) => match crate::web::format::parse_api_time(t) {
+                Some(ms) => ms,
+                None => {
+                    return Reply::api_err(
+                        ErrorType::BadData,
+                        &format!(
+                            "invalid parameter \"time\": Invalid time value for 'time': cannot parse {t:?} to a valid timestamp"
+                        ),
+                    )
+                }
+            },
+        };
+        let matchers = match selector::parse_query(form.get("query").unwrap_or("")) {
+            Ok(m) => m,
+            Err(e) => {
+                return Reply::api_err(
+                    ErrorType::BadData,
+                    &format!("invalid parameter \"query\": {e}"),
+                )
+            }
+        };
+        // As PromQL: an instant vector's samples carry the evaluation time,
+        // not the time they were scraped at.
+        let samples = self
+            .views
+            .series
+            .instant(&matchers, at_ms)
+            .into_iter()
+            .map(|(labels, _, v)| (labels, at_ms, v))
+            .collect();
+        Reply::api_ok(&api::vector_json(samples))
+    }
+
+    fn lifecycle(&self, path: &str) -> Reply {
+        if !self.options.enable_lifecycle {
+            return Reply::text(403, "Lifecycle API is not enabled.");
+        }
+        if path == "/-/quit" {
+            if self.quit_requested.swap(true, Ordering::SeqCst) {
+                return Reply::text(200, "Termination already in progress.");
+            }
+            self.views.lifecycle.quit();
+            return Reply::text(200, "Requesting termination... Goodbye!");
+        }
+        match self.views.lifecycle.reload() {
+            Ok(()) => Reply::text(200, ""),
+            Err(e) => Reply::text(500, format!("failed to reload config: {e}\n")),
+        }
+    }
+
+    /// Prometheus's `getGlobalURL`: a target on this host is shown under the
+    /// external host name; one on our own port under the external URL.
+    fn global_url(&self, scrape_url: &str) -> String {
+        let Some((scheme, rest)) = scrape_url.split_once("://") else {
+            return scrape_url.to_string();
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let (host, port) = split_host_port(authority);
+        if !matches!(host, "127.0.0.1" | "localhost" | "::1") {
+            return scrape_url.to_string();
+        }
+        if port == self.own_port {
+            format!("{}://{}{tail}", self.external.scheme, self.external.host)
+        } else {
+            let (ext_host, _) = split_host_port(&self.external.host);
+            let new_host = if port.is_empty() {
+                ext_host.to_string()
+            } else {
+                join_host_port(ext_host, port)
+            };
+            format!("{scheme}://{new_host}{tail}")
+        }
+    }
+}
+
+fn read_form(request: &mut Request) -> Result<Form, Reply> {
+    let url = request.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let mut values = Vec::new();
+    let is_form = header(request, "Content-Type")
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if matches!(request.method(), Method::Post | Method::Put) && is_form {
+        let mut body = String::new();
+        let read = request
+            .as_reader()
+            .take(MAX_BODY + 1)
+            .read_to_string(&mut body);
+        if let Err(e) = read {
+            return Err(Reply::text(
+                400,
+                format!("error parsing form values: {e}\n"),
+            ));
+        }
+        if body.len() as u64 > MAX_BODY {
+            return Err(Reply::text(413, "request body too large\n"));
+        }
+        parse_query(&body, &mut values);
+    }
+    parse_query(query, &mut values);
+    Ok(Form {
+        path: percent_decode_path(path),
+        values,
+    })
+}
+
+/// Paths are matched decoded, but a `+` in a path stays a `+`.
+fn percent_decode_path(path: &str) -> String {
+    percent_decode(&path.replace('+', "%2B"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode() {
+        let mut v = Vec::new();
+        parse_query("match%5B%5D=up%7Bjob%3D%22a%22%7D&x=a+b&bad=%zz&&e", &mut v);
+        let want = [
+            ("match[]", "up{job=\"a\"}"),
+            ("x", "a b"),
+            ("bad", "%zz"),
+            ("e", ""),
+        ];
+        let got: Vec<(&str, &str)> = v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        assert_eq!(got, want);
+        assert_eq!(percent_decode("%41%"), "A%");
+        assert_eq!(percent_decode_path("/a+b%20c"), "/a+b c");
+    }
+
+    #[test]
+    fn host_ports_split_like_go() {
+        assert_eq!(split_host_port("h:80"), ("h", "80"));
+        assert_eq!(split_host_port("[::1]:9090"), ("::1", "9090"));
+        assert_eq!(split_host_port("h"), ("h", ""));
+        assert_eq!(split_host_port("::1"), ("::1", ""));
+        assert_eq!(join_host_port("::1", "80"), "[::1]:80");
+        let e = ExternalUrl::parse("https://prom.example:443/prefix");
+        assert_eq!(e.scheme, "https");
+        assert_eq!(e.host, "prom.example:443");
+    }
+}

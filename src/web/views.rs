@@ -1,0 +1,119 @@
+//! The read-only views the web server reads the rest of the process through.
+//!
+//! The server never holds a scrape manager, a head or a config: it holds
+//! these traits, which `main` implements over the real types. Every method is
+//! called on a web worker thread while a request is served, so it must be
+//! cheap, must not block on I/O and must take its locks only briefly.
+
+use std::time::{Duration, SystemTime};
+
+use crate::labels::Labels;
+use crate::web::selector::Matcher;
+
+/// Health of a target after its last scrape, as Prometheus's `TargetHealth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Health {
+    /// Not scraped yet.
+    #[default]
+    Unknown,
+    /// The last scrape succeeded.
+    Up,
+    /// The last scrape failed.
+    Down,
+}
+
+impl Health {
+    /// The string Prometheus uses: `up`, `down` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// One active target as `/api/v1/targets` and the targets page show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetInfo {
+    /// The scrape pool (job name) the target belongs to.
+    pub scrape_pool: String,
+    /// The URL scraped, with query parameters. (`globalUrl` is derived from
+    /// it by the server, from the external URL, as Prometheus does.)
+    pub scrape_url: String,
+    /// Labels before relabeling, `__meta_*` included.
+    pub discovered_labels: Labels,
+    /// Labels after relabeling: the ones attached to every scraped series.
+    pub labels: Labels,
+    /// Health after the last scrape.
+    pub health: Health,
+    /// Error of the last scrape; empty when it succeeded.
+    pub last_error: String,
+    /// Start of the last scrape; `UNIX_EPOCH` when never scraped.
+    pub last_scrape: SystemTime,
+    /// How long the last scrape took.
+    pub last_scrape_duration: Duration,
+    /// The target's `__scrape_interval__` label value (`15s`).
+    pub scrape_interval: String,
+    /// The target's `__scrape_timeout__` label value (`10s`).
+    pub scrape_timeout: String,
+    /// Durations of the most recent scrapes in seconds, oldest first (for
+    /// the sparkline on the targets page; not part of the API).
+    pub recent_durations: Vec<f64>,
+}
+
+/// One target dropped by relabeling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DroppedTargetInfo {
+    /// The scrape pool (job name) that dropped it.
+    pub scrape_pool: String,
+    /// Labels before relabeling.
+    pub discovered_labels: Labels,
+}
+
+/// The scrape manager's targets. Order inside a pool is kept as given; pools
+/// are sorted by name by the server, as Prometheus does.
+pub trait TargetsView: Send + Sync {
+    /// Every target currently scraped.
+    fn active(&self) -> Vec<TargetInfo>;
+    /// Targets dropped by relabeling (as many as `keep_dropped_targets` keeps).
+    fn dropped(&self) -> Vec<DroppedTargetInfo>;
+}
+
+/// One sample of one series: labels (with `__name__`), timestamp in
+/// milliseconds since the epoch, value.
+pub type Sample = (Labels, i64, f64);
+
+/// The in-memory head, as `/api/v1/query` and `/federate` read it.
+pub trait SeriesView: Send + Sync {
+    /// For every series matching all of `matchers`, its latest sample at or
+    /// before `at_ms` and within the 5 minute lookback window, stale markers
+    /// excluded — a PromQL instant vector selector evaluated at `at_ms`.
+    fn instant(&self, matchers: &[Matcher], at_ms: i64) -> Vec<Sample>;
+    /// For every series matching any of the sets (each set is ANDed), its
+    /// latest sample within the lookback window before now, stale markers
+    /// excluded; a series matched by several sets appears once.
+    fn latest_for_federate(&self, matcher_sets: &[Vec<Matcher>]) -> Vec<Sample>;
+}
+
+/// Process-level control and status.
+pub trait Lifecycle: Send + Sync {
+    /// Reloads the config file; `Err` carries why the new config was refused
+    /// (the old one keeps running). Called on a web worker; may block until
+    /// the reload is applied.
+    fn reload(&self) -> Result<(), String>;
+    /// Asks the process to shut down; returns at once. The server calls it at
+    /// most once.
+    fn quit(&self);
+    /// The running config as YAML, every secret shown as `<secret>`.
+    fn config_yaml(&self) -> String;
+    /// Command-line flags and their values (defaults included), by name
+    /// without the leading dashes.
+    fn flags(&self) -> Vec<(String, String)>;
+    /// The running config's `global.external_labels`, which `/federate`
+    /// attaches to every series that lacks them.
+    fn external_labels(&self) -> Labels;
+    /// Whether start-up is complete: the WAL replayed and the first config
+    /// applied. Until then `/-/ready`, `/federate` and `/api/v1/*` answer 503.
+    fn ready(&self) -> bool;
+}
