@@ -12,8 +12,10 @@
 pub mod cli;
 pub mod config;
 pub mod discovery;
+pub mod http_client;
 pub mod labels;
 pub mod relabel;
+pub mod scrape;
 pub mod storage;
 pub mod textparse;
 pub mod web;

@@ -1,0 +1,328 @@
+//! [`ScrapeCache`]: what a scrape loop remembers between scrapes, as
+//! Prometheus's `scrapeCache`.
+//!
+//! Keyed by the raw series bytes the parser returns (`name{labels}` as
+//! exposed), an entry gives the final label set and the storage reference,
+//! so a series seen before costs one hash lookup and no label parsing.
+//! Series dropped by metric relabeling are remembered in the same map so
+//! they are skipped just as cheaply. Two sets of label hashes (this scrape
+//! and the last) give the series that vanished and need a stale marker.
+//!
+//! Owned by one loop thread; handed to its successor on a pool reload.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+use crate::labels::Labels;
+use crate::storage::SeriesRef;
+
+/// One-shot xxh3 hashing of the whole key: the cache keys are byte strings
+/// of tens to hundreds of bytes, where SipHash would dominate the lookup.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Xxh3Hasher(u64);
+
+impl Hasher for Xxh3Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // The length prefix of a slice key: fold it in cheaply.
+        self.0 ^= (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Keys that already are good 64-bit hashes (label-set hashes) pass through.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Xxh3Build = BuildHasherDefault<Xxh3Hasher>;
+type IdentityBuild = BuildHasherDefault<IdentityHasher>;
+
+/// A series the cache knows: its final labels and storage reference.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheEntry {
+    /// Reference returned by the storage; never 0.
+    pub series_ref: SeriesRef,
+    /// Hash of the labels as scraped (before target labels and relabeling).
+    pub hash: u64,
+    /// Final labels (target labels added, metric relabeling applied).
+    pub labels: Labels,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Kept {
+        entry: CacheEntry,
+        last_iter: u64,
+        /// The scrape (see `ScrapeCache::scrape_seq`) that last saw it.
+        last_seen: u64,
+    },
+    Dropped {
+        last_iter: u64,
+    },
+}
+
+/// Result of looking up a scraped series.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    /// Never seen (or evicted): parse its labels.
+    Miss,
+    /// Dropped by metric relabeling before.
+    Dropped,
+    /// Known; `already_scraped` when it was seen earlier in this very
+    /// scrape (attempt), failed or not.
+    Hit {
+        entry: CacheEntry,
+        already_scraped: bool,
+    },
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct ScrapeCache {
+    /// Current scrape iteration; advances only after successful scrapes.
+    iter: u64,
+    /// Counts scrape attempts, failed ones included, to recognise a series
+    /// repeated within one exposition. (Prometheus 2.53 compares `iter`,
+    /// which does not advance after a failed scrape, so a series seen in a
+    /// failed scrape counts as a duplicate in the next one; 2.42 had no
+    /// such check. This one flags repeats only.)
+    scrape_seq: u64,
+    /// Entries after the last successful scrape.
+    successful_count: usize,
+    /// Raw series bytes to entry; the report series use keys ending in
+    /// 0xff, which no exposition can contain.
+    series: HashMap<Box<[u8]>, Slot, Xxh3Build>,
+    /// Label hashes of series seen in this scrape and in the last one; the
+    /// two are swapped after each scrape to keep their capacity.
+    series_cur: HashMap<u64, Labels, IdentityBuild>,
+    series_prev: HashMap<u64, Labels, IdentityBuild>,
+}
+
+impl ScrapeCache {
+    /// An empty cache.
+    pub fn new() -> ScrapeCache {
+        ScrapeCache::default()
+    }
+
+    /// Number of cached series (kept and dropped).
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Starts a scrape attempt (every call of the loop's append).
+    pub(crate) fn begin_scrape(&mut self) {
+        self.scrape_seq += 1;
+    }
+
+    /// Looks `met` up and marks it seen in this iteration and attempt.
+    pub(crate) fn get(&mut self, met: &[u8]) -> Lookup {
+        let (iter, seq) = (self.iter, self.scrape_seq);
+        match self.series.get_mut(met) {
+            None => Lookup::Miss,
+            Some(Slot::Dropped { last_iter }) => {
+                *last_iter = iter;
+                Lookup::Dropped
+            }
+            Some(Slot::Kept {
+                entry,
+                last_iter,
+                last_seen,
+            }) => {
+                let already_scraped = *last_seen == seq;
+                *last_iter = iter;
+                *last_seen = seq;
+                Lookup::Hit {
+                    entry: entry.clone(),
+                    already_scraped,
+                }
+            }
+        }
+    }
+
+    /// Remembers a series appended with reference `series_ref` (0 is not
+    /// remembered, as Prometheus).
+    pub(crate) fn add_ref(&mut self, met: &[u8], series_ref: SeriesRef, labels: Labels, hash: u64) {
+        if series_ref == 0 {
+            return;
+        }
+        let slot = Slot::Kept {
+            entry: CacheEntry {
+                series_ref,
+                hash,
+                labels,
+            },
+            last_iter: self.iter,
+            last_seen: self.scrape_seq,
+        };
+        self.series.insert(met.into(), slot);
+    }
+
+    /// Remembers a series dropped by metric relabeling.
+    pub(crate) fn add_dropped(&mut self, met: &[u8]) {
+        let slot = Slot::Dropped {
+            last_iter: self.iter,
+        };
+        self.series.insert(met.into(), slot);
+    }
+
+    /// Notes that a series with scraped-label hash `hash` was seen now.
+    pub(crate) fn track_staleness(&mut self, hash: u64, labels: &Labels) {
+        self.series_cur.insert(hash, labels.clone());
+    }
+
+    /// Calls `f` for each series seen in the last scrape but not in this
+    /// one, until `f` returns false.
+    pub(crate) fn for_each_stale(&self, mut f: impl FnMut(&Labels) -> bool) {
+        for (hash, labels) in &self.series_prev {
+            if !self.series_cur.contains_key(hash) && !f(labels) {
+                break;
+            }
+        }
+    }
+
+    /// Ends a scrape. `flush` is true after a non-empty successful scrape:
+    /// entries not seen in it are evicted and the iteration advances. A
+    /// cache that doubled (plus 1000) since the last success while scrapes
+    /// fail is flushed anyway; returns true when that happened.
+    pub(crate) fn iter_done(&mut self, mut flush: bool) -> bool {
+        let count = self.series.len();
+        let mut forced = false;
+        if flush {
+            self.successful_count = count;
+        } else if count > self.successful_count * 2 + 1000 {
+            flush = true;
+            forced = true;
+        }
+        if flush {
+            let iter = self.iter;
+            self.series.retain(|_, slot| match slot {
+                Slot::Kept { last_iter, .. } | Slot::Dropped { last_iter } => *last_iter == iter,
+            });
+            self.iter += 1;
+        }
+        std::mem::swap(&mut self.series_prev, &mut self.series_cur);
+        self.series_cur.clear();
+        forced
+    }
+}
+
+/// Hashes `bytes` the way the cache does (exposed for benches and tests of
+/// the hasher's distribution).
+pub fn cache_key_hash(bytes: &[u8]) -> u64 {
+    Xxh3Build::default().hash_one(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lset(name: &str) -> Labels {
+        Labels::from_pairs([("__name__", name)])
+    }
+
+    #[test]
+    fn hit_miss_dropped_and_duplicates() {
+        let mut c = ScrapeCache::new();
+        assert!(matches!(c.get(b"a"), Lookup::Miss));
+        c.add_ref(b"a", 7, lset("a"), 1);
+        c.add_dropped(b"b");
+        c.add_ref(b"z", 0, lset("z"), 3);
+        match c.get(b"a") {
+            Lookup::Hit {
+                entry,
+                already_scraped,
+            } => {
+                assert_eq!(entry.series_ref, 7);
+                assert!(already_scraped, "added in this iteration");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(c.get(b"b"), Lookup::Dropped));
+        assert!(matches!(c.get(b"z"), Lookup::Miss), "ref 0 is not cached");
+        c.iter_done(true);
+        c.begin_scrape();
+        match c.get(b"a") {
+            Lookup::Hit {
+                already_scraped, ..
+            } => assert!(!already_scraped),
+            other => panic!("{other:?}"),
+        }
+        // A failed scrape does not advance the iteration, but the next
+        // attempt still sees no repeat.
+        c.begin_scrape();
+        assert!(matches!(
+            c.get(b"a"),
+            Lookup::Hit {
+                already_scraped: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn flush_evicts_unseen_entries() {
+        let mut c = ScrapeCache::new();
+        c.add_ref(b"a", 1, lset("a"), 1);
+        c.add_ref(b"b", 2, lset("b"), 2);
+        c.iter_done(true);
+        let _ = c.get(b"a");
+        c.iter_done(true);
+        assert_eq!(c.len(), 1);
+        assert!(matches!(c.get(b"b"), Lookup::Miss));
+    }
+
+    #[test]
+    fn stale_series_are_those_gone_since_last_scrape() {
+        let mut c = ScrapeCache::new();
+        c.track_staleness(1, &lset("a"));
+        c.track_staleness(2, &lset("b"));
+        c.iter_done(true);
+        c.track_staleness(1, &lset("a"));
+        let mut stale = Vec::new();
+        c.for_each_stale(|l| {
+            stale.push(l.clone());
+            true
+        });
+        assert_eq!(stale, vec![lset("b")]);
+    }
+
+    #[test]
+    fn failing_scrapes_force_a_flush_when_the_cache_grows() {
+        let mut c = ScrapeCache::new();
+        for i in 0..1001u32 {
+            c.add_dropped(&i.to_be_bytes());
+        }
+        assert!(c.iter_done(false), "1001 > 0*2+1000");
+        assert_eq!(c.len(), 1001, "all seen in the flushed iteration");
+        assert!(c.iter_done(false), "still over the bound");
+        assert!(c.is_empty(), "none seen in the second flushed iteration");
+        assert!(!c.iter_done(false));
+    }
+}

@@ -1,0 +1,134 @@
+//! The scrape runtime, as Prometheus's `scrape/` package, in threads.
+//!
+//! ```text
+//! discovery ──HashMap<job, Vec<TargetGroup>>──► Manager::run
+//!     update thread ("scrape-update"): stores the target sets,
+//!         try_send(trigger_reload)  (capacity 1: bursts coalesce)
+//!     reloader thread ("scrape-reloader"): select! { tick(5s) → if
+//!         triggered: reload(), stop }
+//! Manager::reload      one ScrapePool per job; pool syncs in parallel
+//! ScrapePool::sync     targets_from_group + populate_labels, dedupe by hash,
+//!                      a ScrapeLoop thread per new target, stop vanished
+//! ScrapeLoop thread    "scrape <job> <instance>": offset, then every
+//!                      interval on deadlines start + n·interval:
+//!                      scrape → parse → ScrapeCache → relabel → limits →
+//!                      stale markers → report series → commit/rollback
+//! ```
+//!
+//! Principal types: [`Manager`] (owned by `main`, shared with the web for
+//! its read-only views), [`ScrapePool`], [`Target`], [`ScrapeCache`],
+//! [`TargetScraper`] and [`BufferPool`]. Storage is reached only through
+//! [`crate::storage::Appendable`].
+//!
+//! Where Prometheus 2.42 and 2.53 differ in what a user can observe, 2.42
+//! is followed and the place says so; `scrape_protocols` and
+//! `keep_dropped_targets` (2.53 settings with no 2.42 counterpart) are
+//! honoured.
+
+mod buffers;
+mod cache;
+mod manager;
+mod metrics;
+mod pool;
+mod reload;
+mod scrape_loop;
+mod scraper;
+mod target;
+
+use std::fmt;
+
+pub use buffers::BufferPool;
+pub use cache::{cache_key_hash, ScrapeCache};
+pub use manager::{Manager, Options};
+pub use metrics::{Counter, PoolMetrics, ScrapeMetrics, Summary, QUANTILES};
+pub use pool::ScrapePool;
+pub use reload::{ConfigReloader, ReloadError, ReloadStatus};
+pub use scrape_loop::{AppendOutcome, LoopSettings, LoopState};
+pub use scraper::{accept_encoding_header, accept_header, TargetScraper, USER_AGENT};
+pub use target::{
+    populate_labels, targets_from_group, DroppedTarget, Target, TargetError, TargetHealth,
+    TargetSnapshot, HISTORY_LEN,
+};
+
+/// Why a scrape failed, a pool could not be built, or a config could not be
+/// applied. The `Display` texts of scrape failures are Prometheus's, since
+/// they show up as `lastError` on the targets page and API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScrapeError {
+    /// Connecting, sending or receiving failed (includes the timeout).
+    Http {
+        /// The scrape URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The target answered with a status other than 200 (`"500 Internal
+    /// Server Error"`).
+    HttpStatus(String),
+    /// The HTTP client could not authenticate (credential file unreadable).
+    HttpClient(String),
+    /// The body reached `body_size_limit` (uncompressed).
+    BodySizeLimit,
+    /// The gzip body could not be decoded.
+    Gzip(String),
+    /// The exposition could not be parsed (message names the line).
+    Parse(String),
+    /// More samples than `sample_limit` after metric relabeling.
+    SampleLimit,
+    /// A series broke `label_limit`, `label_name_length_limit` or
+    /// `label_value_length_limit`; the message is Prometheus's.
+    LabelLimit(String),
+    /// A series without `__name__` after relabeling.
+    MissingMetricName,
+    /// A series whose metric or label names are invalid after relabeling.
+    InvalidLabels(String),
+    /// The pool has more targets than `target_limit`.
+    TargetLimit {
+        /// Active targets of the pool.
+        targets: usize,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The storage refused the samples.
+    Storage(String),
+    /// A scrape pool could not be created or reloaded.
+    Pool {
+        /// The job.
+        job: String,
+        /// Why.
+        message: String,
+    },
+    /// Some pools failed to take a new configuration.
+    ApplyConfig(Vec<String>),
+}
+
+impl fmt::Display for ScrapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScrapeError::Http { url, message } => write!(f, "Get {url:?}: {message}"),
+            ScrapeError::HttpStatus(status) => write!(f, "server returned HTTP status {status}"),
+            ScrapeError::HttpClient(m) => write!(f, "HTTP client: {m}"),
+            ScrapeError::BodySizeLimit => f.write_str("body size limit exceeded"),
+            ScrapeError::Gzip(m) => write!(f, "gzip: {m}"),
+            ScrapeError::Parse(m) => f.write_str(m),
+            ScrapeError::SampleLimit => f.write_str("sample limit exceeded"),
+            ScrapeError::LabelLimit(m) => f.write_str(m),
+            ScrapeError::MissingMetricName => f.write_str("missing metric name (__name__ label)"),
+            ScrapeError::InvalidLabels(l) => write!(f, "invalid metric name or label names: {l}"),
+            ScrapeError::TargetLimit { targets, limit } => write!(
+                f,
+                "target_limit exceeded (number of targets: {targets}, limit: {limit})"
+            ),
+            ScrapeError::Storage(m) => write!(f, "storage: {m}"),
+            ScrapeError::Pool { job, message } => write!(f, "scrape pool {job:?}: {message}"),
+            ScrapeError::ApplyConfig(jobs) => write!(
+                f,
+                "failed to apply the new configuration (scrape pools: {})",
+                jobs.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ScrapeError {}

@@ -1,0 +1,1054 @@
+//! The scrape loop: one named OS thread per target, as Prometheus's
+//! `scrapeLoop`.
+//!
+//! [`LoopState`] is what the loop keeps between scrapes (cache, label
+//! builder) together with the immutable [`LoopSettings`] of its pool; its
+//! [`LoopState::append`] is Prometheus's `scrapeLoop.append` and
+//! [`LoopState::report`] its `report`. [`ScrapeLoop`] adds the scraper and
+//! the timing, and runs on its own thread until stopped.
+//!
+//! Stopping: the pool holds a per-loop stop sender and a pool-wide cancel
+//! sender; dropping one disconnects the channel, which every `select!` in
+//! the loop watches. A stopped loop (target gone) finishes its scrape,
+//! signals `stopped`, then writes end-of-run stale markers about two
+//! intervals later unless the pool was cancelled meanwhile, as Prometheus
+//! (which writes none on shutdown, expecting to restart where it was).
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{after, at, bounded, select, Receiver, Sender, TryRecvError};
+use parking_lot::Mutex;
+
+use crate::labels::{Labels, LabelsBuilder, METRIC_NAME};
+use crate::relabel::{self, RelabelConfig};
+use crate::storage::{stale_nan, AppendError, Appendable, Appender, SeriesRef};
+use crate::textparse::{Entry, Parser};
+
+use super::buffers::BufferPool;
+use super::cache::{Lookup, ScrapeCache};
+use super::metrics::{ScrapeMetrics, Summary};
+use super::scraper::TargetScraper;
+use super::target::Target;
+use super::ScrapeError;
+
+/// Stack of a loop thread. A scrape needs the HTTP client (ureq, rustls
+/// handshakes), the parser and relabeling regexes; measured peak use is
+/// well under this (see the crate's memory note).
+pub const LOOP_STACK_SIZE: usize = 256 * 1024;
+
+/// Tolerance within which a scrape timestamp is moved onto the ideal grid
+/// so the storage compresses it better (Prometheus's
+/// `ScrapeTimestampTolerance`).
+pub const SCRAPE_TIMESTAMP_TOLERANCE: Duration = Duration::from_millis(2);
+
+/// Samples more than this far in the future are out of bounds
+/// (Prometheus's `maxAheadTime`).
+const MAX_AHEAD: Duration = Duration::from_secs(600);
+
+/// The `exported_` prefix given to scraped labels that collide with
+/// target labels.
+const EXPORTED_PREFIX: &str = "exported_";
+
+/// Report series names; cache keys append 0xff, which no exposition has.
+const REPORT_UP: &str = "up";
+const REPORT_DURATION: &str = "scrape_duration_seconds";
+const REPORT_SAMPLES: &str = "scrape_samples_scraped";
+const REPORT_POST_RELABEL: &str = "scrape_samples_post_metric_relabeling";
+const REPORT_SERIES_ADDED: &str = "scrape_series_added";
+const REPORT_TIMEOUT: &str = "scrape_timeout_seconds";
+const REPORT_SAMPLE_LIMIT: &str = "scrape_sample_limit";
+const REPORT_BODY_SIZE: &str = "scrape_body_size_bytes";
+
+/// The settings of a pool that its loops share; replaced (not changed) on
+/// a pool reload.
+#[derive(Debug, Clone, Default)]
+pub struct LoopSettings {
+    /// The job name.
+    pub job: String,
+    /// Keep scraped labels that collide with target labels.
+    pub honor_labels: bool,
+    /// Use timestamps from the exposition.
+    pub honor_timestamps: bool,
+    /// Write stale markers for series with explicit timestamps too.
+    pub track_timestamps_staleness: bool,
+    /// Samples allowed per scrape after relabeling (0: no limit).
+    pub sample_limit: u64,
+    /// Labels allowed per series (0: no limit).
+    pub label_limit: u64,
+    /// Longest label name (0: no limit).
+    pub label_name_length_limit: u64,
+    /// Longest label value (0: no limit).
+    pub label_value_length_limit: u64,
+    /// `metric_relabel_configs`.
+    pub metric_relabel: Vec<RelabelConfig>,
+    /// Append the extra report series (`--enable-feature=extra-scrape-metrics`).
+    pub extra_metrics: bool,
+}
+
+/// Counts of one [`LoopState::append`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Samples in the exposition (`scrape_samples_scraped`).
+    pub total: u64,
+    /// Samples after metric relabeling (`scrape_samples_post_metric_relabeling`).
+    pub added: u64,
+    /// Series new to the cache (`scrape_series_added`).
+    pub series_added: u64,
+    /// Samples refused as out of order.
+    pub out_of_order: u64,
+    /// Samples refused as duplicates for their timestamp.
+    pub duplicates: u64,
+    /// Samples refused as out of bounds.
+    pub out_of_bounds: u64,
+    /// Why the scrape's samples must be rolled back, if they must.
+    pub error: Option<ScrapeError>,
+}
+
+/// The mutable state a loop keeps between scrapes, plus what it needs to
+/// turn an exposition into appends. Owned by one thread.
+#[derive(Debug)]
+pub struct LoopState {
+    target: Arc<Target>,
+    settings: Arc<LoopSettings>,
+    metrics: Arc<ScrapeMetrics>,
+    timeout: Duration,
+    cache: ScrapeCache,
+    builder: LabelsBuilder,
+}
+
+impl LoopState {
+    /// State for `target` with `cache` (a predecessor's, or a new one).
+    pub fn new(
+        target: Arc<Target>,
+        settings: Arc<LoopSettings>,
+        metrics: Arc<ScrapeMetrics>,
+        timeout: Duration,
+        cache: ScrapeCache,
+    ) -> LoopState {
+        LoopState {
+            target,
+            settings,
+            metrics,
+            timeout,
+            cache,
+            builder: LabelsBuilder::default(),
+        }
+    }
+
+    /// The cache, e.g. to hand it to a successor.
+    pub fn into_cache(self) -> ScrapeCache {
+        self.cache
+    }
+
+    /// Parses `body` and appends its samples at `ts` (ms), then stale
+    /// markers for series gone since the last scrape. An empty body (a
+    /// failed scrape) marks every series of the last scrape stale.
+    ///
+    /// Follows Prometheus's `scrapeLoop.append`: cached series skip label
+    /// parsing; new ones get target labels (honor_labels / `exported_`),
+    /// metric relabeling and the label limits; the sample limit is counted
+    /// after relabeling and, when exceeded, parsing goes on so the totals
+    /// are right but the scrape fails. Out-of-order, duplicate and
+    /// out-of-bounds samples are counted and skipped.
+    pub fn append(
+        &mut self,
+        app: &mut dyn Appender,
+        body: &[u8],
+        content_type: &str,
+        ts: i64,
+    ) -> AppendOutcome {
+        let mut out = AppendOutcome::default();
+        let max_time = unix_ms(SystemTime::now() + MAX_AHEAD);
+        let settings = Arc::clone(&self.settings);
+        let mut limit_count: u64 = 0;
+        let mut sample_limit_hit = false;
+        let mut parser = Parser::new(body, content_type);
+        self.cache.begin_scrape();
+
+        while let Some(entry) = parser.next() {
+            match entry {
+                Ok(Entry::Series) => {}
+                Ok(_) => continue,
+                Err(e) => {
+                    out.error = Some(ScrapeError::Parse(e.to_string()));
+                    break;
+                }
+            }
+            out.total += 1;
+            let (met, parsed_ts, value) = parser.series();
+            let parsed_ts = if settings.honor_timestamps {
+                parsed_ts
+            } else {
+                None
+            };
+            let t = parsed_ts.unwrap_or(ts);
+
+            let (cached_ref, labels, hash, hit, already_scraped) = match self.cache.get(met) {
+                Lookup::Dropped => continue,
+                Lookup::Hit {
+                    entry,
+                    already_scraped,
+                } => (
+                    entry.series_ref,
+                    entry.labels,
+                    entry.hash,
+                    true,
+                    already_scraped,
+                ),
+                Lookup::Miss => {
+                    let scraped = parser.labels(&mut self.builder);
+                    let hash = scraped.stable_hash();
+                    let Some(labels) = mutate_sample_labels(
+                        &scraped,
+                        self.target.labels(),
+                        settings.honor_labels,
+                        &settings.metric_relabel,
+                        &mut self.builder,
+                    ) else {
+                        self.cache.add_dropped(met);
+                        continue;
+                    };
+                    if let Err(e) = check_series(&labels, &settings) {
+                        if matches!(e, ScrapeError::LabelLimit(_)) {
+                            self.metrics
+                                .target_scrape_pool_exceeded_label_limits_total
+                                .inc();
+                        }
+                        out.error = Some(e);
+                        break;
+                    }
+                    (0, labels, hash, false, false)
+                }
+            };
+
+            // A series repeated within one exposition keeps its first
+            // sample, as in Prometheus 2.42 where the head dropped the rest
+            // at commit; detected here so the outcome does not depend on
+            // the storage (2.55 likewise exempts explicit timestamps).
+            let result = if already_scraped && parsed_ts.is_none() {
+                Err(LimitedError::Append(
+                    AppendError::DuplicateSampleForTimestamp,
+                ))
+            } else {
+                limited_append(
+                    app,
+                    cached_ref,
+                    &labels,
+                    t,
+                    value,
+                    max_time,
+                    settings.sample_limit,
+                    &mut limit_count,
+                )
+            };
+            let mut series_ref = 0;
+            let mut sample_added = false;
+            match result {
+                Ok(r) => {
+                    series_ref = r;
+                    sample_added = true;
+                    if hit && (parsed_ts.is_none() || settings.track_timestamps_staleness) {
+                        self.cache.track_staleness(hash, &labels);
+                    }
+                }
+                Err(LimitedError::SampleLimit) => sample_limit_hit = true,
+                Err(LimitedError::Append(AppendError::OutOfOrderSample)) => {
+                    out.out_of_order += 1;
+                    self.metrics.target_scrapes_sample_out_of_order_total.inc();
+                }
+                Err(LimitedError::Append(AppendError::DuplicateSampleForTimestamp)) => {
+                    out.duplicates += 1;
+                    self.metrics
+                        .target_scrapes_sample_duplicate_timestamp_total
+                        .inc();
+                }
+                Err(LimitedError::Append(AppendError::OutOfBounds)) => {
+                    out.out_of_bounds += 1;
+                    self.metrics.target_scrapes_sample_out_of_bounds_total.inc();
+                }
+                Err(LimitedError::Append(e)) => {
+                    out.error = Some(ScrapeError::Storage(e.to_string()));
+                    break;
+                }
+            }
+            if !hit {
+                if parsed_ts.is_none() || settings.track_timestamps_staleness {
+                    self.cache.track_staleness(hash, &labels);
+                }
+                if sample_added && !sample_limit_hit {
+                    out.series_added += 1;
+                }
+                self.cache.add_ref(met, series_ref, labels, hash);
+            }
+            // Counted even when the sample was refused: this is the number
+            // of series exposed after relabeling.
+            out.added += 1;
+        }
+
+        if sample_limit_hit {
+            if out.error.is_none() {
+                out.error = Some(ScrapeError::SampleLimit);
+            }
+            self.metrics
+                .target_scrapes_exceeded_sample_limit_total
+                .inc();
+        }
+        self.log_refused(&out);
+        if out.error.is_none() {
+            let mut stale_err = None;
+            self.cache
+                .for_each_stale(|labels| match app.append(0, labels, ts, stale_nan()) {
+                    Ok(_)
+                    | Err(AppendError::OutOfOrderSample)
+                    | Err(AppendError::DuplicateSampleForTimestamp) => true,
+                    Err(e) => {
+                        stale_err = Some(ScrapeError::Storage(e.to_string()));
+                        false
+                    }
+                });
+            out.error = stale_err;
+        }
+        if out.error.is_none() && self.cache.iter_done(!body.is_empty()) {
+            self.metrics.target_scrapes_cache_flush_forced_total.inc();
+        }
+        out
+    }
+
+    fn log_refused(&self, out: &AppendOutcome) {
+        let (job, target) = (&self.settings.job, self.target.url());
+        if out.out_of_order > 0 {
+            log::warn!("msg=\"Error on ingesting out-of-order samples\" job={job} target={target} num_dropped={}", out.out_of_order);
+        }
+        if out.duplicates > 0 {
+            log::warn!("msg=\"Error on ingesting samples with different value but same timestamp\" job={job} target={target} num_dropped={}", out.duplicates);
+        }
+        if out.out_of_bounds > 0 {
+            log::warn!("msg=\"Error on ingesting samples that are too old or are too far into the future\" job={job} target={target} num_dropped={}", out.out_of_bounds);
+        }
+    }
+
+    /// Appends the report series at `ts`, as Prometheus's `report`.
+    /// `bytes` is the body size, -1 when it hit the limit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn report(
+        &mut self,
+        app: &mut dyn Appender,
+        ts: i64,
+        duration: Duration,
+        outcome: &AppendOutcome,
+        bytes: i64,
+        healthy: bool,
+    ) -> Result<(), AppendError> {
+        let health = if healthy { 1.0 } else { 0.0 };
+        self.add_report_sample(app, REPORT_UP, ts, health)?;
+        self.add_report_sample(app, REPORT_DURATION, ts, duration.as_secs_f64())?;
+        self.add_report_sample(app, REPORT_SAMPLES, ts, outcome.total as f64)?;
+        self.add_report_sample(app, REPORT_POST_RELABEL, ts, outcome.added as f64)?;
+        self.add_report_sample(app, REPORT_SERIES_ADDED, ts, outcome.series_added as f64)?;
+        if self.settings.extra_metrics {
+            let timeout = self.timeout.as_secs_f64();
+            let limit = self.settings.sample_limit as f64;
+            self.add_report_sample(app, REPORT_TIMEOUT, ts, timeout)?;
+            self.add_report_sample(app, REPORT_SAMPLE_LIMIT, ts, limit)?;
+            self.add_report_sample(app, REPORT_BODY_SIZE, ts, bytes as f64)?;
+        }
+        Ok(())
+    }
+
+    /// Appends StaleNaN to every report series at `ts`.
+    pub fn report_stale(&mut self, app: &mut dyn Appender, ts: i64) -> Result<(), AppendError> {
+        let mut names = vec![
+            REPORT_UP,
+            REPORT_DURATION,
+            REPORT_SAMPLES,
+            REPORT_POST_RELABEL,
+            REPORT_SERIES_ADDED,
+        ];
+        if self.settings.extra_metrics {
+            names.extend([REPORT_TIMEOUT, REPORT_SAMPLE_LIMIT, REPORT_BODY_SIZE]);
+        }
+        for name in names {
+            self.add_report_sample(app, name, ts, stale_nan())?;
+        }
+        Ok(())
+    }
+
+    fn add_report_sample(
+        &mut self,
+        app: &mut dyn Appender,
+        name: &str,
+        ts: i64,
+        value: f64,
+    ) -> Result<(), AppendError> {
+        let mut key = [0u8; 64];
+        let key_len = name.len() + 1;
+        key[..name.len()].copy_from_slice(name.as_bytes());
+        key[name.len()] = 0xff;
+        let key = &key[..key_len];
+        let (series_ref, labels, hit) = match self.cache.get(key) {
+            Lookup::Hit { entry, .. } => (entry.series_ref, entry.labels, true),
+            Lookup::Miss | Lookup::Dropped => {
+                let labels = mutate_report_sample_labels(
+                    &Labels::from_pairs([(METRIC_NAME, name)]),
+                    self.target.labels(),
+                    &mut self.builder,
+                );
+                (0, labels, false)
+            }
+        };
+        match app.append(series_ref, &labels, ts, value) {
+            Ok(r) => {
+                if !hit {
+                    let hash = labels.stable_hash();
+                    self.cache.add_ref(key, r, labels, hash);
+                }
+                Ok(())
+            }
+            // Expected when a target goes away and comes back with a new loop.
+            Err(AppendError::OutOfOrderSample) | Err(AppendError::DuplicateSampleForTimestamp) => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+enum LimitedError {
+    SampleLimit,
+    Append(AppendError),
+}
+
+/// Prometheus's `limitAppender` over its `timeLimitAppender`: the sample
+/// limit counts every non-stale append after relabeling, then samples too
+/// far in the future are out of bounds.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn limited_append(
+    app: &mut dyn Appender,
+    series_ref: SeriesRef,
+    labels: &Labels,
+    t: i64,
+    v: f64,
+    max_time: i64,
+    sample_limit: u64,
+    count: &mut u64,
+) -> Result<SeriesRef, LimitedError> {
+    if sample_limit > 0 && !crate::storage::is_stale_nan(v) {
+        *count += 1;
+        if *count > sample_limit {
+            return Err(LimitedError::SampleLimit);
+        }
+    }
+    if t > max_time {
+        return Err(LimitedError::Append(AppendError::OutOfBounds));
+    }
+    app.append(series_ref, labels, t, v)
+        .map_err(LimitedError::Append)
+}
+
+/// Adds the target labels to scraped labels and applies metric relabeling,
+/// as Prometheus's `mutateSampleLabels`. `None` means dropped.
+///
+/// With `honor_labels` scraped values win; otherwise target values win and
+/// each colliding scraped label is kept as `exported_<name>` (more
+/// `exported_` prefixes until the name is free, shortest names first).
+pub(crate) fn mutate_sample_labels(
+    scraped: &Labels,
+    target: &Labels,
+    honor: bool,
+    metric_relabel: &[RelabelConfig],
+    lb: &mut LabelsBuilder,
+) -> Option<Labels> {
+    lb.reset(scraped);
+    if honor {
+        for l in target.iter() {
+            if !scraped.has(l.name) {
+                lb.set(l.name, l.value);
+            }
+        }
+    } else {
+        let mut conflicts: Vec<(&str, &str)> = Vec::new();
+        for l in target.iter() {
+            if let Some(existing) = scraped.get(l.name) {
+                conflicts.push((l.name, existing));
+            }
+            lb.set(l.name, l.value);
+        }
+        conflicts.sort_by_key(|(name, _)| name.len());
+        for (name, value) in conflicts {
+            let mut new_name = name.to_string();
+            loop {
+                new_name.insert_str(0, EXPORTED_PREFIX);
+                if lb.get(&new_name).is_empty() {
+                    lb.set(&new_name, value);
+                    break;
+                }
+            }
+        }
+    }
+    if !metric_relabel.is_empty() && !relabel::process_builder(lb, metric_relabel) {
+        return None;
+    }
+    if lb.is_empty() {
+        return None;
+    }
+    Some(lb.labels())
+}
+
+/// Target labels on a report series, as Prometheus's
+/// `mutateReportSampleLabels`: target values win, colliding ones are kept
+/// once as `exported_<name>`.
+fn mutate_report_sample_labels(series: &Labels, target: &Labels, lb: &mut LabelsBuilder) -> Labels {
+    lb.reset(series);
+    for l in target.iter() {
+        let exported = format!("{EXPORTED_PREFIX}{}", l.name);
+        lb.set(&exported, series.get(l.name).unwrap_or(""));
+        lb.set(l.name, l.value);
+    }
+    lb.labels()
+}
+
+/// Go's `%.50s`: at most 50 characters.
+fn trunc50(s: &str) -> &str {
+    match s.char_indices().nth(50) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// The checks Prometheus makes on a new series after relabeling: a metric
+/// name, valid names, then the label limits.
+fn check_series(labels: &Labels, settings: &LoopSettings) -> Result<(), ScrapeError> {
+    let Some(metric) = labels.get(METRIC_NAME) else {
+        return Err(ScrapeError::MissingMetricName);
+    };
+    if labels.validate().is_err() {
+        return Err(ScrapeError::InvalidLabels(labels.to_string()));
+    }
+    let metric = trunc50(metric);
+    if settings.label_limit > 0 {
+        let n = labels.len() as u64;
+        if n > settings.label_limit {
+            return Err(ScrapeError::LabelLimit(format!(
+                "label_limit exceeded (metric: {metric}, number of labels: {n}, limit: {})",
+                settings.label_limit
+            )));
+        }
+    }
+    let (name_limit, value_limit) = (
+        settings.label_name_length_limit,
+        settings.label_value_length_limit,
+    );
+    if name_limit == 0 && value_limit == 0 {
+        return Ok(());
+    }
+    for l in labels.iter() {
+        let name_len = l.name.len() as u64;
+        if name_limit > 0 && name_len > name_limit {
+            return Err(ScrapeError::LabelLimit(format!(
+                "label_name_length_limit exceeded (metric: {metric}, label name: {}, length: {name_len}, limit: {name_limit})",
+                trunc50(l.name)
+            )));
+        }
+        let value_len = l.value.len() as u64;
+        if value_limit > 0 && value_len > value_limit {
+            return Err(ScrapeError::LabelLimit(format!(
+                "label_value_length_limit exceeded (metric: {metric}, label name: {}, value: {:?}, length: {value_len}, limit: {value_limit})",
+                trunc50(l.name),
+                trunc50(l.value)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Milliseconds since the epoch, as Prometheus's `timestamp.FromTime`.
+pub(crate) fn unix_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// Flags the pool sets on a running loop.
+#[derive(Debug, Default)]
+pub(crate) struct LoopShared {
+    forced_error: Mutex<Option<ScrapeError>>,
+    end_of_run_disabled: AtomicBool,
+}
+
+impl LoopShared {
+    pub(crate) fn set_forced_error(&self, err: Option<ScrapeError>) {
+        *self.forced_error.lock() = err;
+    }
+
+    fn forced_error(&self) -> Option<ScrapeError> {
+        self.forced_error.lock().clone()
+    }
+}
+
+/// Everything a loop thread needs from its manager.
+#[derive(Clone)]
+pub(crate) struct LoopEnv {
+    pub appendable: Arc<dyn Appendable>,
+    pub buffers: Arc<BufferPool>,
+    pub metrics: Arc<ScrapeMetrics>,
+    pub offset_seed: u64,
+    pub skip_offset: bool,
+}
+
+/// A loop not yet started: one target with its scraper and state.
+pub(crate) struct ScrapeLoop {
+    pub state: LoopState,
+    pub scraper: TargetScraper,
+    pub env: LoopEnv,
+    pub interval: Duration,
+    pub shared: Arc<LoopShared>,
+    last_scrape_size: usize,
+    interval_length: Arc<Summary>,
+    last_start: Option<Instant>,
+}
+
+/// A running loop as its pool holds it.
+pub(crate) struct LoopHandle {
+    stop: Option<Sender<()>>,
+    stopped: Receiver<()>,
+    shared: Arc<LoopShared>,
+    thread: JoinHandle<ScrapeCache>,
+}
+
+impl LoopHandle {
+    pub(crate) fn set_forced_error(&self, err: Option<ScrapeError>) {
+        self.shared.set_forced_error(err);
+    }
+
+    /// Keeps the loop from writing end-of-run stale markers (its cache
+    /// goes to a successor).
+    pub(crate) fn disable_end_of_run_staleness(&self) {
+        self.shared
+            .end_of_run_disabled
+            .store(true, Ordering::Release);
+    }
+
+    /// Asks the loop to stop after its current scrape; returns at once.
+    pub(crate) fn signal_stop(&mut self) {
+        self.stop = None;
+    }
+
+    /// Signals stop, waits until the loop scrapes no more, and returns the
+    /// thread, which may still be waiting to write end-of-run markers.
+    pub(crate) fn stop(mut self) -> JoinHandle<ScrapeCache> {
+        self.signal_stop();
+        // Disconnected when the scraping part of the thread has ended.
+        let _ = self.stopped.recv();
+        self.thread
+    }
+
+    /// Signals stop and joins the thread, returning its cache.
+    pub(crate) fn stop_and_join(self) -> Option<ScrapeCache> {
+        self.stop().join().ok()
+    }
+}
+
+/// Whether a stop-style channel has fired (a message or a disconnect).
+fn fired(rx: &Receiver<()>) -> bool {
+    !matches!(rx.try_recv(), Err(TryRecvError::Empty))
+}
+
+/// Why the main loop ended.
+enum Exit {
+    /// The target went away: stale markers may follow.
+    Stopped,
+    /// The pool was cancelled (shutdown or job removed): no markers.
+    Cancelled,
+}
+
+impl ScrapeLoop {
+    pub(crate) fn new(
+        state: LoopState,
+        scraper: TargetScraper,
+        env: LoopEnv,
+        interval: Duration,
+    ) -> ScrapeLoop {
+        let interval_length = env
+            .metrics
+            .interval_length(&crate::config::Duration(interval).to_string());
+        ScrapeLoop {
+            state,
+            scraper,
+            env,
+            interval,
+            shared: Arc::new(LoopShared::default()),
+            last_scrape_size: 0,
+            interval_length,
+            last_start: None,
+        }
+    }
+
+    /// Starts the loop on its own thread; `cancel` is the pool's.
+    pub(crate) fn spawn(self, cancel: Receiver<()>) -> io::Result<LoopHandle> {
+        let (stop_tx, stop_rx) = bounded::<()>(0);
+        let (stopped_tx, stopped_rx) = bounded::<()>(0);
+        let shared = Arc::clone(&self.shared);
+        let name = format!(
+            "scrape {} {}",
+            self.state.settings.job,
+            self.state.target.instance()
+        );
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .stack_size(LOOP_STACK_SIZE)
+            .spawn(move || self.run(stop_rx, cancel, stopped_tx))?;
+        Ok(LoopHandle {
+            stop: Some(stop_tx),
+            stopped: stopped_rx,
+            shared,
+            thread,
+        })
+    }
+
+    fn run(mut self, stop: Receiver<()>, cancel: Receiver<()>, stopped: Sender<()>) -> ScrapeCache {
+        if !self.env.skip_offset {
+            let offset = self
+                .state
+                .target
+                .offset(self.interval, self.env.offset_seed);
+            select! {
+                recv(stop) -> _ => return self.state.into_cache(),
+                recv(cancel) -> _ => return self.state.into_cache(),
+                recv(after(offset)) -> _ => {}
+            }
+        }
+        let start = Instant::now();
+        let mut aligned = SystemTime::now();
+        let mut last_scrape: Option<SystemTime> = None;
+        let mut next = start;
+        let exit = loop {
+            if fired(&cancel) {
+                break Exit::Cancelled;
+            }
+            if fired(&stop) {
+                break Exit::Stopped;
+            }
+            let scrape_time = self.align(SystemTime::now(), &mut aligned);
+            self.scrape_and_report(scrape_time);
+            last_scrape = Some(scrape_time);
+
+            next = next_deadline(start, self.interval, next, Instant::now());
+            select! {
+                recv(cancel) -> _ => break Exit::Cancelled,
+                recv(stop) -> _ => break Exit::Stopped,
+                recv(at(next)) -> _ => {}
+            }
+        };
+        drop(stopped);
+        if let (Exit::Stopped, Some(_)) = (exit, last_scrape) {
+            if !self.shared.end_of_run_disabled.load(Ordering::Acquire) {
+                self.end_of_run_staleness(start, next, &cancel);
+            }
+        }
+        self.state.into_cache()
+    }
+
+    /// Moves `now` onto the ideal grid when within the tolerance, as
+    /// Prometheus 2.42 (`AlignScrapeTimestamps`, only for intervals over
+    /// 100 × tolerance; 2.53 instead clamps the tolerance to 1% of the
+    /// interval).
+    fn align(&self, now: SystemTime, aligned: &mut SystemTime) -> SystemTime {
+        if self.interval <= SCRAPE_TIMESTAMP_TOLERANCE * 100 {
+            return now;
+        }
+        while now
+            .duration_since(*aligned)
+            .is_ok_and(|d| d >= self.interval)
+        {
+            *aligned += self.interval;
+        }
+        match now.duration_since(*aligned) {
+            Ok(d) if d <= SCRAPE_TIMESTAMP_TOLERANCE => *aligned,
+            _ => now,
+        }
+    }
+
+    /// One scrape: fetch, append, report, commit — or roll back and
+    /// report the failure, as Prometheus's `scrapeAndReport`.
+    fn scrape_and_report(&mut self, append_time: SystemTime) {
+        let start = Instant::now();
+        if let Some(last) = self.last_start {
+            self.interval_length
+                .observe(start.duration_since(last).as_secs_f64());
+        }
+        self.last_start = Some(start);
+        let ts = unix_ms(append_time);
+        let appendable = Arc::clone(&self.env.appendable);
+        let mut app = appendable.appender();
+        let mut outcome = AppendOutcome::default();
+        let mut bytes: i64 = 0;
+
+        let scrape_err = if let Some(forced) = self.shared.forced_error() {
+            // Forced error (target_limit): still mark the series stale.
+            let stale = self.state.append(app.as_mut(), &[], "", ts);
+            if let Some(e) = stale.error {
+                app.rollback();
+                app = appendable.appender();
+                self.warn("Append failed", &e);
+            }
+            Some(forced)
+        } else {
+            let mut buf = self.env.buffers.get(self.last_scrape_size);
+            let (scrape_err, content_type) = match self.scraper.scrape(&mut buf) {
+                Ok(ct) => {
+                    // Empty bodies do not shrink the buffer estimate.
+                    if !buf.is_empty() {
+                        self.last_scrape_size = buf.len();
+                    }
+                    bytes = buf.len() as i64;
+                    (None, ct)
+                }
+                Err(e) => {
+                    log::debug!(
+                        "msg=\"Scrape failed\" job={} target={} err=\"{e}\"",
+                        self.state.settings.job,
+                        self.state.target.url()
+                    );
+                    if e == ScrapeError::BodySizeLimit {
+                        bytes = -1;
+                        self.env
+                            .metrics
+                            .target_scrapes_exceeded_body_size_limit_total
+                            .inc();
+                    }
+                    buf.clear();
+                    (Some(e), String::new())
+                }
+            };
+            // A failed scrape is an empty scrape: it marks everything stale.
+            outcome = self.state.append(app.as_mut(), &buf, &content_type, ts);
+            self.env.buffers.put(buf);
+            let mut app_err = None;
+            if let Some(e) = outcome.error.take() {
+                app.rollback();
+                app = appendable.appender();
+                log::debug!(
+                    "msg=\"Append failed\" job={} target={} err=\"{e}\"",
+                    self.state.settings.job,
+                    self.state.target.url()
+                );
+                let stale = self.state.append(app.as_mut(), &[], "", ts);
+                if let Some(e2) = stale.error {
+                    app.rollback();
+                    app = appendable.appender();
+                    self.warn("Append failed", &e2);
+                }
+                app_err = Some(e);
+            }
+            scrape_err.or(app_err)
+        };
+
+        let duration = start.elapsed();
+        self.state.target.report(
+            append_time,
+            duration,
+            scrape_err.as_ref().map(ToString::to_string),
+        );
+        match self.state.report(
+            app.as_mut(),
+            ts,
+            duration,
+            &outcome,
+            bytes,
+            scrape_err.is_none(),
+        ) {
+            Ok(()) => {
+                if let Err(e) = app.commit() {
+                    log::error!(
+                        "msg=\"Scrape commit failed\" job={} target={} err=\"{e}\"",
+                        self.state.settings.job,
+                        self.state.target.url()
+                    );
+                }
+            }
+            Err(e) => {
+                app.rollback();
+                log::warn!(
+                    "msg=\"Appending scrape report failed\" job={} target={} err=\"{e}\"",
+                    self.state.settings.job,
+                    self.state.target.url()
+                );
+            }
+        }
+    }
+
+    fn warn(&self, msg: &str, e: &ScrapeError) {
+        log::warn!(
+            "msg=\"{msg}\" job={} target={} err=\"{e}\"",
+            self.state.settings.job,
+            self.state.target.url()
+        );
+    }
+
+    /// After a stop: wait for when the next scrape would have been (its
+    /// time is the markers' timestamp), one more interval and a tenth, then
+    /// mark every series and the report series stale, unless the pool is
+    /// cancelled meanwhile. If the target came back in a new loop its
+    /// samples are newer and the markers are refused as out of order.
+    fn end_of_run_staleness(&mut self, start: Instant, next: Instant, cancel: &Receiver<()>) {
+        let first = next_deadline(start, self.interval, next, Instant::now());
+        select! {
+            recv(cancel) -> _ => return,
+            recv(at(first)) -> _ => {}
+        }
+        let stale_time = SystemTime::now();
+        let second = first + self.interval;
+        select! {
+            recv(cancel) -> _ => return,
+            recv(at(second + self.interval / 10)) -> _ => {}
+        }
+        let ts = unix_ms(stale_time);
+        let appendable = Arc::clone(&self.env.appendable);
+        let mut app = appendable.appender();
+        if let Some(e) = self.state.append(app.as_mut(), &[], "", ts).error {
+            app.rollback();
+            app = appendable.appender();
+            self.warn("Stale append failed", &e);
+        }
+        match self.state.report_stale(app.as_mut(), ts) {
+            Ok(()) => {
+                if let Err(e) = app.commit() {
+                    self.warn("Stale commit failed", &ScrapeError::Storage(e.to_string()));
+                }
+            }
+            Err(e) => {
+                app.rollback();
+                self.warn("Stale report failed", &ScrapeError::Storage(e.to_string()));
+            }
+        }
+    }
+}
+
+/// The first deadline `start + n·interval` after both `prev` and `now`:
+/// scrapes stay on their phase and a slow scrape skips ticks instead of
+/// queueing them (as Go's ticker drops ticks).
+pub(crate) fn next_deadline(
+    start: Instant,
+    interval: Duration,
+    prev: Instant,
+    now: Instant,
+) -> Instant {
+    let from = now.max(prev);
+    let elapsed = from.saturating_duration_since(start);
+    let interval_ns = interval.as_nanos().max(1);
+    let n = elapsed.as_nanos() / interval_ns + 1;
+    start + Duration::from_nanos((n * interval_ns) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_keep_phase_and_skip_missed_ticks() {
+        let start = Instant::now();
+        let i = Duration::from_secs(10);
+        assert_eq!(next_deadline(start, i, start, start), start + i);
+        let late = start + Duration::from_secs(25);
+        assert_eq!(next_deadline(start, i, start + i, late), start + 3 * i);
+        let exact = start + 2 * i;
+        assert_eq!(next_deadline(start, i, start + i, exact), start + 3 * i);
+    }
+
+    #[track_caller]
+    fn mutate(
+        scraped: &[(&str, &str)],
+        target: &[(&str, &str)],
+        honor: bool,
+        want: &[(&str, &str)],
+    ) {
+        let mut lb = LabelsBuilder::default();
+        let got = mutate_sample_labels(
+            &Labels::from_pairs(scraped.iter().copied()),
+            &Labels::from_pairs(target.iter().copied()),
+            honor,
+            &[],
+            &mut lb,
+        );
+        assert_eq!(got, Some(Labels::from_pairs(want.iter().copied())));
+    }
+
+    #[test]
+    fn honor_labels_and_exported_prefix() {
+        let target = [("job", "j"), ("instance", "i")];
+        mutate(
+            &[("__name__", "m"), ("job", "x")],
+            &target,
+            true,
+            &[("__name__", "m"), ("job", "x"), ("instance", "i")],
+        );
+        mutate(
+            &[("__name__", "m"), ("job", "x")],
+            &target,
+            false,
+            &[
+                ("__name__", "m"),
+                ("job", "j"),
+                ("instance", "i"),
+                ("exported_job", "x"),
+            ],
+        );
+        // From Prometheus's TestScrapeLoopAppend...ExportedLabels cases.
+        mutate(
+            &[("__name__", "m"), ("job", "x"), ("exported_job", "y")],
+            &target,
+            false,
+            &[
+                ("__name__", "m"),
+                ("job", "j"),
+                ("instance", "i"),
+                ("exported_job", "y"),
+                ("exported_exported_job", "x"),
+            ],
+        );
+        mutate(
+            &[("__name__", "m"), ("instance", "a"), ("job", "b")],
+            &[("job", "j"), ("instance", "i"), ("exported_job", "t")],
+            false,
+            &[
+                ("__name__", "m"),
+                ("job", "j"),
+                ("instance", "i"),
+                ("exported_job", "t"),
+                ("exported_exported_job", "b"),
+                ("exported_instance", "a"),
+            ],
+        );
+    }
+
+    #[test]
+    fn label_limit_messages_are_prometheus() {
+        let labels = Labels::from_pairs([("__name__", "metric"), ("a", "xxxxxxxx")]);
+        let settings = LoopSettings {
+            label_limit: 1,
+            ..LoopSettings::default()
+        };
+        assert_eq!(
+            check_series(&labels, &settings).unwrap_err().to_string(),
+            "label_limit exceeded (metric: metric, number of labels: 2, limit: 1)"
+        );
+        let settings = LoopSettings {
+            label_value_length_limit: 7,
+            ..LoopSettings::default()
+        };
+        assert_eq!(
+            check_series(&labels, &settings).unwrap_err().to_string(),
+            "label_value_length_limit exceeded (metric: metric, label name: a, value: \"xxxxxxxx\", length: 8, limit: 7)"
+        );
+        assert_eq!(
+            check_series(&Labels::from_pairs([("a", "b")]), &LoopSettings::default()),
+            Err(ScrapeError::MissingMetricName)
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! [`TargetScraper`]: one HTTP GET of a target's metrics into a buffer, as
+//! Prometheus's `targetScraper`.
+//!
+//! Headers as Prometheus 2.53 sends them: `Accept` built from
+//! `scrape_protocols` with descending q-values, `Accept-Encoding: gzip`
+//! (or `identity` when compression is disabled),
+//! `X-Prometheus-Scrape-Timeout-Seconds`, and a `User-Agent` naming
+//! edgescrape. Prometheus 2.42 sent one fixed `Accept` header (it had no
+//! `scrape_protocols`); the header only matters to content negotiation and
+//! the 2.53 form with the default protocols selects the same formats.
+//!
+//! The body is decoded here (ureq's gzip feature is off): gzip with
+//! flate2, and `body_size_limit` counted on the uncompressed bytes, so a
+//! gzip bomb stops at the limit.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::config::ScrapeProtocol;
+use crate::http_client::HttpClient;
+
+use super::ScrapeError;
+
+/// `User-Agent` of every scrape.
+pub const USER_AGENT: &str = concat!("edgescrape/", env!("CARGO_PKG_VERSION"));
+
+/// Media types Prometheus 2.53 knows (`config.ScrapeProtocolsHeaders`); the
+/// q-values of the Accept header count down from this many plus one.
+const KNOWN_PROTOCOLS: usize = 4;
+
+/// The `Accept` header for `protocols`, as Prometheus's `acceptHeader`:
+/// `<type>;q=0.5,<type>;q=0.4,...,*/*;q=0.N`.
+pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
+    let mut weight = KNOWN_PROTOCOLS + 1;
+    let mut out = String::new();
+    for p in protocols {
+        out.push_str(p.media_type());
+        out.push_str(&format!(";q=0.{weight},"));
+        weight = weight.saturating_sub(1);
+    }
+    out.push_str(&format!("*/*;q=0.{weight}"));
+    out
+}
+
+/// `Accept-Encoding` for the `enable_compression` setting.
+pub fn accept_encoding_header(enable_compression: bool) -> &'static str {
+    if enable_compression {
+        "gzip"
+    } else {
+        "identity"
+    }
+}
+
+/// Scrapes one target; owned by its loop thread.
+#[derive(Debug)]
+pub struct TargetScraper {
+    client: Arc<HttpClient>,
+    url: String,
+    accept: Arc<str>,
+    accept_encoding: &'static str,
+    timeout: Duration,
+    timeout_header: String,
+    /// Uncompressed body limit in bytes; 0 means none.
+    body_size_limit: u64,
+}
+
+impl TargetScraper {
+    /// A scraper for `url` through `client`.
+    pub fn new(
+        client: Arc<HttpClient>,
+        url: &str,
+        accept: Arc<str>,
+        enable_compression: bool,
+        timeout: Duration,
+        body_size_limit: u64,
+    ) -> TargetScraper {
+        TargetScraper {
+            client,
+            url: url.to_string(),
+            accept,
+            accept_encoding: accept_encoding_header(enable_compression),
+            timeout,
+            timeout_header: format_seconds(timeout),
+            body_size_limit,
+        }
+    }
+
+    /// Fetches the body into `buf` (appending) and returns the response's
+    /// Content-Type. The whole exchange is bounded by the timeout.
+    pub fn scrape(&mut self, buf: &mut Vec<u8>) -> Result<String, ScrapeError> {
+        let request = self
+            .client
+            .get(&self.url)
+            .map_err(|e| ScrapeError::HttpClient(e.to_string()))?
+            .timeout(self.timeout)
+            .set("Accept", &self.accept)
+            .set("Accept-Encoding", self.accept_encoding)
+            .set("User-Agent", USER_AGENT)
+            .set("X-Prometheus-Scrape-Timeout-Seconds", &self.timeout_header);
+        let response = match request.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(code, r)) => {
+                return Err(ScrapeError::HttpStatus(format!(
+                    "{code} {}",
+                    r.status_text()
+                )))
+            }
+            Err(ureq::Error::Transport(t)) => {
+                return Err(transport_error(&self.url, &t));
+            }
+        };
+        if response.status() != 200 {
+            return Err(ScrapeError::HttpStatus(format!(
+                "{} {}",
+                response.status(),
+                response.status_text()
+            )));
+        }
+        let content_type = response.header("Content-Type").unwrap_or("").to_string();
+        let gzip = response.header("Content-Encoding") == Some("gzip");
+        let limit = if self.body_size_limit == 0 {
+            u64::MAX
+        } else {
+            self.body_size_limit
+        };
+        let body = response.into_reader();
+        let read = if gzip {
+            MultiGzDecoder::new(body).take(limit).read_to_end(buf)
+        } else {
+            body.take(limit).read_to_end(buf)
+        };
+        let n = read.map_err(|e| read_error(&self.url, gzip, &e))?;
+        // As Prometheus: reading `limit` bytes already counts as exceeding.
+        if n as u64 >= limit {
+            return Err(ScrapeError::BodySizeLimit);
+        }
+        Ok(content_type)
+    }
+}
+
+/// Seconds as Go's `strconv.FormatFloat(s, 'f', -1, 64)`: shortest form.
+fn format_seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", s as u64)
+    } else {
+        format!("{s}")
+    }
+}
+
+fn is_timeout(kind: std::io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
+}
+
+fn transport_error(url: &str, t: &ureq::Transport) -> ScrapeError {
+    use std::error::Error;
+    let io_kind = t
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    let message = match io_kind {
+        // Go's http client reports its deadline this way.
+        Some(kind) if is_timeout(kind) => "context deadline exceeded".to_string(),
+        Some(std::io::ErrorKind::ConnectionRefused) => "connect: connection refused".to_string(),
+        _ => match t.message() {
+            Some(m) => format!("{}: {m}", t.kind()),
+            None => t.kind().to_string(),
+        },
+    };
+    ScrapeError::Http {
+        url: url.to_string(),
+        message,
+    }
+}
+
+fn read_error(url: &str, gzip: bool, e: &std::io::Error) -> ScrapeError {
+    if is_timeout(e.kind()) {
+        return ScrapeError::Http {
+            url: url.to_string(),
+            message: "context deadline exceeded".to_string(),
+        };
+    }
+    if gzip {
+        ScrapeError::Gzip(e.to_string())
+    } else {
+        ScrapeError::Http {
+            url: url.to_string(),
+            message: format!("reading body: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_header_matches_prometheus_2_53() {
+        assert_eq!(
+            accept_header(&crate::config::default_scrape_protocols()),
+            "application/openmetrics-text;version=1.0.0;q=0.5,\
+             application/openmetrics-text;version=0.0.1;q=0.4,\
+             text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        );
+        assert_eq!(
+            accept_header(&[ScrapeProtocol::PrometheusText0_0_4]),
+            "text/plain;version=0.0.4;q=0.5,*/*;q=0.4"
+        );
+    }
+
+    #[test]
+    fn timeout_header_is_the_shortest_decimal() {
+        assert_eq!(format_seconds(Duration::from_secs(10)), "10");
+        assert_eq!(format_seconds(Duration::from_millis(1500)), "1.5");
+        assert_eq!(format_seconds(Duration::from_millis(250)), "0.25");
+    }
+}

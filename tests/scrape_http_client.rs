@@ -1,0 +1,452 @@
+//! The HTTP client against real servers: TLS (CA file, server name,
+//! insecure, client certificates, certificate rotation) on a rustls server
+//! thread, auth headers from rotating files, redirects and a proxy.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use common::{Reply, SeenRequest, TestServer};
+use edgescrape::config::{Authorization, BasicAuth, HttpClientConfig, Secret, TlsConfig};
+use edgescrape::http_client::HttpClient;
+use parking_lot::Mutex;
+use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// A CA and a certificate it signed, with PEM files on disk.
+struct Pki {
+    ca: rcgen::Certificate,
+    ca_key: KeyPair,
+}
+
+struct Leaf {
+    der: CertificateDer<'static>,
+    key_der: Vec<u8>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        Pki { ca, ca_key }
+    }
+
+    fn leaf(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        Leaf {
+            der: cert.der().clone(),
+            key_der: key.serialize_der(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn server_config(leaf: &Leaf, client_ca: Option<&Pki>) -> Arc<rustls::ServerConfig> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(pki) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(pki.ca.der().clone()).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let key = PrivateKeyDer::Pkcs8(leaf.key_der.clone().into());
+    Arc::new(
+        builder
+            .with_single_cert(vec![leaf.der.clone()], key)
+            .unwrap(),
+    )
+}
+
+/// An HTTPS server answering every request with `body`; stops on drop.
+struct TlsServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TlsServer {
+    fn start(config: Arc<rustls::ServerConfig>, body: &'static str) -> TlsServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let conn = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                let complete = loop {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => break false,
+                        Ok(n) => {
+                            request.extend_from_slice(&buf[..n]);
+                            if request.windows(4).any(|w| w == b"\r\n\r\n") {
+                                break true;
+                            }
+                        }
+                    }
+                };
+                if complete {
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tls.write_all(response.as_bytes());
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                }
+            }
+        });
+        TlsServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, host: &str) -> String {
+        format!("https://{host}:{}/metrics", self.addr.port())
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn get(client: &HttpClient, url: &str) -> Result<String, String> {
+    let request = client.get(url).map_err(|e| e.to_string())?;
+    let response = request
+        .timeout(Duration::from_secs(5))
+        .call()
+        .map_err(|e| e.to_string())?;
+    response.into_string().map_err(|e| e.to_string())
+}
+
+fn tls(f: impl FnOnce(&mut TlsConfig)) -> HttpClientConfig {
+    let mut cfg = HttpClientConfig::default();
+    f(&mut cfg.tls_config);
+    cfg
+}
+
+#[test]
+fn tls_verifies_against_the_ca_file_server_name_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let leaf = pki.leaf(
+        &["scrape.example", "127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let server = TlsServer::start(server_config(&leaf, None), "up 1\n");
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem());
+
+    let trusted = HttpClient::new(&tls(|t| t.ca_file = Some(ca.clone()))).unwrap();
+    assert_eq!(get(&trusted, &server.url("127.0.0.1")).unwrap(), "up 1\n");
+
+    let default_roots = HttpClient::new(&HttpClientConfig::default()).unwrap();
+    let err = get(&default_roots, &server.url("127.0.0.1")).unwrap_err();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+
+    let insecure = HttpClient::new(&tls(|t| t.insecure_skip_verify = true)).unwrap();
+    assert_eq!(get(&insecure, &server.url("127.0.0.1")).unwrap(), "up 1\n");
+
+    // A certificate without the IP: only server_name makes it verify.
+    let named = pki.leaf(&["scrape.example"], ExtendedKeyUsagePurpose::ServerAuth);
+    let named_server = TlsServer::start(server_config(&named, None), "named 1\n");
+    let err = get(&trusted, &named_server.url("127.0.0.1")).unwrap_err();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    let with_name = HttpClient::new(&tls(|t| {
+        t.ca_file = Some(ca.clone());
+        t.server_name = Some("scrape.example".to_string());
+    }))
+    .unwrap();
+    assert_eq!(
+        get(&with_name, &named_server.url("127.0.0.1")).unwrap(),
+        "named 1\n"
+    );
+}
+
+#[test]
+fn client_certificates_are_presented() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let server = TlsServer::start(server_config(&leaf, Some(&pki)), "mtls 1\n");
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem());
+    let client_leaf = pki.leaf(&["scraper"], ExtendedKeyUsagePurpose::ClientAuth);
+    let cert = write(dir.path(), "client.pem", &client_leaf.cert_pem);
+    let key = write(dir.path(), "client.key", &client_leaf.key_pem);
+
+    let anonymous = HttpClient::new(&tls(|t| t.ca_file = Some(ca.clone()))).unwrap();
+    assert!(get(&anonymous, &server.url("127.0.0.1")).is_err());
+    let with_cert = HttpClient::new(&tls(|t| {
+        t.ca_file = Some(ca.clone());
+        t.cert_file = Some(cert.clone());
+        t.key_file = Some(key.clone());
+    }))
+    .unwrap();
+    assert_eq!(
+        get(&with_cert, &server.url("127.0.0.1")).unwrap(),
+        "mtls 1\n"
+    );
+
+    let missing = tls(|t| {
+        t.cert_file = Some(dir.path().join("nope.pem"));
+        t.key_file = Some(key.clone());
+    });
+    let err = HttpClient::new(&missing).unwrap_err().to_string();
+    assert!(
+        err.contains("cert_file") && err.contains("nope.pem"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tls_files_are_reloaded_when_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (Pki::new(), Pki::new());
+    let leaf = new.leaf(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let server = TlsServer::start(server_config(&leaf, None), "rotated 1\n");
+    let ca = write(dir.path(), "ca.pem", &old.ca_pem());
+    let client = HttpClient::new(&tls(|t| t.ca_file = Some(ca.clone()))).unwrap();
+    assert!(
+        get(&client, &server.url("127.0.0.1")).is_err(),
+        "signed by another CA"
+    );
+    // Rotate: same client, new CA file (longer, so the change is visible
+    // even on coarse mtimes).
+    write(
+        dir.path(),
+        "ca.pem",
+        &format!("{}\n{}", new.ca_pem(), old.ca_pem()),
+    );
+    assert_eq!(
+        get(&client, &server.url("127.0.0.1")).unwrap(),
+        "rotated 1\n"
+    );
+}
+
+fn recording_server() -> (TestServer, Arc<Mutex<Vec<SeenRequest>>>) {
+    let seen: Arc<Mutex<Vec<SeenRequest>>> = Arc::default();
+    let s2 = Arc::clone(&seen);
+    let server = TestServer::start(move |req| {
+        s2.lock().push(req.clone());
+        if req.url == "/redirect" {
+            Reply::status(302).header("Location", "/metrics")
+        } else {
+            Reply::text("m 1\n")
+        }
+    });
+    (server, seen)
+}
+
+fn last_auth(seen: &Mutex<Vec<SeenRequest>>) -> Option<String> {
+    seen.lock()
+        .last()
+        .and_then(|r| r.header("Authorization").map(str::to_string))
+}
+
+#[test]
+fn auth_headers_follow_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, seen) = recording_server();
+    let url = format!("http://{}/metrics", server.address());
+
+    let password = write(dir.path(), "password", "s3cret\n");
+    let basic = HttpClientConfig {
+        basic_auth: Some(BasicAuth {
+            username: "user".to_string(),
+            password: None,
+            password_file: Some(password.clone()),
+        }),
+        ..HttpClientConfig::default()
+    };
+    let client = HttpClient::new(&basic).unwrap();
+    get(&client, &url).unwrap();
+    assert_eq!(last_auth(&seen).as_deref(), Some("Basic dXNlcjpzM2NyZXQ="));
+    write(dir.path(), "password", "changed-password");
+    get(&client, &url).unwrap();
+    assert_eq!(
+        last_auth(&seen).as_deref(),
+        Some("Basic dXNlcjpjaGFuZ2VkLXBhc3N3b3Jk")
+    );
+
+    let inline = HttpClientConfig {
+        basic_auth: Some(BasicAuth {
+            username: "user".to_string(),
+            password: Some(Secret::new("pw")),
+            password_file: None,
+        }),
+        ..HttpClientConfig::default()
+    };
+    get(&HttpClient::new(&inline).unwrap(), &url).unwrap();
+    assert_eq!(last_auth(&seen).as_deref(), Some("Basic dXNlcjpwdw=="));
+
+    let token = write(dir.path(), "token", "tok-1\n");
+    let bearer = HttpClientConfig {
+        authorization: Some(Authorization {
+            kind: "Bearer".to_string(),
+            credentials: None,
+            credentials_file: Some(token.clone()),
+        }),
+        ..HttpClientConfig::default()
+    };
+    let client = HttpClient::new(&bearer).unwrap();
+    get(&client, &url).unwrap();
+    assert_eq!(last_auth(&seen).as_deref(), Some("Bearer tok-1"));
+    write(dir.path(), "token", "tok-22\n");
+    get(&client, &url).unwrap();
+    assert_eq!(last_auth(&seen).as_deref(), Some("Bearer tok-22"));
+    std::fs::remove_file(&token).unwrap();
+    let err = get(&client, &url).unwrap_err();
+    assert!(err.contains("credentials_file"), "{err}");
+}
+
+#[test]
+fn redirects_are_followed_only_when_enabled() {
+    let (server, seen) = recording_server();
+    let url = format!("http://{}/redirect", server.address());
+    let follow = HttpClient::new(&HttpClientConfig::default()).unwrap();
+    assert_eq!(get(&follow, &url).unwrap(), "m 1\n");
+    assert_eq!(
+        seen.lock().last().map(|r| r.url.clone()).as_deref(),
+        Some("/metrics")
+    );
+
+    let no_follow = HttpClient::new(&HttpClientConfig {
+        follow_redirects: false,
+        ..HttpClientConfig::default()
+    })
+    .unwrap();
+    let response = no_follow.get(&url).unwrap().call().unwrap();
+    assert_eq!(
+        response.status(),
+        302,
+        "the scraper reports it as a non-200 status"
+    );
+}
+
+#[test]
+fn proxy_url_routes_requests_through_the_proxy() {
+    let (proxy, seen) = recording_server();
+    let cfg = HttpClientConfig {
+        proxy_url: Some(format!("http://{}", proxy.address())),
+        ..HttpClientConfig::default()
+    };
+    let client = HttpClient::new(&cfg).unwrap();
+    assert_eq!(
+        get(&client, "http://target.invalid:9100/metrics").unwrap(),
+        "m 1\n"
+    );
+    let req = seen.lock().last().cloned().unwrap();
+    assert_eq!(
+        req.url, "http://target.invalid:9100/metrics",
+        "absolute URI to the proxy"
+    );
+
+    let bad = HttpClientConfig {
+        proxy_url: Some("ftp://proxy.invalid:21".to_string()),
+        ..HttpClientConfig::default()
+    };
+    assert!(HttpClient::new(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("proxy_url"));
+}
+
+#[test]
+fn manager_scrapes_https_targets_with_auth_on_loop_threads() {
+    // The TLS handshake runs on the loop thread with its small stack.
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let server = TlsServer::start(server_config(&leaf, None), "secure_metric 3\n");
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem());
+    let token = write(dir.path(), "token", "abc\n");
+    let addr = format!("127.0.0.1:{}", server.addr.port());
+    let yaml = format!(
+        "scrape_configs:\n  - job_name: secure\n    scheme: https\n    scrape_interval: 100ms\n    authorization:\n      credentials_file: {}\n    tls_config:\n      ca_file: {}\n    static_configs:\n      - targets: ['{addr}']\n",
+        token.display(),
+        ca.display()
+    );
+    let cfg = edgescrape::config::Config::load_str(&yaml, Path::new("test.yml")).unwrap();
+    let store = Arc::new(common::memstore::MemStorage::default());
+    let manager = edgescrape::scrape::Manager::new(
+        edgescrape::scrape::Options {
+            skip_offset: true,
+            reload_interval: Duration::from_millis(50),
+            ..Default::default()
+        },
+        store.clone(),
+    );
+    manager.apply_config(&cfg).unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    manager.run(rx).unwrap();
+    let group = edgescrape::discovery::TargetGroup {
+        targets: vec![edgescrape::labels::Labels::from_pairs([(
+            "__address__",
+            addr.as_str(),
+        )])],
+        labels: edgescrape::labels::Labels::empty(),
+        source: "0".to_string(),
+    };
+    tx.send([("secure".to_string(), vec![group])].into_iter().collect())
+        .unwrap();
+    assert!(common::wait_until(Duration::from_secs(20), || store
+        .last("secure_metric")
+        == Some(3.0)));
+    assert_eq!(store.last("up"), Some(1.0));
+    let t = &manager.targets_active()["secure"][0];
+    assert_eq!(t.scrape_url, format!("https://{addr}/metrics"));
+    manager.stop();
+}
