@@ -17,8 +17,7 @@ peers:
 
 ## test: every test, including those against real Prometheus, vmagent and node_exporter
 test: peers
-	$(CARGO) build --release
-	$(CARGO) test --release --all-targets
+	$(CARGO) test --all-targets
 
 ## bench: criterion benchmarks of the hot paths
 bench:

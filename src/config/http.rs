@@ -62,23 +62,23 @@ pub struct TlsConfig {
     pub insecure_skip_verify: bool,
 }
 
-/// The HTTP client fields a scrape or remote_write config carries.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The HTTP client fields a scrape or remote_write config carries. They are
+/// written inline in the YAML; the deprecated `bearer_token` and
+/// `bearer_token_file` arrive here as an [`Authorization`] of type Bearer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct HttpClientConfig {
     /// Basic authentication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
     /// Authorization header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Authorization>,
     /// TLS settings.
-    #[serde(default)]
     pub tls_config: TlsConfig,
-    /// HTTP proxy URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// HTTP proxy URL (`http://` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_url: Option<String>,
     /// Follow HTTP 3xx redirects.
-    #[serde(default = "super::default_true")]
     pub follow_redirects: bool,
 }
 

@@ -4,10 +4,14 @@
 //! web modules only ever see a validated [`Config`] in which every scrape
 //! config has its global defaults filled in.
 
+mod de;
 mod duration;
 mod http;
+mod raw;
 mod secret;
 mod size;
+mod validate;
+mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +58,11 @@ pub struct GlobalConfig {
     /// Protocols offered in the Accept header, in order of preference.
     #[serde(default = "default_scrape_protocols")]
     pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// Accepted so that configs written for Prometheus load unchanged; it
+    /// has no effect, since edgescrape evaluates no rules (`rule_files` is
+    /// refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation_interval: Option<Duration>,
     /// Labels added to every series sent by remote_write.
     #[serde(default)]
     pub external_labels: Labels,
@@ -86,6 +95,7 @@ impl Default for GlobalConfig {
             scrape_interval: default_scrape_interval(),
             scrape_timeout: default_scrape_timeout(),
             scrape_protocols: default_scrape_protocols(),
+            evaluation_interval: None,
             external_labels: Labels::empty(),
             body_size_limit: ByteSize(0),
             sample_limit: 0,
@@ -116,7 +126,7 @@ pub fn default_scrape_protocols() -> Vec<ScrapeProtocol> {
 }
 
 /// An exposition format a scrape may negotiate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum ScrapeProtocol {
     /// `application/openmetrics-text;version=1.0.0`
     #[serde(rename = "OpenMetricsText1.0.0")]
@@ -130,6 +140,22 @@ pub enum ScrapeProtocol {
 }
 
 impl ScrapeProtocol {
+    /// Every protocol, sorted by name as Prometheus lists them in errors.
+    pub const ALL: [ScrapeProtocol; 3] = [
+        ScrapeProtocol::OpenMetricsText0_0_1,
+        ScrapeProtocol::OpenMetricsText1_0_0,
+        ScrapeProtocol::PrometheusText0_0_4,
+    ];
+
+    /// The name used in `scrape_protocols`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScrapeProtocol::OpenMetricsText1_0_0 => "OpenMetricsText1.0.0",
+            ScrapeProtocol::OpenMetricsText0_0_1 => "OpenMetricsText0.0.1",
+            ScrapeProtocol::PrometheusText0_0_4 => "PrometheusText0.0.4",
+        }
+    }
+
     /// The media type sent in the Accept header for this protocol.
     pub fn media_type(self) -> &'static str {
         match self {
@@ -140,77 +166,85 @@ impl ScrapeProtocol {
     }
 }
 
+impl std::fmt::Display for ScrapeProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for ScrapeProtocol {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ScrapeProtocol, D::Error> {
+        let name = String::deserialize(d)?;
+        if let Some(p) = ScrapeProtocol::ALL.into_iter().find(|p| p.name() == name) {
+            return Ok(p);
+        }
+        if name == "PrometheusProto" {
+            return Err(serde::de::Error::custom(
+                "not supported: scrape protocol PrometheusProto (edgescrape parses the text formats only)",
+            ));
+        }
+        let supported: Vec<&str> = ScrapeProtocol::ALL.iter().map(|p| p.name()).collect();
+        Err(serde::de::Error::custom(format!(
+            "unknown scrape protocol {name}, supported: [{}]",
+            supported.join(" ")
+        )))
+    }
+}
+
 /// One `scrape_configs` entry. After [`Config::load_file`] the
 /// `Option` fields that inherit from `global` are all `Some`.
+///
+/// The HTTP client fields are written inline in the YAML, as in Prometheus,
+/// and gathered in [`ScrapeConfig::http`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "raw::RawScrapeConfig")]
 pub struct ScrapeConfig {
     /// Name of the job; unique in a config.
     pub job_name: String,
     /// Scrape interval (default: global).
-    #[serde(default)]
     pub scrape_interval: Option<Duration>,
     /// Scrape timeout (default: global, capped at the interval).
-    #[serde(default)]
     pub scrape_timeout: Option<Duration>,
     /// Accept-header protocols (default: global).
-    #[serde(default)]
     pub scrape_protocols: Option<Vec<ScrapeProtocol>>,
     /// URL path to scrape.
-    #[serde(default = "default_metrics_path")]
     pub metrics_path: String,
     /// `http` or `https`.
-    #[serde(default = "default_scheme")]
     pub scheme: String,
     /// URL query parameters.
-    #[serde(default)]
     pub params: BTreeMap<String, Vec<String>>,
     /// Keep the scraped labels on collision with target labels.
-    #[serde(default)]
     pub honor_labels: bool,
     /// Use timestamps present in the exposition.
-    #[serde(default = "default_true")]
     pub honor_timestamps: bool,
     /// Write stale markers for series with explicit timestamps too.
-    #[serde(default)]
     pub track_timestamps_staleness: bool,
     /// Ask for gzip bodies.
-    #[serde(default = "default_true")]
     pub enable_compression: bool,
     /// Authentication, TLS, proxy and redirects.
     #[serde(flatten)]
     pub http: HttpClientConfig,
     /// Literal target lists.
-    #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
     /// File-based discovery.
-    #[serde(default)]
     pub file_sd_configs: Vec<FileSdConfig>,
     /// Target relabeling.
-    #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
     /// Relabeling of every scraped series.
-    #[serde(default)]
     pub metric_relabel_configs: Vec<RelabelConfig>,
     /// Uncompressed body limit (default: global; 0: none).
-    #[serde(default)]
     pub body_size_limit: Option<ByteSize>,
     /// Samples per scrape limit (default: global; 0: none).
-    #[serde(default)]
     pub sample_limit: Option<u64>,
     /// Labels per series limit (default: global; 0: none).
-    #[serde(default)]
     pub label_limit: Option<u64>,
     /// Label name length limit (default: global; 0: none).
-    #[serde(default)]
     pub label_name_length_limit: Option<u64>,
     /// Label value length limit (default: global; 0: none).
-    #[serde(default)]
     pub label_value_length_limit: Option<u64>,
     /// Targets per pool limit (default: global; 0: none).
-    #[serde(default)]
     pub target_limit: Option<u64>,
     /// Dropped targets kept for the API (default: global; 0: all).
-    #[serde(default)]
     pub keep_dropped_targets: Option<u64>,
 }
 
@@ -268,25 +302,23 @@ fn default_file_sd_refresh() -> Duration {
     Duration::from_secs(300)
 }
 
-/// One `remote_write` entry.
+/// One `remote_write` entry; the HTTP client fields are written inline, as
+/// in Prometheus, and gathered in [`RemoteWriteConfig::http`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "raw::RawRemoteWriteConfig")]
 pub struct RemoteWriteConfig {
     /// Receiver URL.
     pub url: String,
     /// Timeout of one request (30s).
-    #[serde(default = "default_remote_timeout")]
     pub remote_timeout: Duration,
     /// Extra request headers.
-    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Name of this queue in metrics (default: a hash of the config).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Relabeling applied before sending.
-    #[serde(default)]
     pub write_relabel_configs: Vec<RelabelConfig>,
     /// Batching, sharding and retry settings.
-    #[serde(default)]
     pub queue_config: QueueConfig,
     /// Authentication, TLS, proxy and redirects.
     #[serde(flatten)]
@@ -368,7 +400,8 @@ fn default_max_backoff() -> Duration {
     Duration::from_secs(5)
 }
 
-/// Why a config was refused: the file and, where known, line and column.
+/// Why a config was refused: the file and, where known, line, column and
+/// the field concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConfigError {
@@ -378,7 +411,10 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// 1-based column, when known.
     pub column: Option<usize>,
-    /// What is wrong, naming the field.
+    /// Path of the field in the YAML (`scrape_configs[0].scrape_timeout`),
+    /// empty for the document as a whole.
+    pub field: String,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -391,6 +427,9 @@ impl std::fmt::Display for ConfigError {
                 write!(f, ":{col}")?;
             }
         }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
         write!(f, ": {}", self.message)
     }
 }
@@ -398,50 +437,100 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads, parses and validates a config file.
+    /// Reads, parses and validates a config file. As Prometheus, relative
+    /// file paths in it (password and credentials files, TLS files,
+    /// `file_sd_configs` patterns) are taken relative to the file's folder.
     pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_path_buf(),
             line: None,
             column: None,
+            field: String::new(),
             message: format!("cannot read config: {e}"),
         })?;
-        Config::load_str(&text, path)
-    }
-
-    /// Parses and validates config text; `file` names it in errors.
-    pub fn load_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = serde_yaml::from_str(text).map_err(|e| {
-            let loc = e.location();
-            ConfigError {
-                file: file.to_path_buf(),
-                line: loc.as_ref().map(|l| l.line()),
-                column: loc.as_ref().map(|l| l.column()),
-                message: e.to_string(),
-            }
-        })?;
-        config.fill_defaults();
+        let mut config = Config::load_str(&text, path)?;
+        if let Some(dir) = path.parent() {
+            config.set_directory(dir);
+        }
         Ok(config)
     }
 
-    fn fill_defaults(&mut self) {
-        let g = &self.global;
+    /// Parses and validates config text; `file` names it in errors. Scrape
+    /// configs come back with their `global` defaults filled in.
+    pub fn load_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let at = |pos: Option<yaml::Pos>, field: String, message: String| ConfigError {
+            file: file.to_path_buf(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            field,
+            message,
+        };
+        let root = yaml::parse(text).map_err(|e| at(Some(e.pos), String::new(), e.message))?;
+        // An empty file is the default config, as in Prometheus.
+        let root = root.unwrap_or_else(empty_root);
+        validate::refusals(&root).map_err(|r| at(Some(r.pos), r.field, r.message))?;
+        let mut config: Config = de::from_node(&root).map_err(|e| {
+            let field = e.field();
+            at(e.pos, field, e.message)
+        })?;
+        validate::check(&mut config, &root).map_err(|r| at(Some(r.pos), r.field, r.message))?;
+        Ok(config)
+    }
+
+    /// The config as YAML, secrets shown as `<secret>`, for
+    /// `/api/v1/status/config`.
+    pub fn to_yaml(&self) -> Result<String, serde_yaml::Error> {
+        serde_yaml::to_string(self)
+    }
+
+    /// Joins relative file paths with `dir`, as Prometheus's `SetDirectory`.
+    fn set_directory(&mut self, dir: &Path) {
+        let join = |p: &mut PathBuf| {
+            if !p.as_os_str().is_empty() && p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        let http = |h: &mut HttpClientConfig| {
+            if let Some(b) = &mut h.basic_auth {
+                b.password_file.as_mut().map(join);
+            }
+            if let Some(a) = &mut h.authorization {
+                a.credentials_file.as_mut().map(join);
+            }
+            let t = &mut h.tls_config;
+            for f in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file] {
+                f.as_mut().map(join);
+            }
+        };
         for sc in &mut self.scrape_configs {
-            let interval = *sc.scrape_interval.get_or_insert(g.scrape_interval);
-            sc.scrape_timeout
-                .get_or_insert(g.scrape_timeout.min(interval));
-            sc.scrape_protocols
-                .get_or_insert_with(|| g.scrape_protocols.clone());
-            sc.body_size_limit.get_or_insert(g.body_size_limit);
-            sc.sample_limit.get_or_insert(g.sample_limit);
-            sc.label_limit.get_or_insert(g.label_limit);
-            sc.label_name_length_limit
-                .get_or_insert(g.label_name_length_limit);
-            sc.label_value_length_limit
-                .get_or_insert(g.label_value_length_limit);
-            sc.target_limit.get_or_insert(g.target_limit);
-            sc.keep_dropped_targets
-                .get_or_insert(g.keep_dropped_targets);
+            http(&mut sc.http);
+            for sd in &mut sc.file_sd_configs {
+                for pattern in &mut sd.files {
+                    let mut p = PathBuf::from(&*pattern);
+                    join(&mut p);
+                    *pattern = p.to_string_lossy().into_owned();
+                }
+            }
+        }
+        for rw in &mut self.remote_write {
+            http(&mut rw.http);
+        }
+    }
+}
+
+fn empty_root() -> yaml::Node {
+    yaml::Node {
+        value: yaml::Value::Map(Vec::new()),
+        pos: yaml::Pos { line: 1, column: 1 },
+    }
+}
+
+/// Prints the config as YAML, as Prometheus's `Config.String()`.
+impl std::fmt::Display for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.to_yaml() {
+            Ok(text) => f.write_str(&text),
+            Err(e) => write!(f, "<error creating config string: {e}>"),
         }
     }
 }

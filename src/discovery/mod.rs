@@ -1,7 +1,28 @@
 //! Target discovery, as Prometheus's `discovery/`: providers turn
 //! `static_configs` and `file_sd_configs` into [`TargetGroup`]s.
+//!
+//! The [`Manager`] owns the providers of every job and one sender thread.
+//! Static providers have no thread: their groups are fixed by the config and
+//! stored when it is applied. Each file provider is one named thread
+//! (`discovery <job> file`) that polls its files and stores what they hold.
+//! The sender thread ("discovery sender") sends the full
+//! `job_name -> groups` map on the sync channel, at most once per update
+//! interval, whenever a provider reported a change.
+//!
+//! ```text
+//! apply_config ─► static groups ─┐
+//! file thread (poll, refresh) ───┼─► Targets (mutex) ─► trigger (cap 1) ─► sender ─► sync channel
+//! file thread ...  ──────────────┘
+//! ```
+
+mod file;
+mod manager;
+mod targetgroup;
 
 use crate::labels::Labels;
+
+pub use file::{read_file, FileSdError, FILEPATH_LABEL};
+pub use manager::Manager;
 
 /// A set of targets with labels shared by all of them, from one source.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -43,12 +43,14 @@ const HASH_SEP: u8 = 0xff;
 
 /// A sorted, immutable set of label name/value pairs.
 ///
-/// Invariants: names are unique and sorted bytewise; names and values are
-/// UTF-8. The encoding is `varint(len) name varint(len) value` per label in
-/// one shared buffer.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Invariants: names are unique and sorted bytewise. The encoding is
+/// `len name len value` per label in one shared string, where `len` is a
+/// varint of 6-bit digits (bit 6 = more follows), so every length byte is
+/// ASCII and the whole buffer stays a `str`: reading never re-checks UTF-8.
+/// The encoding is canonical, so equal sets have equal buffers.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Labels {
-    data: Arc<[u8]>,
+    data: Arc<str>,
 }
 
 /// One label borrowed from a [`Labels`].
@@ -64,7 +66,7 @@ impl Labels {
     /// The empty label set.
     pub fn empty() -> Labels {
         Labels {
-            data: Arc::from(&[][..]),
+            data: Arc::from(""),
         }
     }
 
@@ -93,7 +95,7 @@ impl Labels {
             .into_iter()
             .map(|(n, v)| varint_len(n.len()) + n.len() + varint_len(v.len()) + v.len())
             .sum();
-        let mut buf = Vec::with_capacity(size);
+        let mut buf = String::with_capacity(size);
         for (name, value) in pairs {
             put_str(&mut buf, name);
             put_str(&mut buf, value);
@@ -110,7 +112,14 @@ impl Labels {
 
     /// The value of `name`, if the set has it.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|l| l.name == name).map(|l| l.value)
+        for label in self.iter() {
+            match label.name.cmp(name) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return Some(label.value),
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
+        None
     }
 
     /// Whether the set has a label called `name`.
@@ -171,6 +180,20 @@ impl Labels {
     }
 }
 
+/// Orders as Prometheus's `labels.Compare`: label by label, name then value,
+/// and a set that is a prefix of another sorts first.
+impl Ord for Labels {
+    fn cmp(&self, other: &Labels) -> std::cmp::Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Labels) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl Default for Labels {
     fn default() -> Labels {
         Labels::empty()
@@ -223,19 +246,17 @@ pub fn is_valid_metric_name(name: &str) -> bool {
 }
 
 /// Iterator over the labels of a [`Labels`], in name order.
+#[derive(Clone, Debug)]
 pub struct Iter<'a> {
-    rest: &'a [u8],
+    rest: &'a str,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = Label<'a>;
 
     fn next(&mut self) -> Option<Label<'a>> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let name = take_str(&mut self.rest);
-        let value = take_str(&mut self.rest);
+        let name = take_str(&mut self.rest)?;
+        let value = take_str(&mut self.rest)?;
         Some(Label { name, value })
     }
 }
@@ -290,41 +311,52 @@ impl<'de> serde::Deserialize<'de> for Labels {
     }
 }
 
+/// Bits of a length carried by one length byte; bit 6 says more follow.
+const LEN_BITS: u32 = 6;
+const LEN_MORE: u8 = 1 << LEN_BITS;
+const LEN_MASK: usize = (1 << LEN_BITS) - 1;
+
 fn varint_len(mut n: usize) -> usize {
     let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
+    while n > LEN_MASK {
+        n >>= LEN_BITS;
         len += 1;
     }
     len
 }
 
-fn put_str(buf: &mut Vec<u8>, s: &str) {
+fn put_str(buf: &mut String, s: &str) {
     let mut n = s.len();
-    while n >= 0x80 {
-        buf.push((n as u8) | 0x80);
-        n >>= 7;
+    while n > LEN_MASK {
+        buf.push(char::from(LEN_MORE | (n & LEN_MASK) as u8));
+        n >>= LEN_BITS;
     }
-    buf.push(n as u8);
-    buf.extend_from_slice(s.as_bytes());
+    buf.push(char::from(n as u8));
+    buf.push_str(s);
 }
 
-fn take_str<'a>(rest: &mut &'a [u8]) -> &'a str {
-    let mut len = 0usize;
-    let mut shift = 0;
-    let mut i = 0;
-    loop {
-        let b = rest[i];
-        len |= ((b & 0x7f) as usize) << shift;
-        i += 1;
-        if b < 0x80 {
-            break;
+/// Reads one length-prefixed string; `None` at the end of the buffer.
+fn take_str<'a>(rest: &mut &'a str) -> Option<&'a str> {
+    let bytes = rest.as_bytes();
+    let first = *bytes.first()?;
+    let (len, digits) = if first & LEN_MORE == 0 {
+        // Most names and values are shorter than 64 bytes: one length byte.
+        (usize::from(first), 1)
+    } else {
+        let mut len = 0usize;
+        let mut i = 0;
+        loop {
+            let b = *bytes.get(i)?;
+            len |= usize::from(b & !LEN_MORE).checked_shl(LEN_BITS * i as u32)?;
+            i += 1;
+            if b & LEN_MORE == 0 {
+                break (len, i);
+            }
         }
-        shift += 7;
-    }
-    let bytes = &rest[i..i + len];
-    *rest = &rest[i + len..];
-    std::str::from_utf8(bytes).expect("labels hold UTF-8 by construction")
+    };
+    let (s, tail) = rest.get(digits..)?.split_at_checked(len)?;
+    *rest = tail;
+    Some(s)
 }
 
 #[cfg(test)]
@@ -346,6 +378,54 @@ mod tests {
         assert_eq!(l.get("v"), Some(long.as_str()));
         assert_eq!(l.get("a"), Some("é"));
         assert_eq!(l.len(), 2);
+        for n in [0, 63, 64, 4095, 4096, 262_144] {
+            let v = "é".repeat(n);
+            let l = Labels::from_pairs([("a", "1"), ("v", v.as_str()), ("z", "2")]);
+            let got: Vec<_> = l.iter().map(|l| (l.name, l.value)).collect();
+            let want = if n == 0 {
+                vec![("a", "1"), ("z", "2")]
+            } else {
+                vec![("a", "1"), ("v", v.as_str()), ("z", "2")]
+            };
+            assert_eq!(got, want, "value of {n} chars");
+        }
+    }
+
+    #[test]
+    fn get_finds_only_present_names() {
+        let l = Labels::from_pairs([("b", "2"), ("d", "4")]);
+        assert_eq!(l.get("b"), Some("2"));
+        assert_eq!(l.get("d"), Some("4"));
+        assert_eq!(l.get("a"), None);
+        assert_eq!(l.get("c"), None);
+        assert_eq!(l.get("e"), None);
+        assert!(!Labels::empty().has("a"));
+    }
+
+    #[test]
+    fn order_is_prometheus_compare() {
+        let set = |pairs: &[(&str, &str)]| Labels::from_pairs(pairs.iter().copied());
+        let mut sets = [
+            set(&[("b", "1")]),
+            set(&[("a", "2")]),
+            set(&[("a", "1"), ("b", "1")]),
+            set(&[("a", "1")]),
+            Labels::empty(),
+            set(&[("a", "10")]),
+        ];
+        sets.sort();
+        let shown: Vec<String> = sets.iter().map(|l| l.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "{}",
+                r#"{a="1"}"#,
+                r#"{a="1", b="1"}"#,
+                r#"{a="10"}"#,
+                r#"{a="2"}"#,
+                r#"{b="1"}"#,
+            ]
+        );
     }
 
     #[test]

@@ -2,6 +2,12 @@
 //! [`Appender`] per scrape, which collects samples and writes them all on
 //! `commit()` or none on `rollback()`, as Prometheus's `storage.Appender`.
 
+pub mod fanout;
+pub mod head;
+pub mod selector;
+pub mod stats;
+pub mod wal;
+
 use std::fmt;
 
 use crate::labels::Labels;

@@ -1,0 +1,594 @@
+//! Command-line flags, as Prometheus spells them, and log set-up.
+//!
+//! Flags are parsed by hand: there are a dozen of them, all `--name=value`
+//! or `--name value` in Prometheus's dotted style, and a parser crate would
+//! cost more build time on an edge box than these lines do.
+//!
+//! ```text
+//! edgescrape [FLAGS]                                  scrape (Command::Run)
+//! edgescrape check-config [--config.file=F] [F...]    like `promtool check config`
+//! edgescrape --version | --help
+//! ```
+
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::config::{ByteSize, Duration};
+
+/// Every flag of the `run` command, with Prometheus's defaults where
+/// Prometheus has the flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flags {
+    /// `--config.file`: the prometheus.yml to load (`conf/prometheus.yml`).
+    pub config_file: PathBuf,
+    /// `--storage.path`: folder of the WAL and other state (`data`).
+    pub storage_path: PathBuf,
+    /// `--storage.retention.size`: most bytes the WAL keeps on disk; the
+    /// oldest segments go first. `None`: no size bound.
+    pub retention_size: Option<ByteSize>,
+    /// `--storage.retention.time`: oldest data kept. As Prometheus, 15d when
+    /// neither retention flag is given; `None` when only a size is given.
+    pub retention_time: Option<Duration>,
+    /// `--storage.fsync`: when appended samples are synced to disk.
+    pub fsync: FsyncPolicy,
+    /// `--web.listen-address`: where the web endpoints listen
+    /// (`127.0.0.1:9099`).
+    pub listen_address: String,
+    /// `--web.enable-lifecycle`: allow `POST /-/reload` and `/-/quit`.
+    pub enable_lifecycle: bool,
+    /// `--web.config.file`: Prometheus exporter-toolkit web config (TLS,
+    /// basic auth) for the web endpoints.
+    pub web_config_file: Option<PathBuf>,
+    /// `--log.level`.
+    pub log_level: LogLevel,
+    /// `--log.format`.
+    pub log_format: LogFormat,
+    /// `--enable-feature`: feature flags turned on, in the order given,
+    /// without repeats.
+    pub features: Vec<Feature>,
+}
+
+/// Prometheus's default time retention, used when no retention flag is set.
+pub const DEFAULT_RETENTION_TIME: Duration = Duration::from_secs(15 * 24 * 3600);
+
+impl Default for Flags {
+    fn default() -> Flags {
+        Flags {
+            config_file: PathBuf::from("conf/prometheus.yml"),
+            storage_path: PathBuf::from("data"),
+            retention_size: None,
+            retention_time: Some(DEFAULT_RETENTION_TIME),
+            fsync: FsyncPolicy::Commit,
+            listen_address: "127.0.0.1:9099".to_string(),
+            enable_lifecycle: false,
+            web_config_file: None,
+            log_level: LogLevel::Info,
+            log_format: LogFormat::Logfmt,
+            features: Vec::new(),
+        }
+    }
+}
+
+impl Flags {
+    /// Whether `--enable-feature` turned `feature` on.
+    pub fn has_feature(&self, feature: Feature) -> bool {
+        self.features.contains(&feature)
+    }
+
+    /// Parses the arguments after the program name.
+    pub fn parse<I, S>(args: I) -> Result<Command, FlagError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let args: Vec<String> = args.into_iter().map(Into::into).collect();
+        if args.first().map(String::as_str) == Some("check-config") {
+            return parse_check_config(&args[1..]);
+        }
+        let mut flags = Flags::default();
+        let mut retention_time_given = false;
+        let mut rest = args.iter();
+        while let Some(arg) = rest.next() {
+            let Some(body) = arg.strip_prefix("--") else {
+                if arg == "-h" {
+                    return Ok(Command::Help);
+                }
+                return Err(FlagError::Unexpected(arg.clone()));
+            };
+            let (name, inline) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (body, None),
+            };
+            match name {
+                "help" => return Ok(Command::Help),
+                "version" => return Ok(Command::Version),
+                "web.enable-lifecycle" => flags.enable_lifecycle = bool_value(name, inline)?,
+                "no-web.enable-lifecycle" => {
+                    no_value(name, inline)?;
+                    flags.enable_lifecycle = false;
+                }
+                _ if !VALUE_FLAGS.contains(&name) => return Err(FlagError::Unknown(arg.clone())),
+                _ => {
+                    let value = match inline {
+                        Some(v) => v,
+                        None => rest
+                            .next()
+                            .cloned()
+                            .ok_or_else(|| FlagError::MissingValue(name.to_string()))?,
+                    };
+                    let bad = |why: String| FlagError::BadValue {
+                        flag: name.to_string(),
+                        value: value.clone(),
+                        why,
+                    };
+                    match name {
+                        "config.file" => flags.config_file = PathBuf::from(&value),
+                        "storage.path" => flags.storage_path = PathBuf::from(&value),
+                        "storage.retention.size" => {
+                            let size = ByteSize::parse(&value).map_err(bad)?;
+                            flags.retention_size = (size.0 > 0).then_some(size);
+                        }
+                        "storage.retention.time" => {
+                            let d = Duration::parse(&value).map_err(bad)?;
+                            retention_time_given = true;
+                            flags.retention_time = (!d.0.is_zero()).then_some(d);
+                        }
+                        "storage.fsync" => flags.fsync = FsyncPolicy::parse(&value).map_err(bad)?,
+                        "web.listen-address" => {
+                            check_listen_address(&value).map_err(bad)?;
+                            flags.listen_address = value.clone();
+                        }
+                        "web.config.file" => flags.web_config_file = Some(PathBuf::from(&value)),
+                        "log.level" => flags.log_level = LogLevel::parse(&value).map_err(bad)?,
+                        "log.format" => flags.log_format = LogFormat::parse(&value).map_err(bad)?,
+                        "enable-feature" => {
+                            for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                                let f = Feature::parse(part).map_err(bad)?;
+                                if !flags.features.contains(&f) {
+                                    flags.features.push(f);
+                                }
+                            }
+                        }
+                        _ => return Err(FlagError::Unknown(arg.clone())),
+                    }
+                }
+            }
+        }
+        // As Prometheus: a size bound alone turns the default time bound off.
+        if flags.retention_size.is_some() && !retention_time_given {
+            flags.retention_time = None;
+        }
+        Ok(Command::Run(flags))
+    }
+}
+
+/// The flags that take a value.
+const VALUE_FLAGS: &[&str] = &[
+    "config.file",
+    "storage.path",
+    "storage.retention.size",
+    "storage.retention.time",
+    "storage.fsync",
+    "web.listen-address",
+    "web.config.file",
+    "log.level",
+    "log.format",
+    "enable-feature",
+];
+
+fn parse_check_config(args: &[String]) -> Result<Command, FlagError> {
+    let mut files = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if let Some(v) = arg.strip_prefix("--config.file=") {
+            files.push(PathBuf::from(v));
+        } else if arg == "--config.file" {
+            let v = rest
+                .next()
+                .ok_or_else(|| FlagError::MissingValue("config.file".to_string()))?;
+            files.push(PathBuf::from(v));
+        } else if arg == "--help" || arg == "-h" {
+            return Ok(Command::Help);
+        } else if arg.starts_with('-') {
+            return Err(FlagError::Unknown(arg.clone()));
+        } else {
+            files.push(PathBuf::from(arg));
+        }
+    }
+    if files.is_empty() {
+        files.push(Flags::default().config_file);
+    }
+    Ok(Command::CheckConfig(files))
+}
+
+fn bool_value(name: &str, inline: Option<String>) -> Result<bool, FlagError> {
+    match inline.as_deref() {
+        None | Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(FlagError::BadValue {
+            flag: name.to_string(),
+            value: other.to_string(),
+            why: "expected true or false".to_string(),
+        }),
+    }
+}
+
+fn no_value(name: &str, inline: Option<String>) -> Result<(), FlagError> {
+    match inline {
+        None => Ok(()),
+        Some(v) => Err(FlagError::BadValue {
+            flag: name.to_string(),
+            value: v,
+            why: "takes no value".to_string(),
+        }),
+    }
+}
+
+fn check_listen_address(addr: &str) -> Result<(), String> {
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return Err("expected host:port".to_string());
+    };
+    port.parse::<u16>()
+        .map_err(|_| format!("port {port:?} is not a number from 0 to 65535"))?;
+    if host.contains(char::is_whitespace) {
+        return Err("host contains whitespace".to_string());
+    }
+    Ok(())
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Scrape with these flags.
+    Run(Flags),
+    /// Check these config files and exit.
+    CheckConfig(Vec<PathBuf>),
+    /// Print the version and exit.
+    Version,
+    /// Print the usage and exit.
+    Help,
+}
+
+/// A command line that cannot be run; the process exits with status 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlagError {
+    /// A `--flag` edgescrape does not have.
+    Unknown(String),
+    /// A flag given without its value at the end of the line.
+    MissingValue(String),
+    /// A value the flag does not take.
+    BadValue {
+        /// The flag, without dashes.
+        flag: String,
+        /// The value given.
+        value: String,
+        /// Why it is refused.
+        why: String,
+    },
+    /// A word that is not a flag or a command.
+    Unexpected(String),
+}
+
+impl fmt::Display for FlagError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlagError::Unknown(flag) => write!(f, "unknown flag {flag}"),
+            FlagError::MissingValue(flag) => write!(f, "flag --{flag} needs a value"),
+            FlagError::BadValue { flag, value, why } => {
+                write!(f, "invalid value {value:?} for flag --{flag}: {why}")
+            }
+            FlagError::Unexpected(arg) => write!(f, "unexpected argument {arg:?}"),
+        }
+    }
+}
+
+impl std::error::Error for FlagError {}
+
+/// `--storage.fsync`: how often appended samples reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// `commit`: every scrape's commit is synced before it returns, so an
+    /// accepted scrape survives a power cut. The default.
+    Commit,
+    /// A duration such as `100ms` or `1s`: synced at most this often; a
+    /// power cut may lose up to this much of the most recent data, for fewer
+    /// writes to flash.
+    Interval(Duration),
+}
+
+impl FsyncPolicy {
+    /// Parses `commit` or a non-zero Prometheus duration.
+    pub fn parse(s: &str) -> Result<FsyncPolicy, String> {
+        if s == "commit" {
+            return Ok(FsyncPolicy::Commit);
+        }
+        match Duration::parse(s) {
+            Ok(d) if !d.0.is_zero() => Ok(FsyncPolicy::Interval(d)),
+            _ => Err("expected \"commit\" or a duration such as 100ms".to_string()),
+        }
+    }
+}
+
+/// `--log.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Everything, including routine per-target events.
+    Debug,
+    /// Start, stop, reloads. The default.
+    Info,
+    /// Failures that edgescrape rides out.
+    Warn,
+    /// Failures only.
+    Error,
+}
+
+impl LogLevel {
+    fn parse(s: &str) -> Result<LogLevel, String> {
+        match s {
+            "debug" => Ok(LogLevel::Debug),
+            "info" => Ok(LogLevel::Info),
+            "warn" => Ok(LogLevel::Warn),
+            "error" => Ok(LogLevel::Error),
+            _ => Err("expected debug, info, warn or error".to_string()),
+        }
+    }
+
+    fn filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Error => log::LevelFilter::Error,
+        }
+    }
+}
+
+/// `--log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `ts=2024-05-01T10:00:00.000Z level=info caller=scrape msg="..."`.
+    Logfmt,
+    /// One JSON object per line with the keys `ts`, `level`, `caller`, `msg`.
+    Json,
+}
+
+impl LogFormat {
+    fn parse(s: &str) -> Result<LogFormat, String> {
+        match s {
+            "logfmt" => Ok(LogFormat::Logfmt),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected logfmt or json".to_string()),
+        }
+    }
+}
+
+/// `--enable-feature` values edgescrape knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// `extra-scrape-metrics`: also report `scrape_timeout_seconds`,
+    /// `scrape_sample_limit` and `scrape_body_size_bytes`, as Prometheus.
+    ExtraScrapeMetrics,
+}
+
+impl Feature {
+    fn parse(s: &str) -> Result<Feature, String> {
+        match s {
+            "extra-scrape-metrics" => Ok(Feature::ExtraScrapeMetrics),
+            _ => Err(format!(
+                "unknown feature {s:?}; edgescrape knows: extra-scrape-metrics"
+            )),
+        }
+    }
+}
+
+/// The `--help` text.
+pub fn usage() -> String {
+    let d = Flags::default();
+    format!(
+        "usage: edgescrape [FLAGS]
+       edgescrape check-config [--config.file=FILE | FILE...]
+       edgescrape --version | --help
+
+A Prometheus-compatible scraper for edge and embedded boxes.
+
+Flags (--flag=value or --flag value):
+  --config.file=FILE             prometheus.yml to load ({config})
+  --storage.path=DIR             WAL and state folder ({storage})
+  --storage.retention.time=DUR   oldest data kept (15d unless only a size is given)
+  --storage.retention.size=SIZE  most bytes kept on disk, e.g. 512MB (none)
+  --storage.fsync=POLICY         commit: sync every scrape (default); or a
+                                 duration such as 100ms: sync at most that often
+  --web.listen-address=ADDR      web endpoints ({listen})
+  --web.enable-lifecycle         allow POST /-/reload and /-/quit
+  --web.config.file=FILE         web TLS and basic auth config
+  --log.level=LEVEL              debug, info, warn or error (info)
+  --log.format=FORMAT            logfmt or json (logfmt)
+  --enable-feature=NAME,...      extra-scrape-metrics
+  --version                      print the version
+  --help                         print this text
+",
+        config = d.config_file.display(),
+        storage = d.storage_path.display(),
+        listen = d.listen_address,
+    )
+}
+
+/// The `--version` text.
+pub fn version() -> String {
+    format!("edgescrape, version {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Sends `log` records to stderr in the chosen format at the chosen level.
+/// Call once, before any thread logs.
+pub fn init_logging(level: LogLevel, format: LogFormat) {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level.filter());
+    builder.format(move |buf, record| {
+        let ts = buf.timestamp_millis();
+        let level = match record.level() {
+            log::Level::Error => "error",
+            log::Level::Warn => "warn",
+            log::Level::Info => "info",
+            log::Level::Debug | log::Level::Trace => "debug",
+        };
+        let caller = record.target().trim_start_matches("edgescrape::");
+        let msg = record.args().to_string();
+        match format {
+            LogFormat::Logfmt => writeln!(
+                buf,
+                "ts={ts} level={level} caller={caller} msg={}",
+                logfmt_value(&msg)
+            ),
+            LogFormat::Json => {
+                let line = serde_json::json!({
+                    "ts": ts.to_string(),
+                    "level": level,
+                    "caller": caller,
+                    "msg": msg,
+                });
+                writeln!(buf, "{line}")
+            }
+        }
+    });
+    // A second call keeps the first logger, which is what a caller wants.
+    let _ = builder.try_init();
+}
+
+/// Quotes a logfmt value when it needs it.
+fn logfmt_value(s: &str) -> String {
+    if !s.is_empty() && !s.contains(|c: char| c == ' ' || c == '"' || c == '=' || c.is_control()) {
+        return s.to_string();
+    }
+    format!("{s:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn run(args: &[&str]) -> Flags {
+        match Flags::parse(args.iter().copied()) {
+            Ok(Command::Run(f)) => f,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn refused(args: &[&str], fragment: &str) {
+        match Flags::parse(args.iter().copied()) {
+            Err(e) => assert!(e.to_string().contains(fragment), "{args:?}: {e}"),
+            Ok(c) => panic!("{args:?} accepted: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_prometheus() {
+        let f = run(&[]);
+        assert_eq!(f, Flags::default());
+        assert_eq!(f.config_file, PathBuf::from("conf/prometheus.yml"));
+        assert_eq!(f.storage_path, PathBuf::from("data"));
+        assert_eq!(f.listen_address, "127.0.0.1:9099");
+        assert_eq!(f.retention_time, Some(DEFAULT_RETENTION_TIME));
+        assert_eq!(f.fsync, FsyncPolicy::Commit);
+    }
+
+    #[test]
+    fn both_value_spellings() {
+        let a = run(&["--config.file=x.yml", "--storage.path", "/var/lib/e"]);
+        assert_eq!(a.config_file, PathBuf::from("x.yml"));
+        assert_eq!(a.storage_path, PathBuf::from("/var/lib/e"));
+        let f = run(&[
+            "--storage.retention.size=512MB",
+            "--web.listen-address",
+            "0.0.0.0:9100",
+            "--web.enable-lifecycle",
+            "--web.config.file=web.yml",
+            "--log.level=debug",
+            "--log.format",
+            "json",
+            "--enable-feature=extra-scrape-metrics,extra-scrape-metrics",
+            "--enable-feature",
+            "extra-scrape-metrics",
+            "--storage.fsync=100ms",
+        ]);
+        assert_eq!(f.retention_size, Some(ByteSize(512 << 20)));
+        assert_eq!(f.retention_time, None, "a size alone turns off 15d");
+        assert_eq!(f.listen_address, "0.0.0.0:9100");
+        assert!(f.enable_lifecycle);
+        assert_eq!(f.web_config_file, Some(PathBuf::from("web.yml")));
+        assert_eq!(f.log_level, LogLevel::Debug);
+        assert_eq!(f.log_format, LogFormat::Json);
+        assert_eq!(f.features, vec![Feature::ExtraScrapeMetrics]);
+        assert!(f.has_feature(Feature::ExtraScrapeMetrics));
+        assert_eq!(f.fsync, FsyncPolicy::Interval(Duration::from_millis(100)));
+        let both = run(&[
+            "--storage.retention.size=1GB",
+            "--storage.retention.time=2d",
+        ]);
+        assert_eq!(both.retention_time, Some(Duration::from_secs(2 * 86400)));
+        assert!(!run(&["--web.enable-lifecycle=false"]).enable_lifecycle);
+        assert!(!run(&["--web.enable-lifecycle", "--no-web.enable-lifecycle"]).enable_lifecycle);
+    }
+
+    #[test]
+    fn commands() {
+        let p = |a: &[&str]| Flags::parse(a.iter().copied());
+        assert_eq!(p(&["--version"]), Ok(Command::Version));
+        assert_eq!(p(&["--help"]), Ok(Command::Help));
+        assert_eq!(p(&["-h"]), Ok(Command::Help));
+        assert_eq!(
+            p(&["check-config"]),
+            Ok(Command::CheckConfig(vec![PathBuf::from(
+                "conf/prometheus.yml"
+            )]))
+        );
+        assert_eq!(
+            p(&[
+                "check-config",
+                "--config.file=a.yml",
+                "b.yml",
+                "--config.file",
+                "c.yml"
+            ]),
+            Ok(Command::CheckConfig(vec![
+                PathBuf::from("a.yml"),
+                PathBuf::from("b.yml"),
+                PathBuf::from("c.yml")
+            ]))
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_flag() {
+        refused(&["--bogus=1"], "unknown flag --bogus");
+        refused(&["--bogus"], "unknown flag --bogus");
+        refused(&["--bogus", "--config.file=x"], "unknown flag --bogus");
+        refused(&["--config.file"], "--config.file needs a value");
+        refused(&["--log.level=trace"], "--log.level");
+        refused(&["--log.format=text"], "--log.format");
+        refused(&["--storage.retention.size=10"], "--storage.retention.size");
+        refused(
+            &["--storage.retention.time=15x"],
+            "--storage.retention.time",
+        );
+        refused(&["--storage.fsync=always"], "--storage.fsync");
+        refused(&["--storage.fsync=0s"], "--storage.fsync");
+        refused(&["--web.listen-address=9099"], "--web.listen-address");
+        refused(&["--web.listen-address=:http"], "--web.listen-address");
+        refused(&["--enable-feature=native-histograms"], "native-histograms");
+        refused(&["--web.enable-lifecycle=yes"], "--web.enable-lifecycle");
+        refused(&["serve"], "unexpected argument \"serve\"");
+        refused(&["check-config", "--strict"], "unknown flag --strict");
+    }
+
+    #[test]
+    fn logfmt_quotes_only_when_needed() {
+        assert_eq!(logfmt_value("ready"), "ready");
+        assert_eq!(logfmt_value("two words"), "\"two words\"");
+        assert_eq!(logfmt_value("a=\"b\""), "\"a=\\\"b\\\"\"");
+        assert_eq!(logfmt_value(""), "\"\"");
+    }
+}

@@ -1,0 +1,283 @@
+//! The YAML shape of scrape and remote_write configs: the HTTP client fields
+//! inline, as Prometheus writes them, each one a named field so unknown keys
+//! are refused with their position. They are gathered into
+//! [`HttpClientConfig`] on the way in.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+
+use super::{
+    default_true, Authorization, BasicAuth, ByteSize, Duration, FileSdConfig, HttpClientConfig,
+    QueueConfig, RemoteWriteConfig, ScrapeConfig, ScrapeProtocol, Secret, StaticConfig, TlsConfig,
+};
+use crate::relabel::RelabelConfig;
+
+/// Checks that a field edgescrape accepts but has no use for is of the type
+/// Prometheus gives it; the value is not kept.
+fn inert<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    T::deserialize(d).map(drop)
+}
+
+/// The HTTP client keys a scrape or remote_write config may carry inline.
+/// The refusals in `validate` have checked the combinations before these are
+/// gathered.
+struct InlineHttp {
+    basic_auth: Option<BasicAuth>,
+    authorization: Option<Authorization>,
+    bearer_token: Option<Secret>,
+    bearer_token_file: Option<PathBuf>,
+    tls_config: TlsConfig,
+    proxy_url: Option<String>,
+    follow_redirects: bool,
+}
+
+impl InlineHttp {
+    /// As Prometheus: the deprecated `bearer_token` and `bearer_token_file`
+    /// become an `authorization` of type Bearer.
+    fn gather(self) -> HttpClientConfig {
+        let authorization = match (
+            self.authorization,
+            self.bearer_token,
+            self.bearer_token_file,
+        ) {
+            (Some(a), _, _) => Some(a),
+            (None, Some(token), _) if !token.is_empty() => Some(Authorization {
+                kind: "Bearer".to_string(),
+                credentials: Some(token),
+                credentials_file: None,
+            }),
+            (None, _, Some(file)) if !file.as_os_str().is_empty() => Some(Authorization {
+                kind: "Bearer".to_string(),
+                credentials: None,
+                credentials_file: Some(file),
+            }),
+            (None, _, _) => None,
+        };
+        HttpClientConfig {
+            basic_auth: self.basic_auth,
+            authorization,
+            tls_config: self.tls_config,
+            proxy_url: self.proxy_url.filter(|u| !u.is_empty()),
+            follow_redirects: self.follow_redirects,
+        }
+    }
+}
+
+/// `scrape_configs` entry as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScrapeConfig {
+    #[serde(default)]
+    job_name: String,
+    #[serde(default)]
+    scrape_interval: Option<Duration>,
+    #[serde(default)]
+    scrape_timeout: Option<Duration>,
+    #[serde(default)]
+    scrape_protocols: Option<Vec<ScrapeProtocol>>,
+    /// Only `false` gets here (validate refuses `true`): edgescrape reads
+    /// classic histograms only, which is what `false` asks for.
+    #[serde(default, deserialize_with = "inert::<bool, _>")]
+    scrape_classic_histograms: (),
+    #[serde(default = "super::default_metrics_path")]
+    metrics_path: String,
+    #[serde(default = "super::default_scheme")]
+    scheme: String,
+    #[serde(default)]
+    params: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    honor_labels: bool,
+    #[serde(default = "default_true")]
+    honor_timestamps: bool,
+    #[serde(default)]
+    track_timestamps_staleness: bool,
+    #[serde(default = "default_true")]
+    enable_compression: bool,
+    #[serde(default)]
+    basic_auth: Option<BasicAuth>,
+    #[serde(default)]
+    authorization: Option<Authorization>,
+    #[serde(default)]
+    bearer_token: Option<Secret>,
+    #[serde(default)]
+    bearer_token_file: Option<PathBuf>,
+    #[serde(default)]
+    tls_config: TlsConfig,
+    #[serde(default)]
+    proxy_url: Option<String>,
+    #[serde(default = "default_true")]
+    follow_redirects: bool,
+    /// Read for its type only: edgescrape speaks HTTP/1.1, which both values
+    /// allow (`true` permits HTTP/2, it does not demand it).
+    #[serde(default, deserialize_with = "inert::<bool, _>")]
+    enable_http2: (),
+    #[serde(default)]
+    static_configs: Vec<StaticConfig>,
+    #[serde(default)]
+    file_sd_configs: Vec<FileSdConfig>,
+    #[serde(default)]
+    relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    metric_relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    body_size_limit: Option<ByteSize>,
+    #[serde(default)]
+    sample_limit: Option<u64>,
+    #[serde(default)]
+    label_limit: Option<u64>,
+    #[serde(default)]
+    label_name_length_limit: Option<u64>,
+    #[serde(default)]
+    label_value_length_limit: Option<u64>,
+    #[serde(default)]
+    target_limit: Option<u64>,
+    #[serde(default)]
+    keep_dropped_targets: Option<u64>,
+}
+
+impl From<RawScrapeConfig> for ScrapeConfig {
+    fn from(r: RawScrapeConfig) -> ScrapeConfig {
+        // Fields accepted for compatibility carry nothing.
+        let RawScrapeConfig {
+            scrape_classic_histograms: (),
+            enable_http2: (),
+            ..
+        } = r;
+        let http = InlineHttp {
+            basic_auth: r.basic_auth,
+            authorization: r.authorization,
+            bearer_token: r.bearer_token,
+            bearer_token_file: r.bearer_token_file,
+            tls_config: r.tls_config,
+            proxy_url: r.proxy_url,
+            follow_redirects: r.follow_redirects,
+        }
+        .gather();
+        ScrapeConfig {
+            job_name: r.job_name,
+            scrape_interval: r.scrape_interval,
+            scrape_timeout: r.scrape_timeout,
+            scrape_protocols: r.scrape_protocols,
+            metrics_path: r.metrics_path,
+            scheme: r.scheme,
+            params: r.params,
+            honor_labels: r.honor_labels,
+            honor_timestamps: r.honor_timestamps,
+            track_timestamps_staleness: r.track_timestamps_staleness,
+            enable_compression: r.enable_compression,
+            http,
+            static_configs: r.static_configs,
+            file_sd_configs: r.file_sd_configs,
+            relabel_configs: r.relabel_configs,
+            metric_relabel_configs: r.metric_relabel_configs,
+            body_size_limit: r.body_size_limit,
+            sample_limit: r.sample_limit,
+            label_limit: r.label_limit,
+            label_name_length_limit: r.label_name_length_limit,
+            label_value_length_limit: r.label_value_length_limit,
+            target_limit: r.target_limit,
+            keep_dropped_targets: r.keep_dropped_targets,
+        }
+    }
+}
+
+/// `metadata_config` of a remote_write entry. edgescrape sends no metric
+/// metadata; validate lets this through only with `send: false`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetadataConfig {
+    #[serde(default, deserialize_with = "inert::<bool, _>")]
+    send: (),
+    #[serde(default, deserialize_with = "inert::<Duration, _>")]
+    send_interval: (),
+    #[serde(default, deserialize_with = "inert::<u64, _>")]
+    max_samples_per_send: (),
+}
+
+/// Checks a `metadata_config` section's shape; its `send: false` has been
+/// checked by validate.
+fn metadata_off<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    let RawMetadataConfig {
+        send: (),
+        send_interval: (),
+        max_samples_per_send: (),
+    } = RawMetadataConfig::deserialize(d)?;
+    Ok(())
+}
+
+/// `remote_write` entry as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRemoteWriteConfig {
+    #[serde(default)]
+    url: String,
+    #[serde(default = "super::default_remote_timeout")]
+    remote_timeout: Duration,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    write_relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    queue_config: QueueConfig,
+    /// Only `false` gets here: edgescrape stores no exemplars.
+    #[serde(default, deserialize_with = "inert::<bool, _>")]
+    send_exemplars: (),
+    /// Only `false` gets here: edgescrape stores no native histograms.
+    #[serde(default, deserialize_with = "inert::<bool, _>")]
+    send_native_histograms: (),
+    #[serde(default, deserialize_with = "metadata_off")]
+    metadata_config: (),
+    #[serde(default)]
+    basic_auth: Option<BasicAuth>,
+    #[serde(default)]
+    authorization: Option<Authorization>,
+    #[serde(default)]
+    bearer_token: Option<Secret>,
+    #[serde(default)]
+    bearer_token_file: Option<PathBuf>,
+    #[serde(default)]
+    tls_config: TlsConfig,
+    #[serde(default)]
+    proxy_url: Option<String>,
+    #[serde(default = "default_true")]
+    follow_redirects: bool,
+    /// See [`RawScrapeConfig::enable_http2`].
+    #[serde(default, deserialize_with = "inert::<bool, _>")]
+    enable_http2: (),
+}
+
+impl From<RawRemoteWriteConfig> for RemoteWriteConfig {
+    fn from(r: RawRemoteWriteConfig) -> RemoteWriteConfig {
+        // Fields accepted for compatibility carry nothing.
+        let RawRemoteWriteConfig {
+            send_exemplars: (),
+            send_native_histograms: (),
+            metadata_config: (),
+            enable_http2: (),
+            ..
+        } = r;
+        let http = InlineHttp {
+            basic_auth: r.basic_auth,
+            authorization: r.authorization,
+            bearer_token: r.bearer_token,
+            bearer_token_file: r.bearer_token_file,
+            tls_config: r.tls_config,
+            proxy_url: r.proxy_url,
+            follow_redirects: r.follow_redirects,
+        }
+        .gather();
+        RemoteWriteConfig {
+            url: r.url,
+            remote_timeout: r.remote_timeout,
+            headers: r.headers,
+            name: r.name.filter(|n| !n.is_empty()),
+            write_relabel_configs: r.write_relabel_configs,
+            queue_config: r.queue_config,
+            http,
+        }
+    }
+}

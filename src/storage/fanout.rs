@@ -1,0 +1,263 @@
+//! The storage the scrape loops append to: [`Storage::open`] replays the
+//! WAL into the head and hands out the [`Fanout`], whose appenders check
+//! each sample against the head at `append()` (as Prometheus's head
+//! appender), write a commit's batch to the WAL, and only then show it in
+//! the head — so the head never holds data the WAL did not accept.
+//! remote_write queues tail the WAL on their own (see [`super::wal::WalReader`]).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::labels::Labels;
+use crate::storage::head::{AppendCheck, Head, DEFAULT_WINDOW};
+use crate::storage::stats::StorageStats;
+use crate::storage::wal::{Record, Wal, WalError, WalOptions};
+use crate::storage::{AppendError, Appendable, Appender, Metadata, SeriesRef};
+
+/// Batches kept for reuse; more appenders at once than this allocate.
+const POOLED_BATCHES: usize = 64;
+
+/// Settings of a [`Storage`].
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// WAL settings (`keep_window` is set to `head_window` by [`Storage::open`]).
+    pub wal: WalOptions,
+    /// How much of each series the head keeps in memory.
+    pub head_window: Duration,
+}
+
+impl Default for StorageOptions {
+    fn default() -> StorageOptions {
+        StorageOptions {
+            wal: WalOptions::default(),
+            head_window: DEFAULT_WINDOW,
+        }
+    }
+}
+
+/// Why a storage could not be opened or closed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The WAL failed; the error names the file.
+    Wal(WalError),
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::Wal(e) => write!(f, "storage: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StorageError::Wal(e) => Some(e),
+        }
+    }
+}
+
+impl From<WalError> for StorageError {
+    fn from(e: WalError) -> StorageError {
+        StorageError::Wal(e)
+    }
+}
+
+/// The storage under `--storage.path`: WAL on disk, head in memory.
+#[derive(Debug)]
+pub struct Storage {
+    dir: PathBuf,
+    fanout: Arc<Fanout>,
+}
+
+impl Storage {
+    /// Opens the storage in `dir` (the WAL lives in `dir/wal`), replaying
+    /// the WAL into a fresh head. Damaged WAL data is cut off and counted,
+    /// never fatal; only I/O errors fail.
+    pub fn open(dir: &Path, mut options: StorageOptions) -> Result<Storage, StorageError> {
+        options.wal.keep_window = options.head_window;
+        let stats = Arc::new(StorageStats::new());
+        let head = Arc::new(Head::new(options.head_window, stats.clone()));
+        let mut replay = |rec: Record| match rec {
+            Record::Series(series) => {
+                for (r, labels) in series {
+                    head.replay_series(r, labels);
+                }
+            }
+            Record::Samples(samples) => {
+                for s in samples {
+                    head.replay_sample(s.series_ref, s.t, s.v);
+                }
+            }
+        };
+        let wal = Wal::open(&dir.join("wal"), options.wal, stats.clone(), &mut replay)?;
+        head.set_min_next_ref(wal.next_ref());
+        head.gc();
+        log::info!(
+            "storage opened path={} series={} replayed_samples={}",
+            dir.display(),
+            head.num_series(),
+            StorageStats::get(&stats.wal_replayed_samples_total)
+        );
+        Ok(Storage {
+            dir: dir.to_path_buf(),
+            fanout: Arc::new(Fanout {
+                head,
+                wal,
+                stats,
+                pool: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The appendable the scrape loops share.
+    pub fn fanout(&self) -> Arc<Fanout> {
+        self.fanout.clone()
+    }
+
+    /// The head, for queries.
+    pub fn head(&self) -> &Arc<Head> {
+        &self.fanout.head
+    }
+
+    /// The WAL, for remote_write queues.
+    pub fn wal(&self) -> &Arc<Wal> {
+        &self.fanout.wal
+    }
+
+    /// The figures for `/metrics`.
+    pub fn stats(&self) -> &Arc<StorageStats> {
+        &self.fanout.stats
+    }
+
+    /// The storage directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops the WAL's background thread and fsyncs what was written.
+    /// Call after the scrape loops stopped.
+    pub fn close(&self) -> Result<(), StorageError> {
+        self.fanout.wal.close()?;
+        Ok(())
+    }
+}
+
+/// One pending sample of a batch: series ref, timestamp, value.
+type Pending = (SeriesRef, i64, f64);
+
+/// Head plus WAL behind the [`Appendable`] trait; shared by all scrape loops.
+pub struct Fanout {
+    head: Arc<Head>,
+    wal: Arc<Wal>,
+    stats: Arc<StorageStats>,
+    /// Batches of finished appenders, reused so a steady scrape allocates nothing.
+    pool: Mutex<Vec<Vec<Pending>>>,
+}
+
+impl fmt::Debug for Fanout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fanout")
+            .field("wal", &self.wal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Appendable for Fanout {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        let batch = self.pool.lock().pop().unwrap_or_default();
+        Box::new(FanoutAppender {
+            fanout: self,
+            owner: self.head.new_owner(),
+            batch,
+        })
+    }
+}
+
+/// The appender of one scrape: checks at `append`, writes at `commit`.
+struct FanoutAppender<'a> {
+    fanout: &'a Fanout,
+    /// Marks this batch's pending samples in the head's series.
+    owner: u64,
+    batch: Vec<Pending>,
+}
+
+impl Appender for FanoutAppender<'_> {
+    fn append(
+        &mut self,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let (r, check) = self
+            .fanout
+            .head
+            .check_append(series_ref, labels, self.owner, t, v)?;
+        if check == AppendCheck::Add {
+            self.batch.push((r, t, v));
+        }
+        Ok(r)
+    }
+
+    fn update_metadata(
+        &mut self,
+        series_ref: SeriesRef,
+        _labels: &Labels,
+        _metadata: &Metadata,
+    ) -> Result<SeriesRef, AppendError> {
+        // Metadata is optional for a storage; this one keeps none.
+        Ok(series_ref)
+    }
+
+    fn commit(&mut self) -> Result<(), AppendError> {
+        let f = self.fanout;
+        self.owner = f.head.new_owner();
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let head = &f.head;
+        let logged = f
+            .wal
+            .log(self.batch.iter().copied(), &|r| head.labels_of(r));
+        if let Err(e) = logged {
+            StorageStats::add(&f.stats.commit_errors_total, 1);
+            log::warn!(
+                "storage commit failed samples={} err=\"{e}\"",
+                self.batch.len()
+            );
+            self.batch.clear();
+            return Err(AppendError::Storage(e.to_string()));
+        }
+        let added = f.head.apply(&self.batch);
+        StorageStats::add(&f.stats.samples_appended_total, added as u64);
+        f.stats
+            .head_max_time_ms
+            .store(f.head.max_time(), std::sync::atomic::Ordering::Relaxed);
+        self.batch.clear();
+        f.head.maybe_gc();
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        self.owner = self.fanout.head.new_owner();
+        self.batch.clear();
+    }
+}
+
+impl Drop for FanoutAppender<'_> {
+    fn drop(&mut self) {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        let mut pool = self.fanout.pool.lock();
+        if pool.len() < POOLED_BATCHES {
+            pool.push(batch);
+        }
+    }
+}

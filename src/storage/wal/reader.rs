@@ -1,0 +1,460 @@
+//! Reading the WAL back: replay on open, and [`WalReader`] for tailing.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::storage::stats::StorageStats;
+use crate::storage::SeriesRef;
+
+use super::codec::{
+    decode_series, parse_frame, Cursor, DecodeError, Frame, RefMap, SegmentDecoder,
+    KIND_CHECKPOINT_META, KIND_SERIES,
+};
+use super::{
+    checkpoint_name, list_dir, segment_name, Position, Record, SegmentInfo, WalError, Writer,
+};
+
+/// Where a scan of a byte buffer stopped.
+pub(crate) struct ScanEnd {
+    /// Offset just after the last whole, valid record.
+    pub(crate) good: usize,
+    /// Why the scan stopped before the end, if it did.
+    pub(crate) damage: Option<&'static str>,
+}
+
+/// Walks the frames of `bytes` from `start`, calling `f(kind, payload, end)`
+/// for each whole one; `f` returning an error counts as damage there.
+pub(crate) fn scan_frames(
+    bytes: &[u8],
+    start: usize,
+    mut f: impl FnMut(u8, &[u8], usize) -> Result<(), DecodeError>,
+) -> ScanEnd {
+    let mut offset = start;
+    loop {
+        match parse_frame(&bytes[offset..]) {
+            Frame::Record { kind, payload, len } => {
+                let end = offset + len;
+                let payload = &bytes[offset + payload.start..offset + payload.end];
+                if let Err(e) = f(kind, payload, end) {
+                    return ScanEnd {
+                        good: offset,
+                        damage: Some(e.0),
+                    };
+                }
+                offset = end;
+            }
+            Frame::Incomplete if offset == bytes.len() => {
+                return ScanEnd {
+                    good: offset,
+                    damage: None,
+                }
+            }
+            Frame::Incomplete => {
+                return ScanEnd {
+                    good: offset,
+                    damage: Some("torn record at end of data"),
+                }
+            }
+            Frame::Corrupt(reason) => {
+                return ScanEnd {
+                    good: offset,
+                    damage: Some(reason),
+                }
+            }
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, WalError> {
+    fs::read(path).map_err(|e| WalError::io("read", path, e))
+}
+
+/// The series and next ref held by a checkpoint file.
+pub(crate) struct CheckpointContents {
+    pub(crate) series: Vec<(SeriesRef, crate::labels::Labels)>,
+    pub(crate) next_ref: SeriesRef,
+    pub(crate) size: u64,
+    pub(crate) damage: Option<(usize, usize, &'static str)>,
+}
+
+pub(crate) fn read_checkpoint(path: &Path) -> Result<CheckpointContents, WalError> {
+    let bytes = read_file(path)?;
+    let mut series = Vec::new();
+    let mut next_ref = 1;
+    let end = scan_frames(&bytes, 0, |kind, payload, _| {
+        match kind {
+            KIND_SERIES => series.extend(decode_series(payload)?),
+            KIND_CHECKPOINT_META => next_ref = Cursor::new(payload).uvarint()?,
+            _ => {}
+        }
+        Ok(())
+    });
+    Ok(CheckpointContents {
+        series,
+        next_ref,
+        size: bytes.len() as u64,
+        damage: end.damage.map(|d| (end.good, bytes.len() - end.good, d)),
+    })
+}
+
+fn count_damage(stats: &StorageStats, path: &Path, good: usize, bad: usize, reason: &str) {
+    StorageStats::add(&stats.wal_corrupt_records_total, 1);
+    StorageStats::add(&stats.wal_truncated_bytes_total, bad as u64);
+    log::warn!(
+        "wal damage path={} offset={good} bytes_dropped={bad} reason=\"{reason}\"",
+        path.display()
+    );
+}
+
+/// Replays the checkpoint and every segment of `dir` into `replay`,
+/// repairs the last segment's tail, and returns the writer state.
+pub(crate) fn replay_dir(
+    dir: &Path,
+    stats: &Arc<StorageStats>,
+    replay: &mut dyn FnMut(Record),
+) -> Result<Writer, WalError> {
+    let listing = list_dir(dir)?;
+    for stale in &listing.stale {
+        if let Err(e) = fs::remove_file(stale) {
+            log::warn!(
+                "wal could not remove stale file path={} err=\"{e}\"",
+                stale.display()
+            );
+        }
+    }
+    let mut known: RefMap<(crate::labels::Labels, u64)> = RefMap::default();
+    let mut next_ref: SeriesRef = 1;
+    let mut max_t = i64::MIN;
+    let mut checkpoint = None;
+    if let Some(cseq) = listing.checkpoint {
+        let path = dir.join(checkpoint_name(cseq));
+        let contents = read_checkpoint(&path)?;
+        if let Some((good, bad, reason)) = contents.damage {
+            count_damage(stats, &path, good, bad, reason);
+        }
+        next_ref = next_ref.max(contents.next_ref);
+        for (r, labels) in &contents.series {
+            next_ref = next_ref.max(r + 1);
+            known.insert(*r, (labels.clone(), cseq));
+        }
+        if !contents.series.is_empty() {
+            replay(Record::Series(contents.series));
+        }
+        checkpoint = Some((cseq, contents.size));
+    }
+    let mut segments = Vec::new();
+    let last = listing.segments.last().copied();
+    for &seq in &listing.segments {
+        let path = dir.join(segment_name(seq));
+        if checkpoint.is_some_and(|(c, _)| seq <= c) {
+            // Deleted by retention after the checkpoint, but the process
+            // stopped before the file went.
+            if let Err(e) = fs::remove_file(&path) {
+                log::warn!(
+                    "wal could not remove old segment path={} err=\"{e}\"",
+                    path.display()
+                );
+            }
+            continue;
+        }
+        let bytes = read_file(&path)?;
+        let mut dec = SegmentDecoder::default();
+        let mut info = SegmentInfo {
+            seq,
+            size: 0,
+            samples: 0,
+            max_t: i64::MIN,
+        };
+        let end = scan_frames(&bytes, 0, |kind, payload, _| {
+            match dec.decode(kind, payload)? {
+                Some(Record::Series(series)) => {
+                    for (r, labels) in &series {
+                        next_ref = next_ref.max(r + 1);
+                        known.insert(*r, (labels.clone(), seq));
+                    }
+                    replay(Record::Series(series));
+                }
+                Some(Record::Samples(samples)) => {
+                    info.samples += samples.len() as u64;
+                    if let Some((_, hi)) = super::codec::time_bounds(&samples) {
+                        info.max_t = info.max_t.max(hi);
+                    }
+                    StorageStats::add(&stats.wal_replayed_samples_total, samples.len() as u64);
+                    replay(Record::Samples(samples));
+                }
+                None => {}
+            }
+            Ok(())
+        });
+        if let Some(reason) = end.damage {
+            let bad = bytes.len() - end.good;
+            count_damage(stats, &path, end.good, bad, reason);
+            if Some(seq) == last {
+                let cut = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(end.good as u64).and_then(|()| f.sync_all()));
+                if let Err(e) = cut {
+                    log::warn!("wal could not truncate path={} err=\"{e}\"", path.display());
+                }
+            }
+        }
+        info.size = end.good as u64;
+        max_t = max_t.max(info.max_t);
+        segments.push(info);
+    }
+    let seq = last
+        .map(|s| s + 1)
+        .into_iter()
+        .chain(checkpoint.map(|(c, _)| c + 1))
+        .max()
+        .unwrap_or(0);
+    Ok(Writer::new(
+        seq, segments, checkpoint, known, next_ref, max_t,
+    ))
+}
+
+/// Tails a WAL directory record by record, as Prometheus's WAL watcher.
+///
+/// Independent of the [`super::Wal`] that writes the directory (it only
+/// reads files), so it may live on any thread; it is not `Sync`. When
+/// it reaches the end of what is written, [`WalReader::next`] returns
+/// `Ok(None)`; call it again later (after a [`super::Wal::subscribe`]
+/// notification) and it continues, moving to new segments as they appear.
+/// A damaged record in a segment that is no longer being written makes the
+/// reader skip the rest of that segment (see [`WalReader::skipped_damage`]);
+/// a segment deleted by retention under it is skipped the same way.
+pub struct WalReader {
+    dir: PathBuf,
+    /// Segment being read.
+    seq: u64,
+    file: Option<File>,
+    /// Bytes read from the file and not yet consumed; `buf[start]` is at
+    /// segment offset `offset`.
+    buf: Vec<u8>,
+    start: usize,
+    offset: u64,
+    decoder: SegmentDecoder,
+    pending: Option<(Record, Position)>,
+    skipped: u64,
+}
+
+impl WalReader {
+    /// Opens a reader that starts at `from`.
+    ///
+    /// If `from` is before the oldest remaining segment, the checkpoint's
+    /// series come first, as one [`Record::Series`] (Position: the start of
+    /// the oldest segment), then the segments from the oldest on. If `from`
+    /// is inside a segment, that segment is read from its start up to `from`
+    /// to rebuild the decoding state, and the series defined in that part
+    /// come first as one [`Record::Series`] with Position `from`, so every
+    /// ref in the records after `from` resolves; then the records after
+    /// `from`, exactly. `Position { segment: n, offset: 0 }` starts cleanly
+    /// at segment `n` (segments are self-contained).
+    pub fn open(dir: &Path, from: Position) -> Result<WalReader, WalError> {
+        let mut reader = WalReader {
+            dir: dir.to_path_buf(),
+            seq: from.segment,
+            file: None,
+            buf: Vec::new(),
+            start: 0,
+            offset: 0,
+            decoder: SegmentDecoder::default(),
+            pending: None,
+            skipped: 0,
+        };
+        let listing = list_dir(dir)?;
+        let oldest = listing.segments.first().copied();
+        let before_oldest = match oldest {
+            Some(o) => from.segment < o,
+            None => listing.checkpoint.is_some_and(|c| from.segment <= c),
+        };
+        if before_oldest {
+            reader.seq = oldest
+                .unwrap_or(0)
+                .max(listing.checkpoint.map_or(0, |c| c + 1));
+            if let Some(cseq) = listing.checkpoint {
+                let contents = read_checkpoint(&dir.join(checkpoint_name(cseq)))?;
+                if contents.damage.is_some() {
+                    reader.skipped += 1;
+                }
+                if !contents.series.is_empty() {
+                    let at = Position {
+                        segment: reader.seq,
+                        offset: 0,
+                    };
+                    reader.pending = Some((Record::Series(contents.series), at));
+                }
+            }
+        } else if from.offset > 0 && listing.segments.contains(&from.segment) {
+            reader.resume_inside(from)?;
+        }
+        Ok(reader)
+    }
+
+    /// Reads segment `from.segment` up to `from.offset`, keeping the decoder
+    /// state and the series defined there.
+    fn resume_inside(&mut self, from: Position) -> Result<(), WalError> {
+        self.open_segment(from.segment)?;
+        self.fill()?;
+        let mut series = Vec::new();
+        let limit = usize::try_from(from.offset).unwrap_or(usize::MAX);
+        let decoder = &mut self.decoder;
+        let mut boundary = 0;
+        let bytes = &self.buf[..];
+        scan_frames(bytes, 0, |kind, payload, end| {
+            if end > limit {
+                // Not damage: the scan just ends at the saved position.
+                return Err(DecodeError("reached the saved position"));
+            }
+            if let Some(Record::Series(s)) = decoder.decode(kind, payload)? {
+                series.extend(s);
+            }
+            boundary = end;
+            Ok(())
+        });
+        self.start = boundary;
+        self.offset = boundary as u64;
+        if !series.is_empty() {
+            let at = self.position();
+            self.pending = Some((Record::Series(series), at));
+        }
+        Ok(())
+    }
+
+    fn open_segment(&mut self, seq: u64) -> Result<bool, WalError> {
+        let path = self.dir.join(segment_name(seq));
+        match File::open(&path) {
+            Ok(f) => {
+                self.file = Some(f);
+                self.seq = seq;
+                self.buf.clear();
+                self.start = 0;
+                self.offset = 0;
+                self.decoder.reset();
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(WalError::io("open", &path, e)),
+        }
+    }
+
+    /// Opens the first segment numbered `self.seq` or later, if any.
+    fn open_next_existing(&mut self) -> Result<bool, WalError> {
+        let listing = list_dir(&self.dir)?;
+        let from = self.seq;
+        for &seq in listing.segments.iter().filter(|&&s| s >= from) {
+            if self.open_segment(seq)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn newer_segment_exists(&self) -> Result<bool, WalError> {
+        let listing = list_dir(&self.dir)?;
+        Ok(listing.segments.iter().any(|&s| s > self.seq))
+    }
+
+    /// Reads whatever the file has beyond what is buffered; returns the
+    /// number of new bytes.
+    fn fill(&mut self) -> Result<usize, WalError> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(0);
+        };
+        if self.start > 0 && self.start * 2 >= self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let before = self.buf.len();
+        file.read_to_end(&mut self.buf)
+            .map_err(|e| WalError::io("read", &self.dir.join(segment_name(self.seq)), e))?;
+        Ok(self.buf.len() - before)
+    }
+
+    fn skip_segment(&mut self) {
+        self.skipped += 1;
+        log::warn!(
+            "wal reader skipping damaged rest of segment path={} offset={}",
+            self.dir.join(segment_name(self.seq)).display(),
+            self.offset
+        );
+        self.move_to_next_segment();
+    }
+
+    fn move_to_next_segment(&mut self) {
+        self.file = None;
+        self.seq += 1;
+        self.offset = 0;
+        self.buf.clear();
+        self.start = 0;
+    }
+
+    /// The next record and the position just after it; `Ok(None)` when
+    /// nothing more is written yet.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<(Record, Position)>, WalError> {
+        if let Some(p) = self.pending.take() {
+            return Ok(Some(p));
+        }
+        loop {
+            if self.file.is_none() && !self.open_next_existing()? {
+                return Ok(None);
+            }
+            match parse_frame(&self.buf[self.start..]) {
+                Frame::Record { kind, payload, len } => {
+                    let payload = &self.buf[self.start + payload.start..self.start + payload.end];
+                    match self.decoder.decode(kind, payload) {
+                        Ok(rec) => {
+                            self.start += len;
+                            self.offset += len as u64;
+                            if let Some(rec) = rec {
+                                return Ok(Some((rec, self.position())));
+                            }
+                        }
+                        Err(_) => self.skip_segment(),
+                    }
+                }
+                Frame::Incomplete => {
+                    if self.fill()? > 0 {
+                        continue;
+                    }
+                    if !self.newer_segment_exists()? {
+                        return Ok(None);
+                    }
+                    // The writer finished this segment before creating the
+                    // next: read once more, then move on.
+                    if self.fill()? > 0 {
+                        continue;
+                    }
+                    if self.start < self.buf.len() {
+                        self.skip_segment();
+                    } else {
+                        self.move_to_next_segment();
+                    }
+                }
+                Frame::Corrupt(_) => {
+                    if !self.newer_segment_exists()? {
+                        return Ok(None);
+                    }
+                    self.skip_segment();
+                }
+            }
+        }
+    }
+
+    /// Where the next record starts: just after the last one returned.
+    pub fn position(&self) -> Position {
+        Position {
+            segment: self.seq,
+            offset: self.offset,
+        }
+    }
+
+    /// How many times this reader skipped a damaged segment tail or checkpoint.
+    pub fn skipped_damage(&self) -> u64 {
+        self.skipped
+    }
+}

@@ -1,0 +1,612 @@
+//! OpenMetrics 1.0 text format, as Prometheus 2.42's `openmetricsparse.go`
+//! and `openmetricslex.l`.
+
+use std::borrow::Cow;
+
+use super::float::{go_quote, parse_float, seconds_to_millis, NORMAL_NAN_BITS};
+use super::lex::{
+    is_lname_char, is_lname_start, is_mname_char, is_mname_start, Lexer, State, Token,
+};
+use super::{build_labels, find_duplicate, unescape, Entry, Exemplar, MetricType, ParseError};
+use crate::labels::{Labels, LabelsBuilder};
+
+/// Parser of the OpenMetrics text format over a borrowed scrape body.
+///
+/// Strict as Prometheus 2.42: exactly one space between tokens, no
+/// comments other than HELP, TYPE, UNIT and `# EOF`, which must end the
+/// input (optionally followed by one newline). Timestamps are seconds with
+/// an optional fraction, turned into milliseconds as `int64(ts * 1000)`.
+/// HELP texts unescape `\\`, `\n` and `\"`. A `\r` before a line end makes
+/// the value or timestamp unparsable, so CRLF bodies are rejected.
+///
+/// Where Prometheus 2.53 differs, this follows 2.42:
+/// - exemplars are only accepted on `_total` and `_bucket` series (2.53
+///   accepts them on any series);
+/// - a trailing comma in a label set, `a{b="c",} 1`, is an error (2.53
+///   accepts it);
+/// - quoted UTF-8 metric and label names are not accepted (2.53 accepts
+///   them);
+/// - error messages are 2.42's, without 2.53's "while parsing" suffix.
+///
+/// One difference from Prometheus on purpose: duplicate label names (also
+/// a label called `__name__`) are a parse error; 2.42 fails the scrape at
+/// append time instead.
+#[derive(Debug, Clone)]
+pub struct OpenMetricsParser<'a> {
+    l: Lexer<'a>,
+    /// Start of the current entry in the buffer.
+    start: usize,
+    series: &'a [u8],
+    /// Metric name of the current sample.
+    name: &'a str,
+    /// Raw label names and values (between the quotes) of the current sample.
+    labels: Vec<(&'a str, &'a str)>,
+    /// Reused by the duplicate check of samples with many labels.
+    scratch: Vec<&'a str>,
+    /// Family name of the current HELP, TYPE or UNIT entry.
+    family: &'a [u8],
+    /// Help or unit text.
+    text: &'a [u8],
+    mtype: MetricType,
+    val: f64,
+    ts: Option<i64>,
+    /// Whether the current sample has an exemplar not yet handed out.
+    has_exemplar: bool,
+    exemplar_labels: Vec<(&'a str, &'a str)>,
+    exemplar_val: f64,
+    exemplar_ts: Option<i64>,
+    done: bool,
+}
+
+type Step<T> = Result<T, ParseError>;
+
+impl<'a> OpenMetricsParser<'a> {
+    /// A parser over `buf`.
+    pub fn new(buf: &'a [u8]) -> OpenMetricsParser<'a> {
+        OpenMetricsParser {
+            l: Lexer::new(buf, false),
+            start: 0,
+            series: &[],
+            name: "",
+            labels: Vec::new(),
+            scratch: Vec::new(),
+            family: &[],
+            text: &[],
+            mtype: MetricType::Unknown,
+            val: 0.0,
+            ts: None,
+            has_exemplar: false,
+            exemplar_labels: Vec::new(),
+            exemplar_val: 0.0,
+            exemplar_ts: None,
+            done: false,
+        }
+    }
+
+    /// Advances to the next entry; `None` after `# EOF` or after an error.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<Result<Entry, ParseError>> {
+        if self.done {
+            return None;
+        }
+        let res = self.parse_entry();
+        if !matches!(res, Some(Ok(_))) {
+            self.done = true;
+        }
+        res
+    }
+
+    /// Raw series bytes, timestamp in milliseconds, and value.
+    pub fn series(&self) -> (&'a [u8], Option<i64>, f64) {
+        (self.series, self.ts, self.val)
+    }
+
+    /// Family name and help text, `\\`, `\n` and `\"` unescaped.
+    pub fn help(&self) -> (&'a [u8], Cow<'a, str>) {
+        let text = match String::from_utf8_lossy(self.text) {
+            Cow::Borrowed(s) => unescape(s, true),
+            Cow::Owned(s) => Cow::Owned(unescape(&s, true).into_owned()),
+        };
+        (self.family, text)
+    }
+
+    /// Family name and type.
+    pub fn metric_type(&self) -> (&'a [u8], MetricType) {
+        (self.family, self.mtype)
+    }
+
+    /// Family name and unit.
+    pub fn unit(&self) -> (&'a [u8], &'a [u8]) {
+        (self.family, self.text)
+    }
+
+    /// The labels of the current sample, `__name__` included.
+    pub fn labels(&self, builder: &mut LabelsBuilder) -> Labels {
+        build_labels(
+            builder,
+            self.name,
+            self.labels.iter().map(|&(n, v)| (n, unescape(v, true))),
+        )
+    }
+
+    /// The exemplar of the current sample, handed out once.
+    pub fn exemplar(&mut self) -> Option<Exemplar> {
+        if !std::mem::take(&mut self.has_exemplar) {
+            return None;
+        }
+        let mut builder = LabelsBuilder::default();
+        // Exemplar label values are taken as written, as in Prometheus.
+        let labels = build_labels(
+            &mut builder,
+            "",
+            self.exemplar_labels
+                .iter()
+                .map(|&(n, v)| (n, Cow::Borrowed(v))),
+        );
+        Some(Exemplar {
+            labels,
+            value: self.exemplar_val,
+            timestamp: self.exemplar_ts,
+        })
+    }
+
+    fn err_at(&self, pos: usize, message: String) -> ParseError {
+        ParseError::at(self.l.b, pos, message)
+    }
+
+    fn err(&self, message: String) -> ParseError {
+        self.err_at(self.l.start, message)
+    }
+
+    fn unexpected(&self, expected: &str, got: Token) -> ParseError {
+        self.err(format!("{expected}, got \"{got}\""))
+    }
+
+    fn parse_entry(&mut self) -> Option<Result<Entry, ParseError>> {
+        self.start = self.l.i;
+        self.labels.clear();
+        self.exemplar_labels.clear();
+        self.has_exemplar = false;
+        self.exemplar_ts = None;
+        let t = lex(&mut self.l);
+        let res = match t {
+            Token::EofWord => {
+                return match lex(&mut self.l) {
+                    Token::Eof => None,
+                    _ => Some(Err(self.err("unexpected data after # EOF".to_string()))),
+                }
+            }
+            Token::Eof => Err(self.err("data does not end with # EOF".to_string())),
+            Token::Help | Token::Type | Token::Unit => self.parse_meta(t),
+            Token::MName => self.parse_sample(),
+            t => {
+                // Go prints the byte as a rune, so 0xff shows as "ÿ".
+                let cur = self.l.b.get(self.l.i).map_or(' ', |&c| char::from(c));
+                Err(self.err(format!(
+                    "\"{t}\" {} is not a valid start token",
+                    go_quote(cur.to_string().as_bytes())
+                )))
+            }
+        };
+        Some(res)
+    }
+
+    fn parse_meta(&mut self, t: Token) -> Step<Entry> {
+        match lex(&mut self.l) {
+            Token::MName => self.family = self.l.buf(),
+            t2 => return Err(self.unexpected(&format!("expected metric name after {t}"), t2)),
+        }
+        match lex(&mut self.l) {
+            // The text token is ` text\n`; keep what is between.
+            Token::Text => {
+                let buf = self.l.buf();
+                self.text = buf.get(1..buf.len().saturating_sub(1)).unwrap_or(&[]);
+            }
+            _ => return Err(self.err(format!("expected text in {t}"))),
+        }
+        match t {
+            Token::Type => {
+                self.mtype = match self.text {
+                    b"counter" => MetricType::Counter,
+                    b"gauge" => MetricType::Gauge,
+                    b"histogram" => MetricType::Histogram,
+                    b"gaugehistogram" => MetricType::GaugeHistogram,
+                    b"summary" => MetricType::Summary,
+                    b"info" => MetricType::Info,
+                    b"stateset" => MetricType::StateSet,
+                    b"unknown" => MetricType::Unknown,
+                    other => {
+                        return Err(self.err(format!("invalid metric type {}", go_quote(other))))
+                    }
+                };
+                Ok(Entry::Type)
+            }
+            Token::Help => {
+                if std::str::from_utf8(self.text).is_err() {
+                    return Err(self.err("help text is not a valid utf8 string".to_string()));
+                }
+                Ok(Entry::Help)
+            }
+            _ => {
+                let (m, u) = (self.family, self.text);
+                if !u.is_empty() {
+                    let suffix_ok = m.len() > u.len()
+                        && m.ends_with(u)
+                        && m.get(m.len() - u.len() - 1) == Some(&b'_');
+                    if !suffix_ok {
+                        return Err(
+                            self.err(format!("unit not a suffix of metric {}", go_quote(m)))
+                        );
+                    }
+                }
+                Ok(Entry::Unit)
+            }
+        }
+    }
+
+    fn parse_sample(&mut self) -> Step<Entry> {
+        // Names are ASCII by the lexer, so this never falls back.
+        self.name = std::str::from_utf8(self.l.buf()).unwrap_or_default();
+        self.series = self.l.buf();
+        let mut t = lex(&mut self.l);
+        if t == Token::BraceOpen {
+            parse_label_values(&mut self.l, &mut self.labels)?;
+            self.series = self.l.slice(self.start, self.l.i);
+            t = lex(&mut self.l);
+        }
+        self.val = self.float_value(t, "metric")?;
+        self.ts = None;
+        match lex(&mut self.l) {
+            Token::Eof => return Err(self.err("data does not end with # EOF".to_string())),
+            Token::Linebreak => {}
+            Token::Comment => self.parse_exemplar()?,
+            Token::Timestamp => {
+                self.ts = Some(self.timestamp("invalid timestamp")?);
+                match lex(&mut self.l) {
+                    Token::Linebreak => {}
+                    Token::Comment => self.parse_exemplar()?,
+                    t => return Err(self.unexpected("expected next entry after timestamp", t)),
+                }
+            }
+            t => return Err(self.unexpected("expected timestamp or # symbol", t)),
+        }
+        if let Some(dup) = find_duplicate(self.labels.iter().map(|l| l.0), &mut self.scratch) {
+            return Err(self.err_at(self.start, format!("label name \"{dup}\" is not unique")));
+        }
+        Ok(Entry::Series)
+    }
+
+    /// After ` # {`: the exemplar's labels, value and optional timestamp.
+    fn parse_exemplar(&mut self) -> Step<()> {
+        // Prometheus 2.42 takes exemplars only on counters and buckets.
+        if !(self.name.ends_with("_total") || self.name.ends_with("_bucket")) {
+            return Err(self.err(format!(
+                "metric name {} does not support exemplars",
+                self.name
+            )));
+        }
+        parse_label_values(&mut self.l, &mut self.exemplar_labels)?;
+        let t = lex(&mut self.l);
+        self.exemplar_val = self.float_value(t, "exemplar labels")?;
+        match lex(&mut self.l) {
+            Token::Eof => return Err(self.err("data does not end with # EOF".to_string())),
+            Token::Linebreak => {}
+            Token::Timestamp => {
+                self.exemplar_ts = Some(self.timestamp("invalid exemplar timestamp")?);
+                match lex(&mut self.l) {
+                    Token::Linebreak => {}
+                    t => {
+                        return Err(
+                            self.unexpected("expected next entry after exemplar timestamp", t)
+                        )
+                    }
+                }
+            }
+            t => return Err(self.unexpected("expected timestamp or comment", t)),
+        }
+        self.has_exemplar = true;
+        Ok(())
+    }
+
+    /// A value token is ` value`; parse what follows the space.
+    fn float_value(&self, t: Token, after: &str) -> Step<f64> {
+        if t != Token::Value {
+            return Err(self.unexpected(&format!("expected value after {after}"), t));
+        }
+        match parse_float(self.l.buf().get(1..).unwrap_or(&[])) {
+            Ok(v) if v.is_nan() => Ok(f64::from_bits(NORMAL_NAN_BITS)),
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// A timestamp token is ` seconds`; milliseconds as Prometheus.
+    fn timestamp(&self, invalid: &str) -> Step<i64> {
+        match parse_float(self.l.buf().get(1..).unwrap_or(&[])) {
+            Ok(ts) if ts.is_finite() => Ok(seconds_to_millis(ts)),
+            Ok(_) => Err(self.err(invalid.to_string())),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+}
+
+/// The label set after `{` (or an exemplar's after ` # {`), up to `}`:
+/// comma separated, no trailing comma, as Prometheus 2.42.
+fn parse_label_values<'a>(
+    l: &mut Lexer<'a>,
+    out: &mut Vec<(&'a str, &'a str)>,
+) -> Result<(), ParseError> {
+    let unexpected = |l: &Lexer<'_>, expected: &str, got: Token| {
+        ParseError::at(l.b, l.start, format!("{expected}, got \"{got}\""))
+    };
+    let mut first = true;
+    loop {
+        match lex(l) {
+            Token::BraceClose => return Ok(()),
+            Token::Comma if !first => match lex(l) {
+                Token::LName => {}
+                t => return Err(unexpected(l, "expected label name", t)),
+            },
+            Token::LName if first => {}
+            Token::LName => return Err(unexpected(l, "expected comma", Token::LName)),
+            t if first => return Err(unexpected(l, "expected label name or left brace", t)),
+            t => return Err(unexpected(l, "expected comma or left brace", t)),
+        }
+        first = false;
+        let name = std::str::from_utf8(l.buf()).unwrap_or_default();
+        match lex(l) {
+            Token::Equal => {}
+            t => return Err(unexpected(l, "expected equal", t)),
+        }
+        match lex(l) {
+            Token::LValue => {}
+            t => return Err(unexpected(l, "expected label value", t)),
+        }
+        // The lexer guarantees the quotes; strip them.
+        let value = l.slice(l.start + 1, l.i.saturating_sub(1));
+        let Ok(value) = std::str::from_utf8(value) else {
+            return Err(ParseError::at(
+                l.b,
+                l.start,
+                "invalid UTF-8 label value".to_string(),
+            ));
+        };
+        out.push((name, value));
+    }
+}
+
+/// One token of `openmetricslex.l` (Prometheus 2.42).
+fn lex(l: &mut Lexer<'_>) -> Token {
+    if l.i >= l.end {
+        return Token::Eof;
+    }
+    let mut c = l.cur();
+    l.start = l.i;
+    loop {
+        match l.state {
+            State::Init => match c {
+                b'#' => {
+                    if l.next() != b' ' {
+                        return Token::Invalid;
+                    }
+                    c = l.next();
+                    // `#{S}`: continue in sComment with the same token start.
+                    l.state = State::Comment;
+                }
+                c if is_mname_start(c) => {
+                    let mut c = l.next();
+                    while is_mname_char(c) {
+                        c = l.next();
+                    }
+                    l.state = State::Value;
+                    return Token::MName;
+                }
+                _ => return Token::Invalid,
+            },
+            State::Comment => {
+                return match c {
+                    b'E' => {
+                        if l.next() != b'O' || l.next() != b'F' {
+                            return Token::Invalid;
+                        }
+                        if l.next() == b'\n' {
+                            l.next();
+                        }
+                        l.state = State::Init;
+                        Token::EofWord
+                    }
+                    b'H' => keyword(l, b"ELP ", Token::Help),
+                    b'T' => keyword(l, b"YPE ", Token::Type),
+                    b'U' => keyword(l, b"NIT ", Token::Unit),
+                    _ => Token::Invalid,
+                }
+            }
+            State::Meta1 => {
+                if !is_mname_start(c) {
+                    return Token::Invalid;
+                }
+                let mut c = l.next();
+                while is_mname_char(c) {
+                    c = l.next();
+                }
+                l.state = State::Meta2;
+                return Token::MName;
+            }
+            State::Meta2 => {
+                // `{S}{C}*\n`
+                if c != b' ' {
+                    return Token::Invalid;
+                }
+                loop {
+                    match l.next() {
+                        b'\n' => {
+                            l.next();
+                            l.state = State::Init;
+                            return Token::Text;
+                        }
+                        0 => return Token::Invalid,
+                        _ => {}
+                    }
+                }
+            }
+            State::Labels | State::Exemplar => {
+                let in_exemplar = l.state == State::Exemplar;
+                return match c {
+                    b',' => {
+                        l.next();
+                        Token::Comma
+                    }
+                    b'=' => {
+                        l.next();
+                        l.state = if in_exemplar {
+                            State::EValue
+                        } else {
+                            State::LValue
+                        };
+                        Token::Equal
+                    }
+                    b'}' => {
+                        l.next();
+                        l.state = if in_exemplar {
+                            State::EValue
+                        } else {
+                            State::Value
+                        };
+                        Token::BraceClose
+                    }
+                    c if is_lname_start(c) => {
+                        let mut c = l.next();
+                        while is_lname_char(c) {
+                            c = l.next();
+                        }
+                        Token::LName
+                    }
+                    _ => Token::Invalid,
+                };
+            }
+            State::LValue => {
+                return if c == b'"' {
+                    quoted_value(l, State::Labels)
+                } else {
+                    Token::Invalid
+                }
+            }
+            State::Value => {
+                return match c {
+                    b' ' => spaced_word(l, State::Timestamp, Token::Value),
+                    b'{' => {
+                        l.next();
+                        l.state = State::Labels;
+                        Token::BraceOpen
+                    }
+                    _ => Token::Invalid,
+                }
+            }
+            State::Timestamp => {
+                return match c {
+                    b' ' => timestamp_or_exemplar(l),
+                    b'\n' => {
+                        l.next();
+                        l.state = State::Init;
+                        Token::Linebreak
+                    }
+                    _ => Token::Invalid,
+                }
+            }
+            State::EValue => {
+                return match c {
+                    b' ' => spaced_word(l, State::ETimestamp, Token::Value),
+                    b'"' => quoted_value(l, State::Exemplar),
+                    _ => Token::Invalid,
+                }
+            }
+            State::ETimestamp => {
+                return match c {
+                    b' ' => spaced_word(l, State::ETimestamp, Token::Timestamp),
+                    b'\n' => {
+                        l.next();
+                        l.state = State::Init;
+                        Token::Linebreak
+                    }
+                    _ => Token::Invalid,
+                }
+            }
+        }
+    }
+}
+
+/// `[^ \n]` without NUL: a byte of a value or timestamp.
+#[inline(always)]
+fn is_word_char(c: u8) -> bool {
+    !matches!(c, 0 | b'\n' | b' ')
+}
+
+/// `{S}[^ \n]+` from the space under the cursor.
+fn spaced_word(l: &mut Lexer<'_>, then: State, token: Token) -> Token {
+    let mut c = l.next();
+    if !is_word_char(c) {
+        return Token::Invalid;
+    }
+    while is_word_char(c) {
+        c = l.next();
+    }
+    l.state = then;
+    token
+}
+
+/// In sTimestamp after a value: `{S}[^ \n]+` (a timestamp) or `{S}#{S}\{`
+/// (an exemplar). The machine does not backtrack: ` # x` is invalid, while
+/// ` #` and ` #x` are timestamps.
+fn timestamp_or_exemplar(l: &mut Lexer<'_>) -> Token {
+    let mut c = l.next();
+    if c == b'#' {
+        c = l.next();
+        if c == b' ' {
+            if l.next() != b'{' {
+                return Token::Invalid;
+            }
+            l.next();
+            l.state = State::Exemplar;
+            return Token::Comment;
+        }
+    } else if !is_word_char(c) {
+        return Token::Invalid;
+    }
+    while is_word_char(c) {
+        c = l.next();
+    }
+    Token::Timestamp
+}
+
+/// `\"(\\.|[^\\"\n])*\"`: no raw newlines; a backslash escapes any byte
+/// but a newline.
+fn quoted_value(l: &mut Lexer<'_>, then: State) -> Token {
+    loop {
+        match l.next() {
+            b'"' => {
+                l.next();
+                l.state = then;
+                return Token::LValue;
+            }
+            b'\\' => {
+                if matches!(l.next(), 0 | b'\n') {
+                    return Token::Invalid;
+                }
+            }
+            0 | b'\n' => return Token::Invalid,
+            _ => {}
+        }
+    }
+}
+
+/// `HELP{S}`, `TYPE{S}`, `UNIT{S}` after their first letter.
+fn keyword(l: &mut Lexer<'_>, rest: &[u8], token: Token) -> Token {
+    for &want in rest {
+        if l.next() != want {
+            return Token::Invalid;
+        }
+    }
+    l.next();
+    l.state = State::Meta1;
+    token
+}

@@ -1,0 +1,518 @@
+//! The Prometheus text format 0.0.4, as Prometheus 2.42's `promparse.go`
+//! and `promlex.l`.
+
+use std::borrow::Cow;
+
+use super::float::{go_quote, parse_float, parse_int, NORMAL_NAN_BITS};
+use super::lex::{
+    is_lname_char, is_lname_start, is_mname_char, is_mname_start, Lexer, State, Token,
+};
+use super::{build_labels, find_duplicate, unescape, Entry, MetricType, ParseError};
+use crate::labels::{Labels, LabelsBuilder};
+
+/// Parser of the Prometheus text format over a borrowed scrape body.
+///
+/// Accepts exactly what Prometheus 2.42 accepts, among others: spaces and
+/// tabs between tokens and around label terms (`a { b = "c" d="e", } 1`),
+/// label terms without separating commas and one trailing comma, raw
+/// newlines and NULs inside label values, any `#` line as a comment, blank
+/// lines, and a missing final newline. It rejects, as 2.42 does: a `\r`
+/// before the line end of a sample (CRLF bodies fail on their first sample;
+/// in HELP and comment lines the `\r` is kept as text), hex floats, `_` in
+/// numbers, signs or fractions in timestamps, invalid UTF-8 in label values
+/// and help texts, and a NUL at the start of a line ends the input.
+///
+/// Differences from Prometheus, on purpose:
+/// - duplicate label names (also a label called `__name__`) are a parse
+///   error; 2.42 fails the scrape at append time instead;
+/// - a sample line starting with whitespace is a parse error; 2.42 lexes
+///   the whitespace into the metric name and fails the scrape when it
+///   validates the name.
+///
+/// Prometheus 2.53 additionally accepts quoted UTF-8 metric and label
+/// names (`{"my.metric", "a.b"="c"} 1`, `# HELP "my.metric" ...`); 2.42
+/// does not, and neither does this parser.
+#[derive(Debug, Clone)]
+pub struct PromParser<'a> {
+    l: Lexer<'a>,
+    /// Start of the current entry in the buffer.
+    start: usize,
+    series: &'a [u8],
+    /// Metric name of the current sample.
+    name: &'a str,
+    /// Raw label names and values (between the quotes) of the current sample.
+    labels: Vec<(&'a str, &'a str)>,
+    /// Reused by the duplicate check of samples with many labels.
+    scratch: Vec<&'a str>,
+    /// Family name of the current HELP or TYPE entry.
+    family: &'a [u8],
+    /// Help or comment text.
+    text: &'a [u8],
+    mtype: MetricType,
+    val: f64,
+    ts: Option<i64>,
+    done: bool,
+}
+
+impl<'a> PromParser<'a> {
+    /// A parser over `buf`, read as if it ended with one more newline.
+    pub fn new(buf: &'a [u8]) -> PromParser<'a> {
+        PromParser {
+            l: Lexer::new(buf, true),
+            start: 0,
+            series: &[],
+            name: "",
+            labels: Vec::new(),
+            scratch: Vec::new(),
+            family: &[],
+            text: &[],
+            mtype: MetricType::Unknown,
+            val: 0.0,
+            ts: None,
+            done: false,
+        }
+    }
+
+    /// Advances to the next entry; `None` at the end of input or after an
+    /// error.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<Result<Entry, ParseError>> {
+        if self.done {
+            return None;
+        }
+        let res = self.parse_entry();
+        if !matches!(res, Some(Ok(_))) {
+            self.done = true;
+        }
+        res
+    }
+
+    /// Raw series bytes, timestamp in milliseconds, and value.
+    pub fn series(&self) -> (&'a [u8], Option<i64>, f64) {
+        (self.series, self.ts, self.val)
+    }
+
+    /// Family name and help text, `\\` and `\n` unescaped.
+    pub fn help(&self) -> (&'a [u8], Cow<'a, str>) {
+        let text = match String::from_utf8_lossy(self.text) {
+            Cow::Borrowed(s) => unescape(s, false),
+            Cow::Owned(s) => Cow::Owned(unescape(&s, false).into_owned()),
+        };
+        (self.family, text)
+    }
+
+    /// Family name and type.
+    pub fn metric_type(&self) -> (&'a [u8], MetricType) {
+        (self.family, self.mtype)
+    }
+
+    /// The comment line, from its `#` to before the newline.
+    pub fn comment(&self) -> &'a [u8] {
+        self.text
+    }
+
+    /// The labels of the current sample, `__name__` included.
+    pub fn labels(&self, builder: &mut LabelsBuilder) -> Labels {
+        build_labels(
+            builder,
+            self.name,
+            self.labels.iter().map(|&(n, v)| (n, unescape(v, true))),
+        )
+    }
+
+    fn token(&mut self) -> Token {
+        loop {
+            let t = lex(&mut self.l);
+            if t != Token::Whitespace {
+                return t;
+            }
+        }
+    }
+
+    fn error(&self, message: String) -> Option<Result<Entry, ParseError>> {
+        Some(Err(ParseError::at(self.l.b, self.l.start, message)))
+    }
+
+    fn unexpected(&self, expected: &str, got: Token) -> Option<Result<Entry, ParseError>> {
+        self.error(format!("{expected}, got \"{got}\""))
+    }
+
+    fn parse_entry(&mut self) -> Option<Result<Entry, ParseError>> {
+        loop {
+            self.start = self.l.i;
+            self.labels.clear();
+            let t = self.token();
+            return match t {
+                Token::Eof => None,
+                // Blank lines are allowed.
+                Token::Linebreak => continue,
+                Token::Help | Token::Type => self.parse_meta(t),
+                Token::Comment => {
+                    self.text = self.l.buf();
+                    match self.token() {
+                        Token::Linebreak => Some(Ok(Entry::Comment)),
+                        t => self.unexpected("linebreak expected after comment", t),
+                    }
+                }
+                Token::MName => self.parse_sample(),
+                t => self.error(format!("\"{t}\" is not a valid start token")),
+            };
+        }
+    }
+
+    fn parse_meta(&mut self, t: Token) -> Option<Result<Entry, ParseError>> {
+        match self.token() {
+            Token::MName => self.family = self.l.buf(),
+            t2 => return self.unexpected(&format!("expected metric name after {t}"), t2),
+        }
+        match self.token() {
+            // The text token keeps the one blank before it.
+            Token::Text => self.text = self.l.buf().get(1..).unwrap_or(&[]),
+            _ => return self.error(format!("expected text in {t}")),
+        }
+        let entry = if t == Token::Type {
+            self.mtype = match self.text {
+                b"counter" => MetricType::Counter,
+                b"gauge" => MetricType::Gauge,
+                b"histogram" => MetricType::Histogram,
+                b"summary" => MetricType::Summary,
+                b"untyped" => MetricType::Unknown,
+                other => return self.error(format!("invalid metric type {}", go_quote(other))),
+            };
+            Entry::Type
+        } else {
+            if std::str::from_utf8(self.text).is_err() {
+                return self.error("help text is not a valid utf8 string".to_string());
+            }
+            Entry::Help
+        };
+        match self.token() {
+            Token::Linebreak => Some(Ok(entry)),
+            t => self.unexpected("linebreak expected after metadata", t),
+        }
+    }
+
+    fn parse_sample(&mut self) -> Option<Result<Entry, ParseError>> {
+        let name_start = self.l.start;
+        if name_start != self.start {
+            let name = go_quote(self.l.slice(self.start, self.l.i));
+            return self.error(format!(
+                "invalid metric name {name}: a sample line must not start with whitespace"
+            ));
+        }
+        // Names are ASCII by the lexer, so this never falls back.
+        self.name = std::str::from_utf8(self.l.buf()).unwrap_or_default();
+        self.series = self.l.buf();
+        let mut t = self.token();
+        if t == Token::BraceOpen {
+            if let Some(err) = self.parse_label_values() {
+                return Some(Err(err));
+            }
+            self.series = self.l.slice(self.start, self.l.i);
+            t = self.token();
+        }
+        if t != Token::Value {
+            return self.unexpected("expected value after metric", t);
+        }
+        self.val = match parse_float(self.l.buf()) {
+            Ok(v) if v.is_nan() => f64::from_bits(NORMAL_NAN_BITS),
+            Ok(v) => v,
+            Err(e) => return self.error(e),
+        };
+        self.ts = None;
+        match self.token() {
+            Token::Linebreak => {}
+            Token::Timestamp => {
+                match parse_int(self.l.buf()) {
+                    Ok(ts) => self.ts = Some(ts),
+                    Err(e) => return self.error(e),
+                }
+                match self.token() {
+                    Token::Linebreak => {}
+                    t => return self.unexpected("expected next entry after timestamp", t),
+                }
+            }
+            t => return self.unexpected("expected timestamp or new record", t),
+        }
+        if let Some(dup) = find_duplicate(self.labels.iter().map(|l| l.0), &mut self.scratch) {
+            let pos = self.start;
+            return Some(Err(ParseError::at(
+                self.l.b,
+                pos,
+                format!("label name \"{dup}\" is not unique"),
+            )));
+        }
+        Some(Ok(Entry::Series))
+    }
+
+    fn parse_label_values(&mut self) -> Option<ParseError> {
+        let unexpected = |p: &Self, expected: &str, got: Token| {
+            Some(ParseError::at(
+                p.l.b,
+                p.l.start,
+                format!("{expected}, got \"{got}\""),
+            ))
+        };
+        let mut t = self.token();
+        loop {
+            match t {
+                Token::BraceClose => return None,
+                Token::LName => {}
+                t => return unexpected(self, "expected label name", t),
+            }
+            let name = std::str::from_utf8(self.l.buf()).unwrap_or_default();
+            match self.token() {
+                Token::Equal => {}
+                t => return unexpected(self, "expected equal", t),
+            }
+            match self.token() {
+                Token::LValue => {}
+                t => return unexpected(self, "expected label value", t),
+            }
+            // The lexer guarantees the quotes; strip them.
+            let value = self.l.slice(self.l.start + 1, self.l.i - 1);
+            let Ok(value) = std::str::from_utf8(value) else {
+                return Some(ParseError::at(
+                    self.l.b,
+                    self.l.start,
+                    "invalid UTF-8 label value".to_string(),
+                ));
+            };
+            self.labels.push((name, value));
+            // Free trailing commas are allowed, and so is no comma at all.
+            t = self.token();
+            if t == Token::Comma {
+                t = self.token();
+            }
+        }
+    }
+}
+
+/// One token of `promlex.l` (Prometheus 2.42).
+fn lex(l: &mut Lexer<'_>) -> Token {
+    if l.i >= l.end {
+        return Token::Eof;
+    }
+    let mut c = l.cur();
+    l.start = l.i;
+    loop {
+        match l.state {
+            State::Init => match c {
+                b'#' => {
+                    c = l.next();
+                    if !is_blank(c) {
+                        return consume_comment(l);
+                    }
+                    while is_blank(c) {
+                        c = l.next();
+                    }
+                    // `#[ \t]+`: continue in sComment with the same token start.
+                    l.state = State::Comment;
+                }
+                b'\n' => {
+                    l.next();
+                    return Token::Linebreak;
+                }
+                b' ' | b'\t' => return whitespace(l),
+                0 => {
+                    l.next();
+                    return Token::Eof;
+                }
+                c if is_mname_start(c) => {
+                    let mut c = l.next();
+                    while is_mname_char(c) {
+                        c = l.next();
+                    }
+                    l.state = State::Value;
+                    return Token::MName;
+                }
+                _ => return Token::Invalid,
+            },
+            State::Comment => {
+                return match c {
+                    b'H' => keyword(l, b"ELP", Token::Help),
+                    b'T' => keyword(l, b"YPE", Token::Type),
+                    b' ' | b'\t' => whitespace(l),
+                    _ => consume_comment(l),
+                }
+            }
+            State::Meta1 => {
+                return match c {
+                    b' ' | b'\t' => whitespace(l),
+                    c if is_mname_start(c) => {
+                        let mut c = l.next();
+                        while is_mname_char(c) {
+                            c = l.next();
+                        }
+                        l.state = State::Meta2;
+                        Token::MName
+                    }
+                    _ => Token::Invalid,
+                }
+            }
+            State::Meta2 => {
+                if is_blank(c) {
+                    while is_blank(c) {
+                        c = l.next();
+                    }
+                    if c == 0 || c == b'\n' {
+                        return Token::Whitespace;
+                    }
+                }
+                while c != 0 && c != b'\n' {
+                    c = l.next();
+                }
+                l.state = State::Init;
+                return Token::Text;
+            }
+            State::Labels => {
+                return match c {
+                    b',' => {
+                        l.next();
+                        Token::Comma
+                    }
+                    b'=' => {
+                        l.next();
+                        l.state = State::LValue;
+                        Token::Equal
+                    }
+                    b'}' => {
+                        l.next();
+                        l.state = State::Value;
+                        Token::BraceClose
+                    }
+                    b' ' | b'\t' => whitespace(l),
+                    c if is_lname_start(c) => {
+                        let mut c = l.next();
+                        while is_lname_char(c) {
+                            c = l.next();
+                        }
+                        Token::LName
+                    }
+                    _ => Token::Invalid,
+                }
+            }
+            State::LValue => {
+                return match c {
+                    b'"' => quoted_value(l),
+                    b' ' | b'\t' => whitespace(l),
+                    _ => Token::Invalid,
+                }
+            }
+            State::Value => {
+                return match c {
+                    b' ' | b'\t' => whitespace(l),
+                    b'{' => {
+                        l.next();
+                        l.state = State::Labels;
+                        Token::BraceOpen
+                    }
+                    c if is_value_char(c) => {
+                        let mut c = l.next();
+                        while is_value_char(c) {
+                            c = l.next();
+                        }
+                        l.state = State::Timestamp;
+                        Token::Value
+                    }
+                    _ => Token::Invalid,
+                }
+            }
+            State::Timestamp => {
+                return match c {
+                    b'\n' => {
+                        l.next();
+                        l.state = State::Init;
+                        Token::Linebreak
+                    }
+                    b' ' | b'\t' => whitespace(l),
+                    c if c.is_ascii_digit() => {
+                        let mut c = l.next();
+                        while c.is_ascii_digit() {
+                            c = l.next();
+                        }
+                        Token::Timestamp
+                    }
+                    _ => Token::Invalid,
+                }
+            }
+            State::Exemplar | State::EValue | State::ETimestamp => return Token::Invalid,
+        }
+    }
+}
+
+#[inline(always)]
+fn is_blank(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+/// `[^{ \t\n]` without NUL: a byte of a sample value.
+#[inline(always)]
+fn is_value_char(c: u8) -> bool {
+    !matches!(c, 0 | b'\t' | b'\n' | b' ' | b'{')
+}
+
+/// `[ \t]+`
+fn whitespace(l: &mut Lexer<'_>) -> Token {
+    let mut c = l.next();
+    while is_blank(c) {
+        c = l.next();
+    }
+    Token::Whitespace
+}
+
+/// `HELP[\t ]+` / `TYPE[\t ]+` after their first letter; a mismatch makes
+/// the line a comment.
+fn keyword(l: &mut Lexer<'_>, rest: &[u8], token: Token) -> Token {
+    for &want in rest {
+        if l.next() != want {
+            return consume_comment(l);
+        }
+    }
+    let mut c = l.next();
+    if !is_blank(c) {
+        return consume_comment(l);
+    }
+    while is_blank(c) {
+        c = l.next();
+    }
+    l.state = State::Meta1;
+    token
+}
+
+/// `\"(\\.|[^\\"])*\"`: raw newlines are allowed, a backslash escapes any
+/// byte but a newline.
+fn quoted_value(l: &mut Lexer<'_>) -> Token {
+    loop {
+        match l.next() {
+            b'"' => {
+                l.next();
+                l.state = State::Labels;
+                return Token::LValue;
+            }
+            b'\\' => {
+                if matches!(l.next(), 0 | b'\n') {
+                    return Token::Invalid;
+                }
+            }
+            0 => return Token::Invalid,
+            _ => {}
+        }
+    }
+}
+
+/// Everything up to the newline is a comment; a NUL (outside `# ` lines,
+/// where it is skipped) ends the input.
+fn consume_comment(l: &mut Lexer<'_>) -> Token {
+    let mut c = l.cur();
+    loop {
+        match c {
+            0 => return Token::Eof,
+            b'\n' => {
+                l.state = State::Init;
+                return Token::Comment;
+            }
+            _ => c = l.next(),
+        }
+    }
+}
