@@ -103,15 +103,30 @@ impl Flags {
         let opt = |v: Option<String>| v.unwrap_or_default();
         vec![
             ("config.file".into(), self.config_file.display().to_string()),
-            ("storage.path".into(), self.storage_path.display().to_string()),
-            ("storage.retention.size".into(), opt(self.retention_size.map(|s| s.to_string()))),
-            ("storage.retention.time".into(), opt(self.retention_time.map(|t| t.to_string()))),
+            (
+                "storage.path".into(),
+                self.storage_path.display().to_string(),
+            ),
+            (
+                "storage.retention.size".into(),
+                opt(self.retention_size.map(|s| s.to_string())),
+            ),
+            (
+                "storage.retention.time".into(),
+                opt(self.retention_time.map(|t| t.to_string())),
+            ),
             ("storage.fsync".into(), fsync),
             ("web.listen-address".into(), self.listen_address.clone()),
-            ("web.enable-lifecycle".into(), self.enable_lifecycle.to_string()),
+            (
+                "web.enable-lifecycle".into(),
+                self.enable_lifecycle.to_string(),
+            ),
             (
                 "web.config.file".into(),
-                opt(self.web_config_file.as_ref().map(|p| p.display().to_string())),
+                opt(self
+                    .web_config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())),
             ),
             ("log.level".into(), level.into()),
             ("log.format".into(), format.into()),
@@ -479,6 +494,11 @@ pub fn init_logging(level: LogLevel, format: LogFormat) {
         let caller = record.target().trim_start_matches("edgescrape::");
         let msg = record.args().to_string();
         match format {
+            // Records written as key=value pairs (`msg="..." job=x`) are
+            // already logfmt; plain messages are quoted as one `msg`.
+            LogFormat::Logfmt if msg.starts_with("msg=") => {
+                writeln!(buf, "ts={ts} level={level} caller={caller} {msg}")
+            }
             LogFormat::Logfmt => writeln!(
                 buf,
                 "ts={ts} level={level} caller={caller} msg={}",

@@ -13,7 +13,7 @@ mod views;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
@@ -23,7 +23,7 @@ use edgescrape::config::{Config, RemoteWriteConfig};
 use edgescrape::discovery;
 use edgescrape::scrape;
 use edgescrape::storage::fanout::{Storage, StorageOptions};
-use edgescrape::storage::remote::queue_manager::QueueManager;
+use edgescrape::storage::remote::QueueManager;
 use edgescrape::storage::wal::{self, WalOptions};
 use edgescrape::storage::Appendable;
 use edgescrape::web::{self, Server, Views, WebOptions};
@@ -80,12 +80,11 @@ impl App {
         config: Config,
         quit_tx: Sender<()>,
     ) -> Result<(Arc<App>, Server), StartError> {
-        let started = Instant::now();
         let options = StorageOptions {
             wal: WalOptions {
                 fsync: match flags.fsync {
                     cli::FsyncPolicy::Commit => wal::FsyncPolicy::EveryCommit,
-                    cli::FsyncPolicy::Interval(d) => wal::FsyncPolicy::Interval(d),
+                    cli::FsyncPolicy::Interval(d) => wal::FsyncPolicy::Interval(d.0),
                 },
                 retention_size: flags.retention_size.map(|s| s.0).unwrap_or(0),
                 retention_time: flags.retention_time.map(|d| d.0),
@@ -99,13 +98,6 @@ impl App {
                 flags.storage_path.display()
             ))
         })?;
-        log::info!(
-            "msg=\"storage opened\" path={} series={} replay_duration={:?}",
-            flags.storage_path.display(),
-            storage.head().num_series(),
-            started.elapsed()
-        );
-
         let mut queues = Vec::new();
         for rw in &config.remote_write {
             let queue = QueueManager::start(storage.wal(), rw, &config.global.external_labels)
@@ -137,7 +129,12 @@ impl App {
         let targets: usize = config
             .scrape_configs
             .iter()
-            .map(|sc| sc.static_configs.iter().map(|s| s.targets.len()).sum::<usize>())
+            .map(|sc| {
+                sc.static_configs
+                    .iter()
+                    .map(|s| s.targets.len())
+                    .sum::<usize>()
+            })
             .sum();
         let app = Arc::new(App {
             storage,
@@ -212,7 +209,9 @@ impl App {
 
     fn apply(&self, file: &PathBuf) -> Result<(), String> {
         let config = Config::load_file(file).map_err(|e| e.to_string())?;
-        self.scrape.apply_config(&config).map_err(|e| e.to_string())?;
+        self.scrape
+            .apply_config(&config)
+            .map_err(|e| e.to_string())?;
         if let Some(d) = self.discovery.lock().as_ref() {
             d.apply_config(&config.scrape_configs);
         }
@@ -239,9 +238,8 @@ impl App {
             if kept.iter().any(|k| &k.config == rw) {
                 continue;
             }
-            let queue =
-                QueueManager::start(self.storage.wal(), rw, &config.global.external_labels)
-                    .map_err(|e| format!("starting remote_write to {}: {e}", rw.url))?;
+            let queue = QueueManager::start(self.storage.wal(), rw, &config.global.external_labels)
+                .map_err(|e| format!("starting remote_write to {}: {e}", rw.url))?;
             kept.push(RunningQueue {
                 config: rw.clone(),
                 external_labels: config.global.external_labels.clone(),

@@ -8,8 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use edgescrape::config::Duration as PromDuration;
 use edgescrape::labels::Labels;
 use edgescrape::scrape::TargetHealth;
+use edgescrape::storage::selector::Matcher;
 use edgescrape::web::views::Sample;
-use edgescrape::web::{DroppedTargetInfo, Health, Matcher, TargetInfo};
+use edgescrape::web::{DroppedTargetInfo, Health, TargetInfo};
 
 use super::App;
 
