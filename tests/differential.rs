@@ -201,7 +201,11 @@ fn is_timing(key: &str) -> bool {
 fn timing_shape(samples: &[(i64, f64)]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (_, v) in samples {
-        let s = if v.to_bits() == STALE_NAN_BITS { "stale" } else { "value" };
+        let s = if v.to_bits() == STALE_NAN_BITS {
+            "stale"
+        } else {
+            "value"
+        };
         if out.last().map(String::as_str) != Some(s) {
             out.push(s.to_string());
         }
@@ -211,14 +215,16 @@ fn timing_shape(samples: &[(i64, f64)]) -> Vec<String> {
 
 /// Allowed differences from `docs/compat.md`: rows `| case | series regex | ... |`.
 fn allowed_differences() -> Vec<(String, regex::Regex)> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/compat.md"))
-        .expect("docs/compat.md exists");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/compat.md"))
+            .expect("docs/compat.md exists");
     text.lines()
         .filter(|l| l.starts_with("| `"))
         .filter_map(|l| {
             let cols: Vec<&str> = l.split('|').map(str::trim).collect();
             let case = cols.get(1)?.trim_matches('`').to_string();
-            let re = regex::Regex::new(&format!("^(?:{})$", cols.get(2)?.trim_matches('`'))).ok()?;
+            let re =
+                regex::Regex::new(&format!("^(?:{})$", cols.get(2)?.trim_matches('`'))).ok()?;
             Some((case, re))
         })
         .collect()
@@ -282,8 +288,18 @@ fn edgescrape_stores_what_prometheus_agent_stores() {
     let prom_cfg = dir.path().join("prometheus.yml");
     let edge_cfg = dir.path().join("edgescrape.yml");
     let write_configs = |without: &[&str]| {
-        let p = config(&cases, &targets.address, &format!("{}/prometheus", receiver.base_url), without);
-        let e = config(&cases, &targets.address, &format!("{}/edgescrape", receiver.base_url), without);
+        let p = config(
+            &cases,
+            &targets.address,
+            &format!("{}/prometheus", receiver.base_url),
+            without,
+        );
+        let e = config(
+            &cases,
+            &targets.address,
+            &format!("{}/edgescrape", receiver.base_url),
+            without,
+        );
         std::fs::write(&prom_cfg, p).expect("write prometheus config");
         std::fs::write(&edge_cfg, e).expect("write edgescrape config");
     };
@@ -296,7 +312,10 @@ fn edgescrape_stores_what_prometheus_agent_stores() {
         &[
             "--enable-feature=agent".into(),
             format!("--config.file={}", prom_cfg.display()),
-            format!("--storage.agent.path={}", dir.path().join("agent").display()),
+            format!(
+                "--storage.agent.path={}",
+                dir.path().join("agent").display()
+            ),
             format!("--web.listen-address=127.0.0.1:{prom_port}"),
         ],
         &dir.path().join("prometheus.log"),
@@ -310,8 +329,14 @@ fn edgescrape_stores_what_prometheus_agent_stores() {
         ],
         &dir.path().join("edgescrape.log"),
     );
-    wait_http_ok(&format!("http://127.0.0.1:{prom_port}/-/ready"), Duration::from_secs(30));
-    wait_http_ok(&format!("http://127.0.0.1:{edge_port}/-/ready"), Duration::from_secs(30));
+    wait_http_ok(
+        &format!("http://127.0.0.1:{prom_port}/-/ready"),
+        Duration::from_secs(30),
+    );
+    wait_http_ok(
+        &format!("http://127.0.0.1:{edge_port}/-/ready"),
+        Duration::from_secs(30),
+    );
 
     // Every step of every sequence is scraped (the longest has 4), then a
     // reload removes one job (end-of-run staleness), then one removes all.
@@ -320,7 +345,11 @@ fn edgescrape_stores_what_prometheus_agent_stores() {
     prom.signal(1);
     edge.signal(1);
     std::thread::sleep(Duration::from_secs(5));
-    let all: Vec<&str> = cases.iter().map(|c| c.name).chain(["target_down"]).collect();
+    let all: Vec<&str> = cases
+        .iter()
+        .map(|c| c.name)
+        .chain(["target_down"])
+        .collect();
     write_configs(&all);
     prom.signal(1);
     edge.signal(1);
@@ -330,7 +359,12 @@ fn edgescrape_stores_what_prometheus_agent_stores() {
     let empty = BTreeMap::new();
     let p = data.get("prometheus").unwrap_or(&empty);
     let e = data.get("edgescrape").unwrap_or(&empty);
-    assert!(p.len() > 50, "prometheus sent only {} series; see {}", p.len(), dir.path().display());
+    assert!(
+        p.len() > 50,
+        "prometheus sent only {} series; see {}",
+        p.len(),
+        dir.path().display()
+    );
     let diffs = compare(p, e);
     if !diffs.is_empty() {
         let keep = dir.keep();

@@ -113,7 +113,11 @@ fn scraper_of(request: &tiny_http::Request) -> String {
     agent.split('/').next().unwrap_or("").to_ascii_lowercase()
 }
 
-fn serve(request: tiny_http::Request, paths: &HashMap<String, Vec<Step>>, cursors: &Mutex<Cursors>) {
+fn serve(
+    request: tiny_http::Request,
+    paths: &HashMap<String, Vec<Step>>,
+    cursors: &Mutex<Cursors>,
+) {
     let path = request.url().split('?').next().unwrap_or("").to_string();
     let Some(steps) = paths.get(&path) else {
         let _ = request.respond(tiny_http::Response::empty(404));

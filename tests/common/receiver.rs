@@ -83,23 +83,26 @@ impl Receiver {
                     for mut request in server.incoming_requests() {
                         let sender = request.url().trim_start_matches('/').to_string();
                         let mut body = Vec::new();
-                        let status = match std::io::Read::read_to_end(request.as_reader(), &mut body)
-                            .ok()
-                            .and_then(|_| snap::raw::Decoder::new().decompress_vec(&body).ok())
-                            .and_then(|raw| WriteRequest::decode(raw.as_slice()).ok())
-                        {
-                            Some(req) => {
-                                let mut data = data.lock();
-                                let per_sender = data.entry(sender).or_default();
-                                for ts in req.timeseries {
-                                    let key = series_key(&ts.labels);
-                                    let samples = per_sender.entry(key).or_default();
-                                    samples.extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
+                        let status =
+                            match std::io::Read::read_to_end(request.as_reader(), &mut body)
+                                .ok()
+                                .and_then(|_| snap::raw::Decoder::new().decompress_vec(&body).ok())
+                                .and_then(|raw| WriteRequest::decode(raw.as_slice()).ok())
+                            {
+                                Some(req) => {
+                                    let mut data = data.lock();
+                                    let per_sender = data.entry(sender).or_default();
+                                    for ts in req.timeseries {
+                                        let key = series_key(&ts.labels);
+                                        let samples = per_sender.entry(key).or_default();
+                                        samples.extend(
+                                            ts.samples.iter().map(|s| (s.timestamp, s.value)),
+                                        );
+                                    }
+                                    204
                                 }
-                                204
-                            }
-                            None => 400,
-                        };
+                                None => 400,
+                            };
                         let _ = request.respond(tiny_http::Response::empty(status));
                     }
                 })
