@@ -153,7 +153,7 @@ fn corpus() -> Vec<Case> {
 }
 
 /// The scrape config both scrapers run; `without` leaves jobs out.
-fn config(cases: &[Case], targets: &str, remote: &str, without: &[&str]) -> String {
+fn config(cases: &[Case], targets: &str, down_port: u16, remote: &str, without: &[&str]) -> String {
     let mut yaml = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nremote_write:\n  - url: {remote}\n    queue_config: {{batch_send_deadline: 1s, max_samples_per_send: 500, min_backoff: 50ms, max_backoff: 1s}}\nscrape_configs:\n"
     );
@@ -164,7 +164,6 @@ fn config(cases: &[Case], targets: &str, remote: &str, without: &[&str]) -> Stri
             extra = c.extra
         ));
     }
-    let down_port = free_port();
     if !without.contains(&"target_down") {
         yaml.push_str(&format!(
             "  - job_name: target_down\n    static_configs:\n      - targets: [\"127.0.0.1:{down_port}\"]\n"
@@ -285,18 +284,21 @@ fn edgescrape_stores_what_prometheus_agent_stores() {
     let targets = ExpositionServer::start(paths);
     let receiver = Receiver::start();
 
+    let down_port = free_port();
     let prom_cfg = dir.path().join("prometheus.yml");
     let edge_cfg = dir.path().join("edgescrape.yml");
     let write_configs = |without: &[&str]| {
         let p = config(
             &cases,
             &targets.address,
+            down_port,
             &format!("{}/prometheus", receiver.base_url),
             without,
         );
         let e = config(
             &cases,
             &targets.address,
+            down_port,
             &format!("{}/edgescrape", receiver.base_url),
             without,
         );

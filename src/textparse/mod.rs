@@ -237,6 +237,16 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Whether the current series has label `name` in its exposition, even
+    /// with an empty value: Prometheus's `honor_labels` treats `job=""` as
+    /// present and so does not add the target's `job`.
+    pub fn exposes_label(&self, name: &str) -> bool {
+        match self {
+            Parser::Prometheus(p) => p.exposes_label(name),
+            Parser::OpenMetrics(p) => p.exposes_label(name),
+        }
+    }
+
     /// The exemplar of the current sample (OpenMetrics only). Returns it
     /// once per sample, as Prometheus 2.53 does; 2.42 returned it on every
     /// call, which its scrape loop never relied on.

@@ -114,6 +114,12 @@ impl<'a> PromParser<'a> {
         self.text
     }
 
+    /// Whether the current series names label `name` in its label set,
+    /// even with an empty value (which [`Self::labels`] leaves out).
+    pub fn exposes_label(&self, name: &str) -> bool {
+        self.labels.iter().any(|&(n, _)| n == name.as_bytes())
+    }
+
     /// The labels of the current sample, `__name__` included.
     pub fn labels(&self, builder: &mut LabelsBuilder) -> Labels {
         build_labels(

@@ -5,49 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use edgescrape::storage::remote::prompb::{Label, WriteRequest};
 use parking_lot::Mutex;
 use prost::Message;
-
-/// `prometheus.Label`.
-#[derive(Clone, PartialEq, Message)]
-pub struct Label {
-    /// Label name.
-    #[prost(string, tag = "1")]
-    pub name: String,
-    /// Label value.
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-/// `prometheus.Sample`.
-#[derive(Clone, PartialEq, Message)]
-pub struct Sample {
-    /// Value.
-    #[prost(double, tag = "1")]
-    pub value: f64,
-    /// Milliseconds since the epoch.
-    #[prost(int64, tag = "2")]
-    pub timestamp: i64,
-}
-
-/// `prometheus.TimeSeries` (samples only).
-#[derive(Clone, PartialEq, Message)]
-pub struct TimeSeries {
-    /// Sorted labels.
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    /// Samples.
-    #[prost(message, repeated, tag = "2")]
-    pub samples: Vec<Sample>,
-}
-
-/// `prometheus.WriteRequest` (timeseries only).
-#[derive(Clone, PartialEq, Message)]
-pub struct WriteRequest {
-    /// Series with samples.
-    #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<TimeSeries>,
-}
 
 /// Series key: `name{a="b",...}` with labels sorted by name.
 pub type SeriesKey = String;
