@@ -374,6 +374,9 @@ fn edgescrape_stores_what_prometheus_agent_stores() {
     );
     let diffs = compare(p, e);
     if !diffs.is_empty() {
+        let report = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts");
+        let _ = std::fs::create_dir_all(&report);
+        let _ = std::fs::write(report.join("differential.txt"), diffs.join("\n"));
         let keep = dir.keep();
         panic!(
             "{} series differ (logs kept in {}):\n{}",

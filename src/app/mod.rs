@@ -10,7 +10,7 @@
 mod metrics;
 mod views;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -207,7 +207,7 @@ impl App {
         result
     }
 
-    fn apply(&self, file: &PathBuf) -> Result<(), String> {
+    fn apply(&self, file: &Path) -> Result<(), String> {
         let config = Config::load_file(file).map_err(|e| e.to_string())?;
         self.scrape
             .apply_config(&config)
