@@ -17,7 +17,7 @@ peers:
 
 ## test: every test, including those against real Prometheus, vmagent and node_exporter
 test: peers
-	$(CARGO) test --all-targets
+	$(CARGO) test --all-targets --no-fail-fast
 
 ## bench: criterion benchmarks of the hot paths
 bench:

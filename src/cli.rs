@@ -76,6 +76,64 @@ impl Flags {
         self.features.contains(&feature)
     }
 
+    /// Every flag and its value, by name without the dashes, as
+    /// Prometheus's `/api/v1/status/flags` shows them.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        let fsync = match self.fsync {
+            FsyncPolicy::Commit => "commit".to_string(),
+            FsyncPolicy::Interval(d) => d.to_string(),
+        };
+        let features: Vec<&str> = self
+            .features
+            .iter()
+            .map(|f| match f {
+                Feature::ExtraScrapeMetrics => "extra-scrape-metrics",
+            })
+            .collect();
+        let level = match self.log_level {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        };
+        let format = match self.log_format {
+            LogFormat::Logfmt => "logfmt",
+            LogFormat::Json => "json",
+        };
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        vec![
+            ("config.file".into(), self.config_file.display().to_string()),
+            (
+                "storage.path".into(),
+                self.storage_path.display().to_string(),
+            ),
+            (
+                "storage.retention.size".into(),
+                opt(self.retention_size.map(|s| s.to_string())),
+            ),
+            (
+                "storage.retention.time".into(),
+                opt(self.retention_time.map(|t| t.to_string())),
+            ),
+            ("storage.fsync".into(), fsync),
+            ("web.listen-address".into(), self.listen_address.clone()),
+            (
+                "web.enable-lifecycle".into(),
+                self.enable_lifecycle.to_string(),
+            ),
+            (
+                "web.config.file".into(),
+                opt(self
+                    .web_config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())),
+            ),
+            ("log.level".into(), level.into()),
+            ("log.format".into(), format.into()),
+            ("enable-feature".into(), features.join(",")),
+        ]
+    }
+
     /// Parses the arguments after the program name.
     pub fn parse<I, S>(args: I) -> Result<Command, FlagError>
     where
@@ -436,6 +494,11 @@ pub fn init_logging(level: LogLevel, format: LogFormat) {
         let caller = record.target().trim_start_matches("edgescrape::");
         let msg = record.args().to_string();
         match format {
+            // Records written as key=value pairs (`msg="..." job=x`) are
+            // already logfmt; plain messages are quoted as one `msg`.
+            LogFormat::Logfmt if msg.starts_with("msg=") => {
+                writeln!(buf, "ts={ts} level={level} caller={caller} {msg}")
+            }
             LogFormat::Logfmt => writeln!(
                 buf,
                 "ts={ts} level={level} caller={caller} msg={}",

@@ -1,10 +1,17 @@
 //! The `edgescrape` binary: flags, wiring, signals and shutdown.
 
+mod app;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
 use edgescrape::cli::{self, Command, Flags};
 use edgescrape::config::Config;
+
+use app::App;
 
 fn main() -> ExitCode {
     let mut args = Vec::new();
@@ -63,26 +70,67 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-/// Loads the config and runs the scraper until shutdown.
-///
-/// The scrape, storage and web stages are not wired in yet: after loading
-/// the config this reports that and exits 1.
+/// Loads the config and runs the scraper until SIGTERM, SIGINT or
+/// `/-/quit`; SIGHUP reloads the config.
 fn run(flags: Flags) -> ExitCode {
     let config = match Config::load_file(&flags.config_file) {
         Ok(c) => c,
         Err(e) => {
-            log::error!("cannot load config: {e}");
+            log::error!("msg=\"cannot load config\" err=\"{e}\"");
             return ExitCode::FAILURE;
         }
     };
-    log::info!(
-        "Starting edgescrape version={} config={} jobs={} remote_write={} listen={}",
-        env!("CARGO_PKG_VERSION"),
-        flags.config_file.display(),
-        config.scrape_configs.len(),
-        config.remote_write.len(),
-        flags.listen_address
-    );
-    log::error!("the scrape, storage and web runtime is not wired into this binary yet");
-    ExitCode::FAILURE
+    let signals = match Signals::new([SIGHUP, SIGTERM, SIGINT]) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("msg=\"cannot install signal handlers\" err=\"{e}\"");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (quit_tx, quit_rx) = crossbeam_channel::bounded(1);
+    let (app, server) = match App::start(flags, config, quit_tx) {
+        Ok(started) => started,
+        Err(e) => {
+            log::error!("msg=\"cannot start\" err=\"{e}\"");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (signal_tx, signal_rx) = crossbeam_channel::unbounded();
+    let handle = signals.handle();
+    let forwarder = std::thread::Builder::new()
+        .name("signals".to_string())
+        .spawn(move || {
+            let mut signals = signals;
+            for sig in signals.forever() {
+                if signal_tx.send(sig).is_err() {
+                    break;
+                }
+            }
+        });
+    loop {
+        crossbeam_channel::select! {
+            recv(signal_rx) -> sig => match sig {
+                Ok(SIGHUP) => {
+                    let _ = app.reload();
+                }
+                Ok(sig) => {
+                    log::info!("msg=\"received signal, exiting gracefully\" signal={sig}");
+                    break;
+                }
+                Err(_) => break,
+            },
+            recv(quit_rx) -> _ => {
+                log::info!("msg=\"received quit request, exiting gracefully\"");
+                break;
+            }
+        }
+    }
+    app.shutdown();
+    server.stop();
+    handle.close();
+    if let Ok(t) = forwarder {
+        let _ = t.join();
+    }
+    log::info!("msg=\"see you next time!\"");
+    ExitCode::SUCCESS
 }

@@ -230,6 +230,7 @@ impl LoopState {
                     let hash = scraped.stable_hash();
                     let Some(labels) = mutate_sample_labels(
                         &scraped,
+                        &|name: &str| parser.exposes_label(name),
                         self.target.labels(),
                         settings.honor_labels,
                         &settings.metric_relabel,
@@ -479,8 +480,11 @@ fn limited_append(
 /// With `honor_labels` scraped values win; otherwise target values win and
 /// each colliding scraped label is kept as `exported_<name>` (more
 /// `exported_` prefixes until the name is free, shortest names first).
+/// `exposed` tells whether the exposition named a label, even with an
+/// empty value: as Prometheus, `honor_labels` then does not add the target's.
 pub(crate) fn mutate_sample_labels(
     scraped: &Labels,
+    exposed: &dyn Fn(&str) -> bool,
     target: &Labels,
     honor: bool,
     metric_relabel: &[RelabelConfig],
@@ -489,7 +493,7 @@ pub(crate) fn mutate_sample_labels(
     lb.reset(scraped);
     if honor {
         for l in target.iter() {
-            if !scraped.has(l.name) {
+            if !scraped.has(l.name) && !exposed(l.name) {
                 lb.set(l.name, l.value);
             }
         }
@@ -1031,8 +1035,10 @@ mod tests {
         want: &[(&str, &str)],
     ) {
         let mut lb = LabelsBuilder::default();
+        let exposed = |name: &str| scraped.iter().any(|(n, _)| *n == name);
         let got = mutate_sample_labels(
             &Labels::from_pairs(scraped.iter().copied()),
+            &exposed,
             &Labels::from_pairs(target.iter().copied()),
             honor,
             &[],
@@ -1044,6 +1050,14 @@ mod tests {
     #[test]
     fn honor_labels_and_exported_prefix() {
         let target = [("job", "j"), ("instance", "i")];
+        // Prometheus: an exposed empty `job=""` counts as present under
+        // honor_labels, so the series ends up without a job label.
+        mutate(
+            &[("__name__", "m"), ("job", "")],
+            &target,
+            true,
+            &[("__name__", "m"), ("instance", "i")],
+        );
         mutate(
             &[("__name__", "m"), ("job", "x")],
             &target,

@@ -12,6 +12,11 @@ pub const NORMAL_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
 /// Go reports `ErrRange` for it. Every NaN comes back as
 /// [`NORMAL_NAN_BITS`].
 pub(crate) fn parse_float(s: &[u8]) -> Result<f64, String> {
+    // Fast path: up to 15 digits are an exact integer in an f64.
+    if !s.is_empty() && s.len() <= 15 && s.iter().all(u8::is_ascii_digit) {
+        let n = s.iter().fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
+        return Ok(n as f64);
+    }
     if s.iter().any(|&c| matches!(c, b'p' | b'P' | b'_')) {
         return Err("unsupported character in float".to_string());
     }

@@ -154,6 +154,24 @@ impl<'a> Lexer<'a> {
         c
     }
 
+    /// `c = next(); while pred(c) { c = next() }` in one tight loop: moves
+    /// past the byte under the cursor and then over every byte `pred`
+    /// accepts (and over NULs where `next` skips them); returns the byte
+    /// it stops at. `pred` must reject 0, the end-of-input byte.
+    #[inline(always)]
+    pub(crate) fn advance_while(&mut self, pred: impl Fn(u8) -> bool) -> u8 {
+        let skip_nul = matches!(self.state, State::LValue | State::Meta2 | State::Comment);
+        let mut i = self.i + 1;
+        while let Some(&c) = self.b.get(i) {
+            if !(pred(c) || (c == 0 && skip_nul)) {
+                break;
+            }
+            i += 1;
+        }
+        self.i = i.min(self.end);
+        self.cur()
+    }
+
     /// Bytes of `b` in `[s, e)`, clamped to the real buffer.
     #[inline(always)]
     pub(crate) fn slice(&self, s: usize, e: usize) -> &'a [u8] {
@@ -168,26 +186,60 @@ impl<'a> Lexer<'a> {
     }
 }
 
+const MNAME_START: u8 = 1;
+const MNAME: u8 = 2;
+const LNAME_START: u8 = 4;
+const LNAME: u8 = 8;
+
+/// Byte classes of the name rules, one lookup per byte in the hot loops.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let alpha = b.is_ascii_alphabetic() || b == b'_';
+        let digit = b.is_ascii_digit();
+        let mut class = 0;
+        if alpha || b == b':' {
+            class |= MNAME_START | MNAME;
+        }
+        if digit {
+            class |= MNAME | LNAME;
+        }
+        if alpha {
+            class |= LNAME_START | LNAME;
+        }
+        t[c] = class;
+        c += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn class(c: u8) -> u8 {
+    CLASS[usize::from(c)]
+}
+
 /// `[a-zA-Z_:]`: first byte of a metric name.
 #[inline(always)]
 pub(crate) fn is_mname_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_' || c == b':'
+    class(c) & MNAME_START != 0
 }
 
 /// `[a-zA-Z0-9_:]`: later bytes of a metric name.
 #[inline(always)]
 pub(crate) fn is_mname_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
+    class(c) & MNAME != 0
 }
 
 /// `[a-zA-Z_]`: first byte of a label name.
 #[inline(always)]
 pub(crate) fn is_lname_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_'
+    class(c) & LNAME_START != 0
 }
 
 /// `[a-zA-Z0-9_]`: later bytes of a label name.
 #[inline(always)]
 pub(crate) fn is_lname_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
+    class(c) & LNAME != 0
 }

@@ -17,9 +17,13 @@ mod openmetricsparse;
 mod promparse;
 
 #[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
 mod openmetricsparse_tests;
 #[cfg(test)]
 mod promparse_tests;
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod testutil;
 
@@ -233,6 +237,16 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Whether the current series has label `name` in its exposition, even
+    /// with an empty value: Prometheus's `honor_labels` treats `job=""` as
+    /// present and so does not add the target's `job`.
+    pub fn exposes_label(&self, name: &str) -> bool {
+        match self {
+            Parser::Prometheus(p) => p.exposes_label(name),
+            Parser::OpenMetrics(p) => p.exposes_label(name),
+        }
+    }
+
     /// The exemplar of the current sample (OpenMetrics only). Returns it
     /// once per sample, as Prometheus 2.53 does; 2.42 returned it on every
     /// call, which its scrape loop never relied on.
@@ -371,12 +385,12 @@ pub(crate) fn unescape(s: &str, quote: bool) -> Cow<'_, str> {
 /// (`label name is not unique`) and fails the scrape; here the parse fails
 /// at the offending line instead.
 pub(crate) fn find_duplicate<'a>(
-    names: impl Iterator<Item = &'a str> + Clone,
-    scratch: &mut Vec<&'a str>,
-) -> Option<&'a str> {
+    names: impl Iterator<Item = &'a [u8]> + Clone,
+    scratch: &mut Vec<&'a [u8]>,
+) -> Option<&'a [u8]> {
     let mut n = 0;
     for name in names.clone() {
-        if name == crate::labels::METRIC_NAME {
+        if name == crate::labels::METRIC_NAME.as_bytes() {
             return Some(name);
         }
         n += 1;
@@ -394,6 +408,29 @@ pub(crate) fn find_duplicate<'a>(
     scratch.extend(names);
     scratch.sort_unstable();
     scratch.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+}
+
+/// Checks that a series (or exemplar) is UTF-8 in one pass. Names and
+/// punctuation are ASCII, so this is exactly Prometheus's check of every
+/// label value; returns the offset of the first bad byte.
+pub(crate) fn check_utf8(bytes: &[u8]) -> Result<(), usize> {
+    // The ASCII scan is several times faster than full validation and
+    // covers nearly every real exposition.
+    if bytes.is_ascii() {
+        return Ok(());
+    }
+    std::str::from_utf8(bytes)
+        .map(drop)
+        .map_err(|e| e.valid_up_to())
+}
+
+/// Label names and values of a series or exemplar, as raw bytes of a
+/// buffer already checked by [`check_utf8`].
+pub(crate) type RawLabels<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+/// Text of bytes [`check_utf8`] accepted (never empty otherwise).
+pub(crate) fn checked_str(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or_default()
 }
 
 /// Adds a label set's pairs to a fresh builder state and returns the set.
@@ -482,23 +519,22 @@ mod tests {
 
     #[test]
     fn duplicates_found_small_and_large() {
+        fn dup<'a>(names: &[&'a str], scratch: &mut Vec<&'a [u8]>) -> Option<&'a [u8]> {
+            find_duplicate(names.iter().map(|n| n.as_bytes()), scratch)
+        }
         let mut scratch = Vec::new();
-        assert_eq!(find_duplicate(["a", "b"].into_iter(), &mut scratch), None);
+        assert_eq!(dup(&["a", "b"], &mut scratch), None);
+        assert_eq!(dup(&["a", "b", "a"], &mut scratch), Some(&b"a"[..]));
         assert_eq!(
-            find_duplicate(["a", "b", "a"].into_iter(), &mut scratch),
-            Some("a")
+            dup(&["a", "__name__"], &mut scratch),
+            Some(&b"__name__"[..])
         );
-        assert_eq!(
-            find_duplicate(["a", "__name__"].into_iter(), &mut scratch),
-            Some("__name__")
-        );
-        let many: Vec<String> = (0..40).map(|i| format!("l{i}")).collect();
-        let mut with_dup: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert_eq!(find_duplicate(with_dup.iter().copied(), &mut scratch), None);
+        let owned: Vec<String> = (0..40).map(|i| format!("l{i}")).collect();
+        let many: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let mut scratch = Vec::new();
+        assert_eq!(dup(&many, &mut scratch), None);
+        let mut with_dup = many.clone();
         with_dup.push("l7");
-        assert_eq!(
-            find_duplicate(with_dup.iter().copied(), &mut scratch),
-            Some("l7")
-        );
+        assert_eq!(dup(&with_dup, &mut scratch), Some(&b"l7"[..]));
     }
 }

@@ -7,7 +7,10 @@ use super::float::{go_quote, parse_float, seconds_to_millis, NORMAL_NAN_BITS};
 use super::lex::{
     is_lname_char, is_lname_start, is_mname_char, is_mname_start, Lexer, State, Token,
 };
-use super::{build_labels, find_duplicate, unescape, Entry, Exemplar, MetricType, ParseError};
+use super::{
+    build_labels, check_utf8, checked_str, find_duplicate, unescape, Entry, Exemplar, MetricType,
+    ParseError, RawLabels,
+};
 use crate::labels::{Labels, LabelsBuilder};
 
 /// Parser of the OpenMetrics text format over a borrowed scrape body.
@@ -38,11 +41,11 @@ pub struct OpenMetricsParser<'a> {
     start: usize,
     series: &'a [u8],
     /// Metric name of the current sample.
-    name: &'a str,
+    name: &'a [u8],
     /// Raw label names and values (between the quotes) of the current sample.
-    labels: Vec<(&'a str, &'a str)>,
+    labels: RawLabels<'a>,
     /// Reused by the duplicate check of samples with many labels.
-    scratch: Vec<&'a str>,
+    scratch: Vec<&'a [u8]>,
     /// Family name of the current HELP, TYPE or UNIT entry.
     family: &'a [u8],
     /// Help or unit text.
@@ -52,7 +55,7 @@ pub struct OpenMetricsParser<'a> {
     ts: Option<i64>,
     /// Whether the current sample has an exemplar not yet handed out.
     has_exemplar: bool,
-    exemplar_labels: Vec<(&'a str, &'a str)>,
+    exemplar_labels: RawLabels<'a>,
     exemplar_val: f64,
     exemplar_ts: Option<i64>,
     done: bool,
@@ -67,7 +70,7 @@ impl<'a> OpenMetricsParser<'a> {
             l: Lexer::new(buf, false),
             start: 0,
             series: &[],
-            name: "",
+            name: &[],
             labels: Vec::new(),
             scratch: Vec::new(),
             family: &[],
@@ -120,12 +123,20 @@ impl<'a> OpenMetricsParser<'a> {
         (self.family, self.text)
     }
 
+    /// Whether the current series names label `name` in its label set,
+    /// even with an empty value (which [`Self::labels`] leaves out).
+    pub fn exposes_label(&self, name: &str) -> bool {
+        self.labels.iter().any(|&(n, _)| n == name.as_bytes())
+    }
+
     /// The labels of the current sample, `__name__` included.
     pub fn labels(&self, builder: &mut LabelsBuilder) -> Labels {
         build_labels(
             builder,
-            self.name,
-            self.labels.iter().map(|&(n, v)| (n, unescape(v, true))),
+            checked_str(self.name),
+            self.labels
+                .iter()
+                .map(|&(n, v)| (checked_str(n), unescape(checked_str(v), true))),
         )
     }
 
@@ -141,7 +152,7 @@ impl<'a> OpenMetricsParser<'a> {
             "",
             self.exemplar_labels
                 .iter()
-                .map(|&(n, v)| (n, Cow::Borrowed(v))),
+                .map(|&(n, v)| (checked_str(n), Cow::Borrowed(checked_str(v)))),
         );
         Some(Exemplar {
             labels,
@@ -245,13 +256,16 @@ impl<'a> OpenMetricsParser<'a> {
     }
 
     fn parse_sample(&mut self) -> Step<Entry> {
-        // Names are ASCII by the lexer, so this never falls back.
-        self.name = std::str::from_utf8(self.l.buf()).unwrap_or_default();
+        self.name = self.l.buf();
         self.series = self.l.buf();
         let mut t = lex(&mut self.l);
         if t == Token::BraceOpen {
             parse_label_values(&mut self.l, &mut self.labels)?;
             self.series = self.l.slice(self.start, self.l.i);
+            if let Err(bad) = check_utf8(self.series) {
+                let msg = "invalid UTF-8 label value".to_string();
+                return Err(self.err_at(self.start + bad, msg));
+            }
             t = lex(&mut self.l);
         }
         self.val = self.float_value(t, "metric")?;
@@ -271,7 +285,8 @@ impl<'a> OpenMetricsParser<'a> {
             t => return Err(self.unexpected("expected timestamp or # symbol", t)),
         }
         if let Some(dup) = find_duplicate(self.labels.iter().map(|l| l.0), &mut self.scratch) {
-            return Err(self.err_at(self.start, format!("label name \"{dup}\" is not unique")));
+            let msg = format!("label name \"{}\" is not unique", checked_str(dup));
+            return Err(self.err_at(self.start, msg));
         }
         Ok(Entry::Series)
     }
@@ -279,13 +294,18 @@ impl<'a> OpenMetricsParser<'a> {
     /// After ` # {`: the exemplar's labels, value and optional timestamp.
     fn parse_exemplar(&mut self) -> Step<()> {
         // Prometheus 2.42 takes exemplars only on counters and buckets.
-        if !(self.name.ends_with("_total") || self.name.ends_with("_bucket")) {
+        if !(self.name.ends_with(b"_total") || self.name.ends_with(b"_bucket")) {
             return Err(self.err(format!(
                 "metric name {} does not support exemplars",
-                self.name
+                checked_str(self.name)
             )));
         }
+        let labels_start = self.l.i;
         parse_label_values(&mut self.l, &mut self.exemplar_labels)?;
+        if let Err(bad) = check_utf8(self.l.slice(labels_start, self.l.i)) {
+            let msg = "invalid UTF-8 label value".to_string();
+            return Err(self.err_at(labels_start + bad, msg));
+        }
         let t = lex(&mut self.l);
         self.exemplar_val = self.float_value(t, "exemplar labels")?;
         match lex(&mut self.l) {
@@ -332,10 +352,7 @@ impl<'a> OpenMetricsParser<'a> {
 
 /// The label set after `{` (or an exemplar's after ` # {`), up to `}`:
 /// comma separated, no trailing comma, as Prometheus 2.42.
-fn parse_label_values<'a>(
-    l: &mut Lexer<'a>,
-    out: &mut Vec<(&'a str, &'a str)>,
-) -> Result<(), ParseError> {
+fn parse_label_values<'a>(l: &mut Lexer<'a>, out: &mut RawLabels<'a>) -> Result<(), ParseError> {
     let unexpected = |l: &Lexer<'_>, expected: &str, got: Token| {
         ParseError::at(l.b, l.start, format!("{expected}, got \"{got}\""))
     };
@@ -353,7 +370,7 @@ fn parse_label_values<'a>(
             t => return Err(unexpected(l, "expected comma or left brace", t)),
         }
         first = false;
-        let name = std::str::from_utf8(l.buf()).unwrap_or_default();
+        let name = l.buf();
         match lex(l) {
             Token::Equal => {}
             t => return Err(unexpected(l, "expected equal", t)),
@@ -362,16 +379,9 @@ fn parse_label_values<'a>(
             Token::LValue => {}
             t => return Err(unexpected(l, "expected label value", t)),
         }
-        // The lexer guarantees the quotes; strip them.
-        let value = l.slice(l.start + 1, l.i.saturating_sub(1));
-        let Ok(value) = std::str::from_utf8(value) else {
-            return Err(ParseError::at(
-                l.b,
-                l.start,
-                "invalid UTF-8 label value".to_string(),
-            ));
-        };
-        out.push((name, value));
+        // The lexer guarantees the quotes; strip them. UTF-8 is checked for
+        // the whole label set at once.
+        out.push((name, l.slice(l.start + 1, l.i.saturating_sub(1))));
     }
 }
 
@@ -394,10 +404,7 @@ fn lex(l: &mut Lexer<'_>) -> Token {
                     l.state = State::Comment;
                 }
                 c if is_mname_start(c) => {
-                    let mut c = l.next();
-                    while is_mname_char(c) {
-                        c = l.next();
-                    }
+                    l.advance_while(is_mname_char);
                     l.state = State::Value;
                     return Token::MName;
                 }
@@ -425,10 +432,7 @@ fn lex(l: &mut Lexer<'_>) -> Token {
                 if !is_mname_start(c) {
                     return Token::Invalid;
                 }
-                let mut c = l.next();
-                while is_mname_char(c) {
-                    c = l.next();
-                }
+                l.advance_while(is_mname_char);
                 l.state = State::Meta2;
                 return Token::MName;
             }
@@ -437,17 +441,12 @@ fn lex(l: &mut Lexer<'_>) -> Token {
                 if c != b' ' {
                     return Token::Invalid;
                 }
-                loop {
-                    match l.next() {
-                        b'\n' => {
-                            l.next();
-                            l.state = State::Init;
-                            return Token::Text;
-                        }
-                        0 => return Token::Invalid,
-                        _ => {}
-                    }
+                if l.advance_while(|c| c != 0 && c != b'\n') != b'\n' {
+                    return Token::Invalid;
                 }
+                l.next();
+                l.state = State::Init;
+                return Token::Text;
             }
             State::Labels | State::Exemplar => {
                 let in_exemplar = l.state == State::Exemplar;
@@ -475,10 +474,7 @@ fn lex(l: &mut Lexer<'_>) -> Token {
                         Token::BraceClose
                     }
                     c if is_lname_start(c) => {
-                        let mut c = l.next();
-                        while is_lname_char(c) {
-                            c = l.next();
-                        }
+                        l.advance_while(is_lname_char);
                         Token::LName
                     }
                     _ => Token::Invalid,
@@ -543,13 +539,10 @@ fn is_word_char(c: u8) -> bool {
 
 /// `{S}[^ \n]+` from the space under the cursor.
 fn spaced_word(l: &mut Lexer<'_>, then: State, token: Token) -> Token {
-    let mut c = l.next();
-    if !is_word_char(c) {
+    if !is_word_char(l.next()) {
         return Token::Invalid;
     }
-    while is_word_char(c) {
-        c = l.next();
-    }
+    l.advance_while(is_word_char);
     l.state = then;
     token
 }
@@ -572,8 +565,8 @@ fn timestamp_or_exemplar(l: &mut Lexer<'_>) -> Token {
     } else if !is_word_char(c) {
         return Token::Invalid;
     }
-    while is_word_char(c) {
-        c = l.next();
+    if is_word_char(c) {
+        l.advance_while(is_word_char);
     }
     Token::Timestamp
 }
@@ -582,7 +575,7 @@ fn timestamp_or_exemplar(l: &mut Lexer<'_>) -> Token {
 /// but a newline.
 fn quoted_value(l: &mut Lexer<'_>, then: State) -> Token {
     loop {
-        match l.next() {
+        match l.advance_while(|c| !matches!(c, 0 | b'"' | b'\\' | b'\n')) {
             b'"' => {
                 l.next();
                 l.state = then;
@@ -593,8 +586,7 @@ fn quoted_value(l: &mut Lexer<'_>, then: State) -> Token {
                     return Token::Invalid;
                 }
             }
-            0 | b'\n' => return Token::Invalid,
-            _ => {}
+            _ => return Token::Invalid,
         }
     }
 }

@@ -7,7 +7,10 @@ use super::float::{go_quote, parse_float, parse_int, NORMAL_NAN_BITS};
 use super::lex::{
     is_lname_char, is_lname_start, is_mname_char, is_mname_start, Lexer, State, Token,
 };
-use super::{build_labels, find_duplicate, unescape, Entry, MetricType, ParseError};
+use super::{
+    build_labels, check_utf8, checked_str, find_duplicate, unescape, Entry, MetricType, ParseError,
+    RawLabels,
+};
 use crate::labels::{Labels, LabelsBuilder};
 
 /// Parser of the Prometheus text format over a borrowed scrape body.
@@ -39,11 +42,11 @@ pub struct PromParser<'a> {
     start: usize,
     series: &'a [u8],
     /// Metric name of the current sample.
-    name: &'a str,
+    name: &'a [u8],
     /// Raw label names and values (between the quotes) of the current sample.
-    labels: Vec<(&'a str, &'a str)>,
+    labels: RawLabels<'a>,
     /// Reused by the duplicate check of samples with many labels.
-    scratch: Vec<&'a str>,
+    scratch: Vec<&'a [u8]>,
     /// Family name of the current HELP or TYPE entry.
     family: &'a [u8],
     /// Help or comment text.
@@ -61,7 +64,7 @@ impl<'a> PromParser<'a> {
             l: Lexer::new(buf, true),
             start: 0,
             series: &[],
-            name: "",
+            name: &[],
             labels: Vec::new(),
             scratch: Vec::new(),
             family: &[],
@@ -111,12 +114,20 @@ impl<'a> PromParser<'a> {
         self.text
     }
 
+    /// Whether the current series names label `name` in its label set,
+    /// even with an empty value (which [`Self::labels`] leaves out).
+    pub fn exposes_label(&self, name: &str) -> bool {
+        self.labels.iter().any(|&(n, _)| n == name.as_bytes())
+    }
+
     /// The labels of the current sample, `__name__` included.
     pub fn labels(&self, builder: &mut LabelsBuilder) -> Labels {
         build_labels(
             builder,
-            self.name,
-            self.labels.iter().map(|&(n, v)| (n, unescape(v, true))),
+            checked_str(self.name),
+            self.labels
+                .iter()
+                .map(|&(n, v)| (checked_str(n), unescape(checked_str(v), true))),
         )
     }
 
@@ -200,8 +211,7 @@ impl<'a> PromParser<'a> {
                 "invalid metric name {name}: a sample line must not start with whitespace"
             ));
         }
-        // Names are ASCII by the lexer, so this never falls back.
-        self.name = std::str::from_utf8(self.l.buf()).unwrap_or_default();
+        self.name = self.l.buf();
         self.series = self.l.buf();
         let mut t = self.token();
         if t == Token::BraceOpen {
@@ -209,6 +219,10 @@ impl<'a> PromParser<'a> {
                 return Some(Err(err));
             }
             self.series = self.l.slice(self.start, self.l.i);
+            if let Err(bad) = check_utf8(self.series) {
+                let msg = "invalid UTF-8 label value".to_string();
+                return Some(Err(ParseError::at(self.l.b, self.start + bad, msg)));
+            }
             t = self.token();
         }
         if t != Token::Value {
@@ -235,12 +249,8 @@ impl<'a> PromParser<'a> {
             t => return self.unexpected("expected timestamp or new record", t),
         }
         if let Some(dup) = find_duplicate(self.labels.iter().map(|l| l.0), &mut self.scratch) {
-            let pos = self.start;
-            return Some(Err(ParseError::at(
-                self.l.b,
-                pos,
-                format!("label name \"{dup}\" is not unique"),
-            )));
+            let msg = format!("label name \"{}\" is not unique", checked_str(dup));
+            return Some(Err(ParseError::at(self.l.b, self.start, msg)));
         }
         Some(Ok(Entry::Series))
     }
@@ -260,7 +270,7 @@ impl<'a> PromParser<'a> {
                 Token::LName => {}
                 t => return unexpected(self, "expected label name", t),
             }
-            let name = std::str::from_utf8(self.l.buf()).unwrap_or_default();
+            let name = self.l.buf();
             match self.token() {
                 Token::Equal => {}
                 t => return unexpected(self, "expected equal", t),
@@ -269,15 +279,9 @@ impl<'a> PromParser<'a> {
                 Token::LValue => {}
                 t => return unexpected(self, "expected label value", t),
             }
-            // The lexer guarantees the quotes; strip them.
-            let value = self.l.slice(self.l.start + 1, self.l.i - 1);
-            let Ok(value) = std::str::from_utf8(value) else {
-                return Some(ParseError::at(
-                    self.l.b,
-                    self.l.start,
-                    "invalid UTF-8 label value".to_string(),
-                ));
-            };
+            // The lexer guarantees the quotes; strip them. UTF-8 is checked
+            // for the whole label set at once.
+            let value = self.l.slice(self.l.start + 1, self.l.i.saturating_sub(1));
             self.labels.push((name, value));
             // Free trailing commas are allowed, and so is no comma at all.
             t = self.token();
@@ -319,10 +323,7 @@ fn lex(l: &mut Lexer<'_>) -> Token {
                     return Token::Eof;
                 }
                 c if is_mname_start(c) => {
-                    let mut c = l.next();
-                    while is_mname_char(c) {
-                        c = l.next();
-                    }
+                    l.advance_while(is_mname_char);
                     l.state = State::Value;
                     return Token::MName;
                 }
@@ -340,10 +341,7 @@ fn lex(l: &mut Lexer<'_>) -> Token {
                 return match c {
                     b' ' | b'\t' => whitespace(l),
                     c if is_mname_start(c) => {
-                        let mut c = l.next();
-                        while is_mname_char(c) {
-                            c = l.next();
-                        }
+                        l.advance_while(is_mname_char);
                         l.state = State::Meta2;
                         Token::MName
                     }
@@ -352,15 +350,13 @@ fn lex(l: &mut Lexer<'_>) -> Token {
             }
             State::Meta2 => {
                 if is_blank(c) {
-                    while is_blank(c) {
-                        c = l.next();
-                    }
+                    c = l.advance_while(is_blank);
                     if c == 0 || c == b'\n' {
                         return Token::Whitespace;
                     }
                 }
-                while c != 0 && c != b'\n' {
-                    c = l.next();
+                if c != 0 && c != b'\n' {
+                    l.advance_while(|c| c != 0 && c != b'\n');
                 }
                 l.state = State::Init;
                 return Token::Text;
@@ -383,10 +379,7 @@ fn lex(l: &mut Lexer<'_>) -> Token {
                     }
                     b' ' | b'\t' => whitespace(l),
                     c if is_lname_start(c) => {
-                        let mut c = l.next();
-                        while is_lname_char(c) {
-                            c = l.next();
-                        }
+                        l.advance_while(is_lname_char);
                         Token::LName
                     }
                     _ => Token::Invalid,
@@ -408,10 +401,7 @@ fn lex(l: &mut Lexer<'_>) -> Token {
                         Token::BraceOpen
                     }
                     c if is_value_char(c) => {
-                        let mut c = l.next();
-                        while is_value_char(c) {
-                            c = l.next();
-                        }
+                        l.advance_while(is_value_char);
                         l.state = State::Timestamp;
                         Token::Value
                     }
@@ -427,10 +417,7 @@ fn lex(l: &mut Lexer<'_>) -> Token {
                     }
                     b' ' | b'\t' => whitespace(l),
                     c if c.is_ascii_digit() => {
-                        let mut c = l.next();
-                        while c.is_ascii_digit() {
-                            c = l.next();
-                        }
+                        l.advance_while(|c| c.is_ascii_digit());
                         Token::Timestamp
                     }
                     _ => Token::Invalid,
@@ -454,10 +441,7 @@ fn is_value_char(c: u8) -> bool {
 
 /// `[ \t]+`
 fn whitespace(l: &mut Lexer<'_>) -> Token {
-    let mut c = l.next();
-    while is_blank(c) {
-        c = l.next();
-    }
+    l.advance_while(is_blank);
     Token::Whitespace
 }
 
@@ -484,7 +468,7 @@ fn keyword(l: &mut Lexer<'_>, rest: &[u8], token: Token) -> Token {
 /// byte but a newline.
 fn quoted_value(l: &mut Lexer<'_>) -> Token {
     loop {
-        match l.next() {
+        match l.advance_while(|c| !matches!(c, 0 | b'"' | b'\\')) {
             b'"' => {
                 l.next();
                 l.state = State::Labels;
@@ -495,8 +479,9 @@ fn quoted_value(l: &mut Lexer<'_>) -> Token {
                     return Token::Invalid;
                 }
             }
-            0 => return Token::Invalid,
-            _ => {}
+            // The virtual newline after the buffer: the input ends inside
+            // the value.
+            _ => return Token::Invalid,
         }
     }
 }
@@ -505,14 +490,12 @@ fn quoted_value(l: &mut Lexer<'_>) -> Token {
 /// where it is skipped) ends the input.
 fn consume_comment(l: &mut Lexer<'_>) -> Token {
     let mut c = l.cur();
-    loop {
-        match c {
-            0 => return Token::Eof,
-            b'\n' => {
-                l.state = State::Init;
-                return Token::Comment;
-            }
-            _ => c = l.next(),
-        }
+    if c != 0 && c != b'\n' {
+        c = l.advance_while(|c| c != 0 && c != b'\n');
     }
+    if c == 0 {
+        return Token::Eof;
+    }
+    l.state = State::Init;
+    Token::Comment
 }

@@ -28,7 +28,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use metrics::{Metrics, MetricsSource, MetricsWriter};
-pub use selector::{MatchKind, Matcher};
 pub use server::Server;
 pub use views::{DroppedTargetInfo, Health, Lifecycle, SeriesView, TargetInfo, TargetsView};
 

@@ -516,7 +516,7 @@ impl Handler {
                 }
             },
         };
-        let matchers = match selector::parse_query(form.get("query").unwrap_or("")) {
+        let matchers = match selector::parse(form.get("query").unwrap_or("")) {
             Ok(m) => m,
             Err(e) => {
                 return Reply::api_err(

@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::labels::Labels;
-use crate::web::selector::Matcher;
+use crate::storage::selector::Matcher;
 
 /// Health of a target after its last scrape, as Prometheus's `TargetHealth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -11,10 +11,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgescrape::labels::Labels;
 use edgescrape::storage::is_stale_nan;
-use edgescrape::web::selector::matches_all;
+use edgescrape::storage::selector::{matches_all, Matcher};
 use edgescrape::web::{
-    DroppedTargetInfo, Health, Lifecycle, Matcher, Metrics, SeriesView, TargetInfo, TargetsView,
-    Views, WebOptions,
+    DroppedTargetInfo, Health, Lifecycle, Metrics, SeriesView, TargetInfo, TargetsView, Views,
+    WebOptions,
 };
 
 /// Targets the test sets.

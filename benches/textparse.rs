@@ -1,0 +1,81 @@
+//! Throughput of the exposition parsers: every entry of a body read with
+//! `next()` and every sample with `series()`, as the scrape loop does on a
+//! warm scrape cache; and the same with `labels()` on every sample, the
+//! cold-cache case.
+//!
+//! Fixtures: the node_exporter capture (`tests/fixtures/node_exporter.*`)
+//! and the synthetic 10,000-series body (`tests/fixtures/synthetic.rs`), each
+//! in the Prometheus text format and in OpenMetrics.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use edgescrape::labels::LabelsBuilder;
+use edgescrape::textparse::{Entry, Parser};
+
+#[path = "../tests/fixtures/synthetic.rs"]
+mod synthetic;
+
+const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const OM: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Reads every entry and every series; returns the number of series.
+fn parse(buf: &[u8], content_type: &str, decode_labels: bool) -> usize {
+    let mut p = Parser::new(buf, content_type);
+    let mut builder = LabelsBuilder::default();
+    let mut series = 0;
+    while let Some(entry) = p.next() {
+        match entry {
+            Ok(Entry::Series) => {
+                let (m, t, v) = p.series();
+                black_box((m, t, v));
+                if decode_labels {
+                    black_box(p.labels(&mut builder));
+                }
+                series += 1;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("fixture does not parse: {e}"),
+        }
+    }
+    series
+}
+
+fn bench_textparse(c: &mut Criterion) {
+    let fixtures: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "node_exporter/prom",
+            include_bytes!("../tests/fixtures/node_exporter.prom").to_vec(),
+            TEXT,
+        ),
+        (
+            "node_exporter/openmetrics",
+            include_bytes!("../tests/fixtures/node_exporter.om").to_vec(),
+            OM,
+        ),
+        (
+            "synthetic_10k/prom",
+            synthetic::exposition(10_000, false),
+            TEXT,
+        ),
+        (
+            "synthetic_10k/openmetrics",
+            synthetic::exposition(10_000, true),
+            OM,
+        ),
+    ];
+    let mut group = c.benchmark_group("textparse");
+    for (name, buf, content_type) in &fixtures {
+        let series = parse(buf, content_type, false);
+        eprintln!("{name}: {} bytes, {series} series", buf.len());
+        group.throughput(Throughput::Bytes(buf.len() as u64));
+        group.bench_function(format!("{name}/series"), |b| {
+            b.iter(|| parse(black_box(buf), content_type, false))
+        });
+        group.bench_function(format!("{name}/series+labels"), |b| {
+            b.iter(|| parse(black_box(buf), content_type, true))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_textparse);
+criterion_main!(benches);

@@ -1,0 +1,227 @@
+//! Property tests: no input makes a parser panic, and generated valid
+//! expositions come back as generated.
+
+use std::fmt::Write;
+
+use proptest::prelude::*;
+
+use super::{Entry, Parser};
+use crate::labels::{Labels, LabelsBuilder};
+
+const TEXT: &str = "text/plain; version=0.0.4";
+const OM: &str = "application/openmetrics-text; version=1.0.0";
+
+/// Drives a parser to the end, calling every accessor on every entry.
+fn drain(buf: &[u8], content_type: &str) {
+    let mut p = Parser::new(buf, content_type);
+    let mut builder = LabelsBuilder::default();
+    let mut entries = 0;
+    while let Some(entry) = p.next() {
+        match entry {
+            Ok(Entry::Series) => {
+                let (series, _, _) = p.series();
+                assert!(!series.is_empty());
+                let lset = p.labels(&mut builder);
+                assert!(lset.metric_name().is_some());
+                let _ = p.exemplar();
+            }
+            Ok(Entry::Help) => drop(p.help()),
+            Ok(Entry::Type) => drop(p.metric_type()),
+            Ok(Entry::Unit) => drop(p.unit()),
+            Ok(Entry::Comment) => drop(p.comment()),
+            Err(e) => {
+                assert!(e.line >= 1);
+                assert!(e.line <= 1 + buf.iter().filter(|&&c| c == b'\n').count());
+                let _ = e.to_string();
+            }
+        }
+        entries += 1;
+        assert!(entries <= buf.len() + 1, "parser does not advance");
+    }
+}
+
+/// Bytes the grammar cares about, to reach deep states more often than
+/// uniform bytes do.
+fn grammar_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        4 => prop::sample::select(b"#{}=,\" \t\n\\aZ_:019.eE+-xpEOFHELPTYPUNI\0\r\xff".to_vec()),
+        1 => any::<u8>(),
+    ];
+    prop::collection::vec(byte, 0..200)
+}
+
+/// One generated sample: name, labels (name, raw value), value, timestamp.
+#[derive(Debug, Clone)]
+struct Sample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+    ts_ms: Option<i64>,
+}
+
+fn label_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9 ._/-]{0,20}",
+        any::<String>().prop_map(|s| s.chars().take(12).collect()),
+        prop::sample::select(vec![
+            "\"".to_string(),
+            "\\".to_string(),
+            "\n".to_string(),
+            "a\\nb".to_string(),
+            "{}=,#".to_string(),
+        ]),
+    ]
+}
+
+fn sample() -> impl Strategy<Value = Sample> {
+    (
+        "[a-zA-Z_:][a-zA-Z0-9_:]{0,15}",
+        prop::collection::btree_map("[a-zA-Z_][a-zA-Z0-9_]{0,10}", label_value(), 0..6),
+        prop_oneof![
+            any::<f64>(),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            (-1_000_000i64..1_000_000).prop_map(|v| v as f64),
+        ],
+        prop::option::of(-4_000_000_000_000i64..4_000_000_000_000),
+    )
+        .prop_map(|(name, labels, value, ts_ms)| Sample {
+            name,
+            labels: labels
+                .into_iter()
+                .filter(|(n, _)| n != "__name__")
+                .collect(),
+            value,
+            ts_ms,
+        })
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('"', "\\\"")
+}
+
+fn render(samples: &[Sample], openmetrics: bool) -> String {
+    let mut out = String::new();
+    for s in samples {
+        out.push_str(&s.name);
+        if !s.labels.is_empty() {
+            let parts: Vec<String> = s
+                .labels
+                .iter()
+                .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
+                .collect();
+            let _ = write!(out, "{{{}}}", parts.join(","));
+        }
+        // `{:?}` prints the shortest representation that reads back exactly.
+        let _ = write!(out, " {:?}", s.value);
+        if let Some(ms) = s.ts_ms {
+            if openmetrics {
+                let _ = write!(out, " {}", om_seconds(ms));
+            } else if ms >= 0 {
+                let _ = write!(out, " {ms}");
+            }
+        }
+        out.push('\n');
+    }
+    if openmetrics {
+        out.push_str("# EOF\n");
+    }
+    out
+}
+
+/// Milliseconds written as OpenMetrics seconds.
+fn om_seconds(ms: i64) -> String {
+    let sign = if ms < 0 { "-" } else { "" };
+    format!("{sign}{}.{:03}", ms.abs() / 1000, ms.abs() % 1000)
+}
+
+fn expected_labels(s: &Sample) -> Labels {
+    Labels::from_pairs(
+        std::iter::once(("__name__", s.name.as_str()))
+            .chain(s.labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+    )
+}
+
+fn check_round_trip(samples: &[Sample], openmetrics: bool) -> Result<(), TestCaseError> {
+    let body = render(samples, openmetrics);
+    let mut p = Parser::new(body.as_bytes(), if openmetrics { OM } else { TEXT });
+    let mut builder = LabelsBuilder::default();
+    for s in samples {
+        let entry = p.next();
+        prop_assert!(
+            matches!(entry, Some(Ok(Entry::Series))),
+            "{entry:?} in {body:?}"
+        );
+        let (_, ts, v) = p.series();
+        prop_assert_eq!(p.labels(&mut builder), expected_labels(s));
+        if s.value.is_nan() {
+            prop_assert_eq!(v.to_bits(), super::NORMAL_NAN_BITS);
+        } else {
+            prop_assert_eq!(v.to_bits(), s.value.to_bits());
+        }
+        let want_ts = match s.ts_ms {
+            // Prometheus truncates `seconds * 1000`, so 542947266.833
+            // becomes 542947266832: the rounding error of the float.
+            Some(ms) if openmetrics => {
+                let seconds: f64 = om_seconds(ms).parse().unwrap_or(f64::NAN);
+                Some((seconds * 1000.0) as i64)
+            }
+            Some(ms) if ms >= 0 => Some(ms),
+            _ => None,
+        };
+        prop_assert_eq!(ts, want_ts);
+    }
+    prop_assert!(p.next().is_none());
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn prom_never_panics_on_arbitrary_bytes(buf in prop::collection::vec(any::<u8>(), 0..300)) {
+        drain(&buf, TEXT);
+    }
+
+    #[test]
+    fn openmetrics_never_panics_on_arbitrary_bytes(buf in prop::collection::vec(any::<u8>(), 0..300)) {
+        drain(&buf, OM);
+    }
+
+    #[test]
+    fn parsers_never_panic_on_grammar_soup(buf in grammar_bytes()) {
+        drain(&buf, TEXT);
+        drain(&buf, OM);
+    }
+
+    #[test]
+    fn parsers_never_panic_on_mutated_valid_input(
+        samples in prop::collection::vec(sample(), 1..5),
+        openmetrics: bool,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..4),
+    ) {
+        let mut body = render(&samples, openmetrics).into_bytes();
+        for (at, byte, op) in edits {
+            let i = at.index(body.len() + 1);
+            match op {
+                0 if i < body.len() => body[i] = byte,
+                1 => body.insert(i, byte),
+                _ if i < body.len() => { body.remove(i); }
+                _ => body.push(byte),
+            }
+        }
+        drain(&body, TEXT);
+        drain(&body, OM);
+    }
+
+    #[test]
+    fn prom_round_trips_generated_expositions(samples in prop::collection::vec(sample(), 0..8)) {
+        check_round_trip(&samples, false)?;
+    }
+
+    #[test]
+    fn openmetrics_round_trips_generated_expositions(samples in prop::collection::vec(sample(), 0..8)) {
+        check_round_trip(&samples, true)?;
+    }
+}
