@@ -85,6 +85,8 @@ struct Inner {
 pub struct Manager {
     inner: Arc<Inner>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Serialises `apply_config` calls.
+    apply_lock: Mutex<()>,
     /// Dropped to stop the update and reloader threads.
     stop_tx: Mutex<Option<Sender<()>>>,
     stop_rx: Receiver<()>,
@@ -108,6 +110,7 @@ impl Manager {
                 trigger_rx,
             }),
             threads: Mutex::new(Vec::new()),
+            apply_lock: Mutex::new(()),
             stop_tx: Mutex::new(Some(stop_tx)),
             stop_rx,
         }
@@ -164,37 +167,50 @@ impl Manager {
     /// whose config changed are reloaded, unchanged ones keep running
     /// untouched. New jobs get their pools at the next reload.
     pub fn apply_config(&self, cfg: &Config) -> Result<(), ScrapeError> {
-        let mut state = self.inner.state.lock();
-        state.configs = cfg
-            .scrape_configs
-            .iter()
-            .map(|sc| (sc.job_name.clone(), Arc::new(sc.clone())))
-            .collect();
-        if self.inner.options.offset_seed.is_none() {
-            let seed = offset_seed(&hostname(), &cfg.global.external_labels.to_string());
-            self.inner.offset_seed.store(seed, Ordering::Relaxed);
+        // Stopping and reloading pools waits for scrapes in flight: done
+        // outside the state lock so the views stay responsive, and one
+        // apply at a time.
+        let _serialised = self.apply_lock.lock();
+        let (removed, kept) = {
+            let mut state = self.inner.state.lock();
+            state.configs = cfg
+                .scrape_configs
+                .iter()
+                .map(|sc| (sc.job_name.clone(), Arc::new(sc.clone())))
+                .collect();
+            if self.inner.options.offset_seed.is_none() {
+                let seed = offset_seed(&hostname(), &cfg.global.external_labels.to_string());
+                self.inner.offset_seed.store(seed, Ordering::Relaxed);
+            }
+            let State { configs, pools, .. } = &mut *state;
+            let mut removed = Vec::new();
+            let mut kept = Vec::new();
+            pools.retain(|name, pool| match configs.get(name) {
+                None => {
+                    removed.push(Arc::clone(pool));
+                    false
+                }
+                Some(new_cfg) => {
+                    kept.push((Arc::clone(pool), Arc::clone(new_cfg)));
+                    true
+                }
+            });
+            (removed, kept)
+        };
+        for pool in removed {
+            pool.stop();
         }
         let mut failed = Vec::new();
-        let names: Vec<String> = state.pools.keys().cloned().collect();
-        for name in names {
-            let new_cfg = state.configs.get(&name).cloned();
-            let Some(pool) = state.pools.get(&name).cloned() else {
+        for (pool, new_cfg) in kept {
+            if *pool.config() == *new_cfg {
                 continue;
-            };
-            match new_cfg {
-                None => {
-                    pool.stop();
-                    state.pools.remove(&name);
-                }
-                Some(new_cfg) if *pool.config() != *new_cfg => {
-                    if let Err(e) = pool.reload(new_cfg) {
-                        log::error!(
-                            "msg=\"error reloading scrape pool\" scrape_pool={name} err=\"{e}\""
-                        );
-                        failed.push(name);
-                    }
-                }
-                Some(_) => {}
+            }
+            if let Err(e) = pool.reload(new_cfg) {
+                log::error!(
+                    "msg=\"error reloading scrape pool\" scrape_pool={} err=\"{e}\"",
+                    pool.job()
+                );
+                failed.push(pool.job().to_string());
             }
         }
         if failed.is_empty() {
