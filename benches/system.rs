@@ -221,7 +221,7 @@ fn start_nginx(dir: &Path, payload: &str) -> (ChildGuard, u16, PathBuf) {
     std::fs::write(dir.join("payload"), payload).expect("write payload");
     let log = dir.join("access.log");
     let conf = format!(
-        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
          events {{ worker_connections 4096; }}\n\
          http {{\n\
            log_format timing '$msec $request_uri \"$http_user_agent\"';\n\
