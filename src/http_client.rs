@@ -35,7 +35,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::config::{HttpClientConfig, TlsConfig};
+use crate::config::{HttpClientConfig, Secret, TlsConfig};
 
 /// Redirects followed when `follow_redirects` is true, as Go's client (10).
 const MAX_REDIRECTS: u32 = 10;
@@ -126,6 +126,21 @@ enum SecretSource {
 }
 
 impl SecretSource {
+    /// The secret a config gives inline or as a file (`what` names the
+    /// file's key); the file wins when both are set (config validation
+    /// refuses that combination upstream).
+    fn from_config(
+        what: &'static str,
+        inline: Option<&Secret>,
+        file: Option<&Path>,
+    ) -> Option<SecretSource> {
+        match (inline, file) {
+            (_, Some(path)) => Some(SecretSource::file(what, path)),
+            (Some(secret), None) => Some(SecretSource::Inline(secret.expose().to_string())),
+            (None, None) => None,
+        }
+    }
+
     fn file(what: &'static str, path: &Path) -> SecretSource {
         SecretSource::File {
             what,
@@ -171,45 +186,40 @@ enum AuthHeader {
 impl AuthHeader {
     fn from_config(cfg: &HttpClientConfig) -> Option<AuthHeader> {
         if let Some(basic) = &cfg.basic_auth {
-            let password = match (&basic.password, &basic.password_file) {
-                (_, Some(path)) => Some(SecretSource::file("password_file", path)),
-                (Some(p), None) => Some(SecretSource::Inline(p.expose().to_string())),
-                (None, None) => None,
-            };
             return Some(AuthHeader::Basic {
                 username: basic.username.clone(),
-                password,
+                password: SecretSource::from_config(
+                    "password_file",
+                    basic.password.as_ref(),
+                    basic.password_file.as_deref(),
+                ),
             });
         }
-        cfg.authorization.as_ref().map(|auth| {
-            let credentials = match (&auth.credentials, &auth.credentials_file) {
-                (_, Some(path)) => Some(SecretSource::file("credentials_file", path)),
-                (Some(c), None) => Some(SecretSource::Inline(c.expose().to_string())),
-                (None, None) => None,
-            };
-            AuthHeader::Credentials {
+        cfg.authorization
+            .as_ref()
+            .map(|auth| AuthHeader::Credentials {
                 kind: auth.kind.clone(),
-                credentials,
-            }
-        })
+                credentials: SecretSource::from_config(
+                    "credentials_file",
+                    auth.credentials.as_ref(),
+                    auth.credentials_file.as_deref(),
+                ),
+            })
     }
 
     fn value(&self) -> Result<String, HttpClientError> {
+        fn secret(source: &Option<SecretSource>) -> Result<String, HttpClientError> {
+            source
+                .as_ref()
+                .map_or(Ok(String::new()), SecretSource::value)
+        }
         match self {
             AuthHeader::Basic { username, password } => {
-                let password = match password {
-                    Some(p) => p.value()?,
-                    None => String::new(),
-                };
-                let raw = format!("{username}:{password}");
+                let raw = format!("{username}:{}", secret(password)?);
                 Ok(format!("Basic {}", BASE64.encode(raw.as_bytes())))
             }
             AuthHeader::Credentials { kind, credentials } => {
-                let credentials = match credentials {
-                    Some(c) => c.value()?,
-                    None => String::new(),
-                };
-                Ok(format!("{kind} {credentials}"))
+                Ok(format!("{kind} {}", secret(credentials)?))
             }
         }
     }
@@ -256,8 +266,14 @@ impl HttpClient {
     /// one of its files changed; if the rebuild fails the previous one stays
     /// and the error is returned.
     pub fn get(&self, url: &str) -> Result<ureq::Request, HttpClientError> {
+        self.request("GET", url)
+    }
+
+    /// A request with any `method` for `url`, prepared as [`HttpClient::get`]
+    /// prepares a GET.
+    pub fn request(&self, method: &str, url: &str) -> Result<ureq::Request, HttpClientError> {
         let agent = self.agent()?;
-        let mut request = agent.get(url);
+        let mut request = agent.request(method, url);
         if let Some(auth) = &self.auth {
             request = request.set("Authorization", &auth.value()?);
         }
@@ -318,8 +334,8 @@ pub fn build_tls(tls: &TlsConfig) -> Result<Arc<rustls::ClientConfig>, HttpClien
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error("protocol versions", e))?;
 
-    let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
-        Arc::new(NoVerification { provider })
+    let webpki = if tls.insecure_skip_verify {
+        None
     } else {
         let mut roots = rustls::RootCertStore::empty();
         match &tls.ca_file {
@@ -333,22 +349,25 @@ pub fn build_tls(tls: &TlsConfig) -> Result<Arc<rustls::ClientConfig>, HttpClien
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }
-        let webpki =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| tls_error("verifier", e))?;
-        match &tls.server_name {
-            Some(name) => {
-                let name =
-                    ServerName::try_from(name.clone()).map_err(|e| tls_error("server_name", e))?;
-                Arc::new(FixedServerName {
-                    inner: webpki,
-                    name,
-                })
-            }
-            None => webpki,
-        }
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| tls_error("verifier", e))?;
+        Some(webpki)
     };
+    let server_name = match &tls.server_name {
+        Some(name) if webpki.is_some() => {
+            Some(ServerName::try_from(name.clone()).map_err(|e| tls_error("server_name", e))?)
+        }
+        _ => None,
+    };
+    let verifier = Arc::new(Verifier {
+        webpki,
+        server_name,
+        provider,
+    });
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
@@ -360,7 +379,13 @@ pub fn build_tls(tls: &TlsConfig) -> Result<Arc<rustls::ClientConfig>, HttpClien
                 .with_client_auth_cert(certs, key)
                 .map_err(|e| tls_error("client certificate", e))?
         }
-        _ => builder.with_no_client_auth(),
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(HttpClientError::Tls {
+                what: "client certificate",
+                message: "cert_file and key_file must be given together".to_string(),
+            })
+        }
     };
     Ok(Arc::new(config))
 }
@@ -400,67 +425,37 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, HttpClientError> {
         })
 }
 
-/// Verifies the chain as webpki does, but against the configured
-/// `server_name` instead of the host in the URL.
+/// Checks the server's certificate as `tls_config` asks: the chain as
+/// webpki does, against the configured `server_name` when set instead of the
+/// host in the URL; or, with `insecure_skip_verify` (`webpki` is `None`), not
+/// at all. The handshake signatures are checked in every case, so the
+/// session is well-formed.
 #[derive(Debug)]
-struct FixedServerName {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
-    name: ServerName<'static>,
+struct Verifier {
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    server_name: Option<ServerName<'static>>,
+    provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for FixedServerName {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        server_name: &ServerName<'_>,
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `insecure_skip_verify: true`: any certificate is accepted, but the
-/// handshake signatures are still checked so the session is well-formed.
-#[derive(Debug)]
-struct NoVerification {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.webpki {
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                self.server_name.as_ref().unwrap_or(server_name),
+                ocsp_response,
+                now,
+            ),
+            None => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(

@@ -9,10 +9,10 @@
 //! The request body is built by [`codec::WriteRequestEncoder`] (protobuf
 //! `WriteRequest`, snappy block format, messages in [`prompb`]) and posted
 //! by [`WriteClient`], which sorts failures into retryable (connection
-//! errors, 5xx, 429) and final (other 4xx). [`client::HttpClient`] turns an
-//! `HttpClientConfig` into a blocking ureq agent with auth and TLS.
+//! errors, 5xx, 429) and final (other 4xx), through the same
+//! [`crate::http_client::HttpClient`] (auth, TLS, proxy, redirects) that
+//! scraping uses.
 
-pub mod client;
 pub mod codec;
 pub mod progress;
 pub mod prompb;

@@ -57,12 +57,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use super::client::ClientError;
 use super::progress::{shard_of, AckTracker, ProgressError, SavedProgress};
 use super::shards::{self, Chunk, QueuedSample, ShardContext, StopSignal};
 use super::stats::{store_max, DropReason, QueueStats};
 use super::write_client::WriteClient;
 use crate::config::RemoteWriteConfig;
+use crate::http_client::HttpClientError;
 use crate::labels::{Labels, LabelsBuilder};
 use crate::relabel::RelabelConfig;
 use crate::storage::wal::{Position, ReaderHandle, Record, RefSample, Wal, WalError, WalReader};
@@ -85,7 +85,7 @@ pub enum QueueError {
         /// The queue.
         queue: String,
         /// Why.
-        error: ClientError,
+        error: HttpClientError,
     },
     /// The saved position could not be read.
     Progress(ProgressError),

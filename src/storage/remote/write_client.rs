@@ -4,10 +4,11 @@
 
 use std::fmt;
 use std::io::Read;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::client::{ClientError, HttpClient};
 use crate::config::RemoteWriteConfig;
+use crate::http_client::{HttpClient, HttpClientError};
 
 /// `User-Agent` of every remote_write request.
 pub const USER_AGENT: &str = concat!("edgescrape/", env!("CARGO_PKG_VERSION"));
@@ -55,7 +56,7 @@ impl std::error::Error for StoreError {}
 #[derive(Debug, Clone)]
 pub struct WriteClient {
     url: String,
-    http: HttpClient,
+    http: Arc<HttpClient>,
     /// Configured extra headers, sent on every request.
     headers: Vec<(String, String)>,
     retry_on_http_429: bool,
@@ -65,11 +66,11 @@ pub struct WriteClient {
 impl WriteClient {
     /// A client for `cfg.url` with the config's headers, auth, TLS and
     /// `remote_timeout`.
-    pub fn new(cfg: &RemoteWriteConfig) -> Result<WriteClient, ClientError> {
+    pub fn new(cfg: &RemoteWriteConfig) -> Result<WriteClient, HttpClientError> {
         let timeout = cfg.remote_timeout.get();
         Ok(WriteClient {
             url: cfg.url.clone(),
-            http: HttpClient::new(&cfg.http, timeout, USER_AGENT)?,
+            http: Arc::new(HttpClient::new(&cfg.http)?),
             headers: cfg
                 .headers
                 .iter()
@@ -107,6 +108,7 @@ impl WriteClient {
             req = req.set(k, v);
         }
         req = req
+            .set("User-Agent", USER_AGENT)
             .set("Content-Encoding", "snappy")
             .set("Content-Type", "application/x-protobuf")
             .set("X-Prometheus-Remote-Write-Version", "0.1.0");
