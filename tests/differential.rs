@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use peers::exposition::{ExpositionServer, Step};
 use peers::receiver::Receiver;
-use peers::{free_port, wait_http_ok, ChildGuard};
+use peers::{free_port, wait_http_ok, wait_until, ChildGuard};
 
 const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
@@ -362,18 +362,28 @@ fn edgescrape_stores_what_prometheus_agent_stores() {
     edge.signal(1);
     std::thread::sleep(Duration::from_secs(8));
 
-    let data = receiver.snapshot();
+    // Both have had time to write end-of-run markers and send them; on a
+    // loaded machine a queue may still be draining, so look again for a
+    // while before calling a difference a difference.
     let empty = BTreeMap::new();
-    let p = data.get("prometheus").unwrap_or(&empty);
-    let e = data.get("edgescrape").unwrap_or(&empty);
+    let mut diffs = Vec::new();
+    let settled = wait_until(Duration::from_secs(20), || {
+        let data = receiver.snapshot();
+        let p = data.get("prometheus").unwrap_or(&empty);
+        let e = data.get("edgescrape").unwrap_or(&empty);
+        diffs = compare(p, e);
+        p.len() > 50 && diffs.is_empty()
+    });
+    let sent = receiver
+        .snapshot()
+        .get("prometheus")
+        .map_or(0, BTreeMap::len);
     assert!(
-        p.len() > 50,
-        "prometheus sent only {} series; see {}",
-        p.len(),
+        sent > 50,
+        "prometheus sent only {sent} series; see {}",
         dir.path().display()
     );
-    let diffs = compare(p, e);
-    if !diffs.is_empty() {
+    if !settled {
         let report = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts");
         let _ = std::fs::create_dir_all(&report);
         let _ = std::fs::write(report.join("differential.txt"), diffs.join("\n"));
