@@ -1,13 +1,9 @@
 //! `next()` and `series()` allocate nothing per series: a counting global
 //! allocator watches a whole pass over 10,000 series.
 //!
-//! The library forbids `unsafe`; a `GlobalAlloc` implementation needs it,
-//! and this test binary is its own crate, so the counting allocator lives
-//! here and nowhere else.
+//! The counting allocator (tests/common/counting_alloc.rs) needs `unsafe`,
+//! which the library forbids; this test binary is its own crate.
 #![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 use edgescrape::labels::LabelsBuilder;
 use edgescrape::textparse::{Entry, Parser};
@@ -15,41 +11,13 @@ use edgescrape::textparse::{Entry, Parser};
 #[path = "fixtures/synthetic.rs"]
 mod synthetic;
 
-thread_local! {
-    /// Allocations made by this thread; const-initialised, so reading it
-    /// never allocates.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
-struct Counting;
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// thread-local counter is a plain `Cell` that needs no allocation.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use counting_alloc::allocations;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Allocations made while reading every entry and every series of `buf`,
 /// and the number of series.
