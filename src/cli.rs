@@ -15,6 +15,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::config::{ByteSize, Duration};
+use crate::storage::wal::FsyncPolicy;
 
 /// Every flag of the `run` command, with Prometheus's defaults where
 /// Prometheus has the flag.
@@ -30,7 +31,10 @@ pub struct Flags {
     /// `--storage.retention.time`: oldest data kept. As Prometheus, 15d when
     /// neither retention flag is given; `None` when only a size is given.
     pub retention_time: Option<Duration>,
-    /// `--storage.fsync`: when appended samples are synced to disk.
+    /// `--storage.fsync`: when appended samples are synced to disk;
+    /// `commit` (every commit, the default) or a non-zero duration such as
+    /// `100ms` (at most that often: a power cut may lose up to that much of
+    /// the most recent data, for fewer writes to flash).
     pub fsync: FsyncPolicy,
     /// `--web.listen-address`: where the web endpoints listen
     /// (`127.0.0.1:9099`).
@@ -59,7 +63,7 @@ impl Default for Flags {
             storage_path: PathBuf::from("data"),
             retention_size: None,
             retention_time: Some(DEFAULT_RETENTION_TIME),
-            fsync: FsyncPolicy::Commit,
+            fsync: FsyncPolicy::EveryCommit,
             listen_address: "127.0.0.1:9099".to_string(),
             enable_lifecycle: false,
             web_config_file: None,
@@ -80,8 +84,8 @@ impl Flags {
     /// Prometheus's `/api/v1/status/flags` shows them.
     pub fn to_pairs(&self) -> Vec<(String, String)> {
         let fsync = match self.fsync {
-            FsyncPolicy::Commit => "commit".to_string(),
-            FsyncPolicy::Interval(d) => d.to_string(),
+            FsyncPolicy::EveryCommit => "commit".to_string(),
+            FsyncPolicy::Interval(d) => Duration(d).to_string(),
         };
         let features: Vec<&str> = self
             .features
@@ -192,7 +196,7 @@ impl Flags {
                             retention_time_given = true;
                             flags.retention_time = (!d.0.is_zero()).then_some(d);
                         }
-                        "storage.fsync" => flags.fsync = FsyncPolicy::parse(&value).map_err(bad)?,
+                        "storage.fsync" => flags.fsync = parse_fsync(&value).map_err(bad)?,
                         "web.listen-address" => {
                             check_listen_address(&value).map_err(bad)?;
                             flags.listen_address = value.clone();
@@ -344,28 +348,14 @@ impl fmt::Display for FlagError {
 
 impl std::error::Error for FlagError {}
 
-/// `--storage.fsync`: how often appended samples reach the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FsyncPolicy {
-    /// `commit`: every scrape's commit is synced before it returns, so an
-    /// accepted scrape survives a power cut. The default.
-    Commit,
-    /// A duration such as `100ms` or `1s`: synced at most this often; a
-    /// power cut may lose up to this much of the most recent data, for fewer
-    /// writes to flash.
-    Interval(Duration),
-}
-
-impl FsyncPolicy {
-    /// Parses `commit` or a non-zero Prometheus duration.
-    pub fn parse(s: &str) -> Result<FsyncPolicy, String> {
-        if s == "commit" {
-            return Ok(FsyncPolicy::Commit);
-        }
-        match Duration::parse(s) {
-            Ok(d) if !d.0.is_zero() => Ok(FsyncPolicy::Interval(d)),
-            _ => Err("expected \"commit\" or a duration such as 100ms".to_string()),
-        }
+/// Parses `--storage.fsync`: `commit` or a non-zero Prometheus duration.
+fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
+    if s == "commit" {
+        return Ok(FsyncPolicy::EveryCommit);
+    }
+    match Duration::parse(s) {
+        Ok(d) if !d.0.is_zero() => Ok(FsyncPolicy::Interval(d.0)),
+        _ => Err("expected \"commit\" or a duration such as 100ms".to_string()),
     }
 }
 
@@ -555,7 +545,7 @@ mod tests {
         assert_eq!(f.storage_path, PathBuf::from("data"));
         assert_eq!(f.listen_address, "127.0.0.1:9099");
         assert_eq!(f.retention_time, Some(DEFAULT_RETENTION_TIME));
-        assert_eq!(f.fsync, FsyncPolicy::Commit);
+        assert_eq!(f.fsync, FsyncPolicy::EveryCommit);
     }
 
     #[test]
@@ -586,7 +576,10 @@ mod tests {
         assert_eq!(f.log_format, LogFormat::Json);
         assert_eq!(f.features, vec![Feature::ExtraScrapeMetrics]);
         assert!(f.has_feature(Feature::ExtraScrapeMetrics));
-        assert_eq!(f.fsync, FsyncPolicy::Interval(Duration::from_millis(100)));
+        assert_eq!(
+            f.fsync,
+            FsyncPolicy::Interval(std::time::Duration::from_millis(100))
+        );
         let both = run(&[
             "--storage.retention.size=1GB",
             "--storage.retention.time=2d",

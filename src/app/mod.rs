@@ -18,13 +18,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
-use edgescrape::cli::{self, Feature, Flags};
+use edgescrape::cli::{Feature, Flags};
 use edgescrape::config::{Config, RemoteWriteConfig};
 use edgescrape::discovery;
 use edgescrape::scrape;
 use edgescrape::storage::fanout::{Storage, StorageOptions};
 use edgescrape::storage::remote::QueueManager;
-use edgescrape::storage::wal::{self, WalOptions};
+use edgescrape::storage::wal::WalOptions;
 use edgescrape::storage::Appendable;
 use edgescrape::web::{self, Server, Views, WebOptions};
 
@@ -82,10 +82,7 @@ impl App {
     ) -> Result<(Arc<App>, Server), StartError> {
         let options = StorageOptions {
             wal: WalOptions {
-                fsync: match flags.fsync {
-                    cli::FsyncPolicy::Commit => wal::FsyncPolicy::EveryCommit,
-                    cli::FsyncPolicy::Interval(d) => wal::FsyncPolicy::Interval(d.0),
-                },
+                fsync: flags.fsync,
                 retention_size: flags.retention_size.map(|s| s.0).unwrap_or(0),
                 retention_time: flags.retention_time.map(|d| d.0),
                 ..WalOptions::default()
