@@ -87,23 +87,7 @@ impl Flags {
             FsyncPolicy::EveryCommit => "commit".to_string(),
             FsyncPolicy::Interval(d) => Duration(d).to_string(),
         };
-        let features: Vec<&str> = self
-            .features
-            .iter()
-            .map(|f| match f {
-                Feature::ExtraScrapeMetrics => "extra-scrape-metrics",
-            })
-            .collect();
-        let level = match self.log_level {
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        };
-        let format = match self.log_format {
-            LogFormat::Logfmt => "logfmt",
-            LogFormat::Json => "json",
-        };
+        let features: Vec<&str> = self.features.iter().map(|f| f.name()).collect();
         let opt = |v: Option<String>| v.unwrap_or_default();
         vec![
             ("config.file".into(), self.config_file.display().to_string()),
@@ -132,8 +116,8 @@ impl Flags {
                     .as_ref()
                     .map(|p| p.display().to_string())),
             ),
-            ("log.level".into(), level.into()),
-            ("log.format".into(), format.into()),
+            ("log.level".into(), self.log_level.name().into()),
+            ("log.format".into(), self.log_format.name().into()),
             ("enable-feature".into(), features.join(",")),
         ]
     }
@@ -202,11 +186,24 @@ impl Flags {
                             flags.listen_address = value.clone();
                         }
                         "web.config.file" => flags.web_config_file = Some(PathBuf::from(&value)),
-                        "log.level" => flags.log_level = LogLevel::parse(&value).map_err(bad)?,
-                        "log.format" => flags.log_format = LogFormat::parse(&value).map_err(bad)?,
+                        "log.level" => {
+                            flags.log_level = LogLevel::parse(&value).ok_or_else(|| {
+                                bad(format!("expected {}", alternatives::<LogLevel>()))
+                            })?;
+                        }
+                        "log.format" => {
+                            flags.log_format = LogFormat::parse(&value).ok_or_else(|| {
+                                bad(format!("expected {}", alternatives::<LogFormat>()))
+                            })?;
+                        }
                         "enable-feature" => {
                             for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                                let f = Feature::parse(part).map_err(bad)?;
+                                let f = Feature::parse(part).ok_or_else(|| {
+                                    bad(format!(
+                                        "unknown feature {part:?}; edgescrape knows: {}",
+                                        names::<Feature>().join(", ")
+                                    ))
+                                })?;
                                 if !flags.features.contains(&f) {
                                     flags.features.push(f);
                                 }
@@ -372,17 +369,53 @@ pub enum LogLevel {
     Error,
 }
 
-impl LogLevel {
-    fn parse(s: &str) -> Result<LogLevel, String> {
-        match s {
-            "debug" => Ok(LogLevel::Debug),
-            "info" => Ok(LogLevel::Info),
-            "warn" => Ok(LogLevel::Warn),
-            "error" => Ok(LogLevel::Error),
-            _ => Err("expected debug, info, warn or error".to_string()),
+/// A flag whose values are a fixed set of names; one spelling per value
+/// serves parsing, `/api/v1/status/flags` and error messages alike.
+trait NamedValue: Copy + 'static {
+    /// Every value, in the order messages list them.
+    const ALL: &'static [Self];
+
+    /// The value as written on the command line.
+    fn name(self) -> &'static str;
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.name() == s)
+    }
+}
+
+/// The names of every value of `T`.
+fn names<T: NamedValue>() -> Vec<&'static str> {
+    T::ALL.iter().map(|v| v.name()).collect()
+}
+
+/// `a, b or c`: the names of every value of `T`.
+fn alternatives<T: NamedValue>() -> String {
+    let names = names::<T>();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
+
+impl NamedValue for LogLevel {
+    const ALL: &'static [LogLevel] = &[
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Warn,
+        LogLevel::Error,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
         }
     }
+}
 
+impl LogLevel {
     fn filter(self) -> log::LevelFilter {
         match self {
             LogLevel::Debug => log::LevelFilter::Debug,
@@ -402,12 +435,13 @@ pub enum LogFormat {
     Json,
 }
 
-impl LogFormat {
-    fn parse(s: &str) -> Result<LogFormat, String> {
-        match s {
-            "logfmt" => Ok(LogFormat::Logfmt),
-            "json" => Ok(LogFormat::Json),
-            _ => Err("expected logfmt or json".to_string()),
+impl NamedValue for LogFormat {
+    const ALL: &'static [LogFormat] = &[LogFormat::Logfmt, LogFormat::Json];
+
+    fn name(self) -> &'static str {
+        match self {
+            LogFormat::Logfmt => "logfmt",
+            LogFormat::Json => "json",
         }
     }
 }
@@ -420,13 +454,12 @@ pub enum Feature {
     ExtraScrapeMetrics,
 }
 
-impl Feature {
-    fn parse(s: &str) -> Result<Feature, String> {
-        match s {
-            "extra-scrape-metrics" => Ok(Feature::ExtraScrapeMetrics),
-            _ => Err(format!(
-                "unknown feature {s:?}; edgescrape knows: extra-scrape-metrics"
-            )),
+impl NamedValue for Feature {
+    const ALL: &'static [Feature] = &[Feature::ExtraScrapeMetrics];
+
+    fn name(self) -> &'static str {
+        match self {
+            Feature::ExtraScrapeMetrics => "extra-scrape-metrics",
         }
     }
 }
@@ -638,6 +671,33 @@ mod tests {
         refused(&["--web.enable-lifecycle=yes"], "--web.enable-lifecycle");
         refused(&["serve"], "unexpected argument \"serve\"");
         refused(&["check-config", "--strict"], "unknown flag --strict");
+    }
+
+    #[test]
+    fn one_spelling_for_parse_pairs_and_messages() {
+        let f = run(&["--log.level=warn", "--log.format=json"]);
+        let pairs = f.to_pairs();
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("log.level"), Some("warn"));
+        assert_eq!(get("log.format"), Some("json"));
+        assert_eq!(get("storage.fsync"), Some("commit"));
+        let f = run(&[
+            "--enable-feature=extra-scrape-metrics",
+            "--storage.fsync=1s",
+        ]);
+        let pairs = f.to_pairs();
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("enable-feature"), Some("extra-scrape-metrics"));
+        assert_eq!(get("storage.fsync"), Some("1s"));
+        refused(
+            &["--log.level=trace"],
+            "expected debug, info, warn or error",
+        );
+        refused(&["--log.format=text"], "expected logfmt or json");
+        refused(
+            &["--enable-feature=x"],
+            "unknown feature \"x\"; edgescrape knows: extra-scrape-metrics",
+        );
     }
 
     #[test]
