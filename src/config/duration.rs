@@ -90,24 +90,7 @@ impl fmt::Display for Duration {
     }
 }
 
-impl fmt::Debug for Duration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl serde::Serialize for Duration {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Duration {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Duration::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+text_form!(Duration);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,31 @@
 //! web modules only ever see a validated [`Config`] in which every scrape
 //! config has its global defaults filled in.
 
+/// `Debug`, `Serialize` and `Deserialize` of a config value through its
+/// Prometheus text form: its `Display` and its `parse(&str) -> Result<_, String>`.
+macro_rules! text_form {
+    ($ty:ident) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(self, f)
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<$ty, D::Error> {
+                let s = String::deserialize(deserializer)?;
+                $ty::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 mod de;
 mod duration;
 mod http;

@@ -54,24 +54,7 @@ impl fmt::Display for ByteSize {
     }
 }
 
-impl fmt::Debug for ByteSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl serde::Serialize for ByteSize {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ByteSize {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ByteSize, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        ByteSize::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+text_form!(ByteSize);
 
 #[cfg(test)]
 mod tests {
