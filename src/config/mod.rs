@@ -151,16 +151,13 @@ pub fn default_scrape_protocols() -> Vec<ScrapeProtocol> {
 }
 
 /// An exposition format a scrape may negotiate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScrapeProtocol {
     /// `application/openmetrics-text;version=1.0.0`
-    #[serde(rename = "OpenMetricsText1.0.0")]
     OpenMetricsText1_0_0,
     /// `application/openmetrics-text;version=0.0.1`
-    #[serde(rename = "OpenMetricsText0.0.1")]
     OpenMetricsText0_0_1,
     /// `text/plain;version=0.0.4`
-    #[serde(rename = "PrometheusText0.0.4")]
     PrometheusText0_0_4,
 }
 
@@ -194,6 +191,12 @@ impl ScrapeProtocol {
 impl std::fmt::Display for ScrapeProtocol {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl Serialize for ScrapeProtocol {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 
