@@ -89,9 +89,9 @@ pub fn read_file(path: &Path) -> Result<Vec<TargetGroup>, FileSdError> {
         .into_iter()
         .enumerate()
         .map(|(i, group)| TargetGroup {
-            targets: group.targets,
             labels: group.labels.builder().set(FILEPATH_LABEL, &name).labels(),
             source: file_source(&name, i),
+            ..group
         })
         .collect())
 }

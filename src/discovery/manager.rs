@@ -15,7 +15,6 @@ use parking_lot::Mutex;
 use super::file::FileDiscovery;
 use super::TargetGroup;
 use crate::config::{FileSdConfig, ScrapeConfig, StaticConfig};
-use crate::labels::{Labels, ADDRESS};
 
 /// What the sync channel carries: every job's groups.
 type SyncMap = HashMap<String, Vec<TargetGroup>>;
@@ -177,15 +176,7 @@ fn static_groups(configs: &[StaticConfig]) -> Vec<TargetGroup> {
     configs
         .iter()
         .enumerate()
-        .map(|(i, sc)| TargetGroup {
-            targets: sc
-                .targets
-                .iter()
-                .map(|t| Labels::from_pairs([(ADDRESS, t.as_str())]))
-                .collect(),
-            labels: sc.labels.clone(),
-            source: i.to_string(),
-        })
+        .map(|(i, sc)| TargetGroup::new(&sc.targets, sc.labels.clone(), i.to_string()))
         .collect()
 }
 

@@ -19,7 +19,7 @@ mod file;
 mod manager;
 mod targetgroup;
 
-use crate::labels::Labels;
+use crate::labels::{Labels, ADDRESS};
 
 pub use file::{read_file, FileSdError, FILEPATH_LABEL};
 pub use manager::Manager;
@@ -33,4 +33,19 @@ pub struct TargetGroup {
     pub labels: Labels,
     /// Identifies the group within its provider (e.g. `file.yml:0`).
     pub source: String,
+}
+
+impl TargetGroup {
+    /// A group of `targets`, each becoming a `{__address__: target}` set, as
+    /// Prometheus's `targetgroup.Group` builds them for static and file SD.
+    pub(crate) fn new(targets: &[String], labels: Labels, source: String) -> TargetGroup {
+        TargetGroup {
+            targets: targets
+                .iter()
+                .map(|t| Labels::from_pairs([(ADDRESS, t.as_str())]))
+                .collect(),
+            labels,
+            source,
+        }
+    }
 }

@@ -3,9 +3,9 @@
 //! `{targets: [...], labels: {...}}`, unknown fields refused, label names
 //! checked, each target string becoming the target's `__address__`.
 
-use serde::Deserialize;
-
-use crate::labels::{Labels, ADDRESS};
+use super::TargetGroup;
+use crate::config::StaticConfig;
+use crate::labels::ADDRESS;
 
 /// The two encodings a file SD file may use, chosen by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,25 +14,6 @@ pub(crate) enum Format {
     Json,
     /// `.yml` or `.yaml`
     Yaml,
-}
-
-/// One list entry as written in a file.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGroup {
-    #[serde(default)]
-    targets: Vec<String>,
-    #[serde(default)]
-    labels: Labels,
-}
-
-/// A group as parsed, before the file provider gives it a source.
-#[derive(Debug)]
-pub(crate) struct ParsedGroup {
-    /// One `{__address__: target}` set per target.
-    pub targets: Vec<Labels>,
-    /// The group's labels, names validated.
-    pub labels: Labels,
 }
 
 /// Why a file's content is not a valid target group list.
@@ -46,16 +27,17 @@ pub(crate) struct ParseError {
     pub message: String,
 }
 
-/// Parses a list of target groups.
-pub(crate) fn parse(content: &[u8], format: Format) -> Result<Vec<ParsedGroup>, ParseError> {
-    let raw: Vec<RawGroup> = match format {
+/// Parses a list of target groups, which have the shape of a
+/// `static_configs` entry; the file provider gives them their source.
+pub(crate) fn parse(content: &[u8], format: Format) -> Result<Vec<TargetGroup>, ParseError> {
+    let raw: Vec<StaticConfig> = match format {
         Format::Json => serde_json::from_slice(content).map_err(|e| ParseError {
             line: Some(e.line()),
             column: Some(e.column()),
             message: e.to_string(),
         })?,
         // As Go's yaml.UnmarshalStrict: an empty document is an empty list.
-        Format::Yaml => serde_yaml::from_slice::<Option<Vec<RawGroup>>>(content)
+        Format::Yaml => serde_yaml::from_slice::<Option<Vec<StaticConfig>>>(content)
             .map_err(|e| {
                 let loc = e.location();
                 ParseError {
@@ -69,25 +51,18 @@ pub(crate) fn parse(content: &[u8], format: Format) -> Result<Vec<ParsedGroup>, 
     raw.into_iter()
         .enumerate()
         .map(|(i, group)| {
-            let targets = group
-                .targets
-                .iter()
-                .enumerate()
-                .map(|(j, address)| {
-                    if address.is_empty() {
-                        return Err(ParseError {
-                            line: None,
-                            column: None,
-                            message: format!("group {i}, target {j}: empty {ADDRESS}"),
-                        });
-                    }
-                    Ok(Labels::from_pairs([(ADDRESS, address.as_str())]))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(ParsedGroup {
-                targets,
-                labels: group.labels,
-            })
+            if let Some(j) = group.targets.iter().position(String::is_empty) {
+                return Err(ParseError {
+                    line: None,
+                    column: None,
+                    message: format!("group {i}, target {j}: empty {ADDRESS}"),
+                });
+            }
+            Ok(TargetGroup::new(
+                &group.targets,
+                group.labels,
+                String::new(),
+            ))
         })
         .collect()
 }
