@@ -72,45 +72,34 @@ pub struct Config {
 
 /// `global`: defaults for every scrape config and labels for remote_write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct GlobalConfig {
     /// How often to scrape by default (1m).
-    #[serde(default = "default_scrape_interval")]
     pub scrape_interval: Duration,
     /// How long a scrape may take by default (10s).
-    #[serde(default = "default_scrape_timeout")]
     pub scrape_timeout: Duration,
     /// Protocols offered in the Accept header, in order of preference.
-    #[serde(default = "default_scrape_protocols")]
     pub scrape_protocols: Vec<ScrapeProtocol>,
     /// Accepted so that configs written for Prometheus load unchanged; it
     /// has no effect, since edgescrape evaluates no rules (`rule_files` is
     /// refused).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub evaluation_interval: Option<Duration>,
     /// Labels added to every series sent by remote_write.
-    #[serde(default)]
     pub external_labels: Labels,
     /// Default uncompressed body limit (0: none).
-    #[serde(default)]
     pub body_size_limit: ByteSize,
     /// Default per-scrape sample limit (0: none).
-    #[serde(default)]
     pub sample_limit: u64,
     /// Default per-series label count limit (0: none).
-    #[serde(default)]
     pub label_limit: u64,
     /// Default label name length limit (0: none).
-    #[serde(default)]
     pub label_name_length_limit: u64,
     /// Default label value length limit (0: none).
-    #[serde(default)]
     pub label_value_length_limit: u64,
     /// Default per-pool target limit (0: none).
-    #[serde(default)]
     pub target_limit: u64,
     /// Default number of dropped targets kept for the API (0: all).
-    #[serde(default)]
     pub keep_dropped_targets: u64,
 }
 
@@ -359,73 +348,42 @@ fn default_remote_timeout() -> Duration {
 
 /// `queue_config` of a remote_write entry, with Prometheus's defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
     /// Samples buffered per shard (10000).
-    #[serde(default = "default_capacity")]
     pub capacity: usize,
     /// Most sending threads (50).
-    #[serde(default = "default_max_shards")]
     pub max_shards: usize,
     /// Fewest sending threads (1).
-    #[serde(default = "default_min_shards")]
     pub min_shards: usize,
     /// Samples per request (2000).
-    #[serde(default = "default_max_samples_per_send")]
     pub max_samples_per_send: usize,
     /// Longest a partial batch waits (5s).
-    #[serde(default = "default_batch_send_deadline")]
     pub batch_send_deadline: Duration,
     /// First retry delay (30ms).
-    #[serde(default = "default_min_backoff")]
     pub min_backoff: Duration,
     /// Longest retry delay (5s).
-    #[serde(default = "default_max_backoff")]
     pub max_backoff: Duration,
     /// Retry on HTTP 429 (true in Prometheus 2.5x).
-    #[serde(default = "default_true")]
     pub retry_on_http_429: bool,
     /// Drop samples older than this instead of sending them (0: never).
-    #[serde(default)]
     pub sample_age_limit: Duration,
 }
 
 impl Default for QueueConfig {
     fn default() -> QueueConfig {
         QueueConfig {
-            capacity: default_capacity(),
-            max_shards: default_max_shards(),
-            min_shards: default_min_shards(),
-            max_samples_per_send: default_max_samples_per_send(),
-            batch_send_deadline: default_batch_send_deadline(),
-            min_backoff: default_min_backoff(),
-            max_backoff: default_max_backoff(),
+            capacity: 10_000,
+            max_shards: 50,
+            min_shards: 1,
+            max_samples_per_send: 2000,
+            batch_send_deadline: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(30),
+            max_backoff: Duration::from_secs(5),
             retry_on_http_429: true,
             sample_age_limit: Duration::default(),
         }
     }
-}
-
-fn default_capacity() -> usize {
-    10_000
-}
-fn default_max_shards() -> usize {
-    50
-}
-fn default_min_shards() -> usize {
-    1
-}
-fn default_max_samples_per_send() -> usize {
-    2000
-}
-fn default_batch_send_deadline() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_min_backoff() -> Duration {
-    Duration::from_millis(30)
-}
-fn default_max_backoff() -> Duration {
-    Duration::from_secs(5)
 }
 
 /// Why a config was refused: the file and, where known, line, column and

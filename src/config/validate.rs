@@ -11,8 +11,7 @@ use std::collections::HashSet;
 
 use super::yaml::{path_string, Node, Pos, Step};
 use super::{
-    Config, Duration, GlobalConfig, HttpClientConfig, RemoteWriteConfig, ScrapeConfig,
-    ScrapeProtocol,
+    Config, GlobalConfig, HttpClientConfig, RemoteWriteConfig, ScrapeConfig, ScrapeProtocol,
 };
 
 /// A refused config: where, which field, and why.
@@ -282,7 +281,7 @@ fn check_global(g: &mut GlobalConfig, root: &Node) -> Result<(), Refusal> {
     let path = [key("global")];
     // As Prometheus: a zero interval or timeout means "not set".
     if g.scrape_interval.0.is_zero() {
-        g.scrape_interval = Duration::from_secs(60);
+        g.scrape_interval = super::default_scrape_interval();
     }
     let timeout_set = root
         .at(&sub(&path, &[key("scrape_timeout")]))
@@ -296,7 +295,7 @@ fn check_global(g: &mut GlobalConfig, root: &Node) -> Result<(), Refusal> {
         ));
     }
     if !timeout_set {
-        g.scrape_timeout = Duration::from_secs(10).min(g.scrape_interval);
+        g.scrape_timeout = super::default_scrape_timeout().min(g.scrape_interval);
     }
     check_protocols(&g.scrape_protocols, " for global config")
         .map_err(|m| Refusal::at_key(root, &sub(&path, &[key("scrape_protocols")]), m))
