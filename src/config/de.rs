@@ -132,7 +132,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
             Value::Map(entries) => visitor.visit_map(MapAccess { entries, index: 0 }),
             Value::Scalar { plain: true, .. } if self.0.is_null() => visitor.visit_unit(),
             Value::Scalar { text, plain: true } => {
-                if let Ok(b) = self.bool() {
+                if let Some(b) = yaml_bool(text) {
                     visitor.visit_bool(b)
                 } else if let Ok(n) = text.parse::<u64>() {
                     visitor.visit_u64(n)
