@@ -17,6 +17,7 @@ use prost::Message;
 
 use super::prompb::WriteRequest;
 use crate::labels::Labels;
+use crate::storage::wal::codec::put_uvarint;
 
 /// Wire type of length-delimited fields.
 const LEN: u8 = 2;
@@ -41,7 +42,7 @@ impl EncodedLabels {
         for l in labels {
             let inner = string_field_len(l.name) + string_field_len(l.value);
             buf.push(key(1, LEN));
-            put_varint(&mut buf, inner as u64);
+            put_uvarint(&mut buf, inner as u64);
             put_string_field(&mut buf, 1, l.name);
             put_string_field(&mut buf, 2, l.value);
         }
@@ -141,14 +142,14 @@ fn put_time_series(buf: &mut Vec<u8>, labels: &[u8], t: i64, v: f64) {
     let series_len = labels.len() + 1 + varint_len(sample_len as u64) + sample_len;
 
     buf.push(key(1, LEN));
-    put_varint(buf, series_len as u64);
+    put_uvarint(buf, series_len as u64);
     buf.extend_from_slice(labels);
     buf.push(key(2, LEN));
-    put_varint(buf, sample_len as u64);
+    put_uvarint(buf, sample_len as u64);
     buf.push(key(1, FIXED64));
     buf.extend_from_slice(&v.to_bits().to_le_bytes());
     buf.push(key(2, VARINT));
-    put_varint(buf, t as u64);
+    put_uvarint(buf, t as u64);
 }
 
 fn string_field_len(s: &str) -> usize {
@@ -157,7 +158,7 @@ fn string_field_len(s: &str) -> usize {
 
 fn put_string_field(buf: &mut Vec<u8>, field: u8, s: &str) {
     buf.push(key(field, LEN));
-    put_varint(buf, s.len() as u64);
+    put_uvarint(buf, s.len() as u64);
     buf.extend_from_slice(s.as_bytes());
 }
 
@@ -168,14 +169,6 @@ fn varint_len(mut n: u64) -> usize {
         len += 1;
     }
     len
-}
-
-fn put_varint(buf: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        buf.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    buf.push(n as u8);
 }
 
 /// Why a request body could not be read.
