@@ -2,19 +2,22 @@
 //! snappy's block format (not the framed stream format), as Prometheus's
 //! `storage/remote/codec.go`.
 //!
-//! [`WriteRequestEncoder`] writes the protobuf wire format directly from
-//! borrowed labels and samples into buffers it keeps between requests, so a
-//! shard allocates nothing per sample in steady state. Like Prometheus it
-//! sends one `TimeSeries` per sample. Both `Sample` fields are always
+//! A series' labels are encoded once, as [`EncodedLabels`], when the queue
+//! learns the series; [`WriteRequestEncoder`] then copies those bytes into
+//! each `TimeSeries` and writes the sample after them, into buffers it
+//! keeps between requests, so a shard allocates nothing per sample in
+//! steady state. Like Prometheus it sends one `TimeSeries` per sample. Both `Sample` fields are always
 //! written, even when zero: a decoder reads the same values, and `-0.0` and
 //! every NaN (stale markers) keep their exact bit pattern.
 
 use std::fmt;
+use std::sync::Arc;
 
 use prost::Message;
 
 use super::prompb::WriteRequest;
 use crate::labels::Labels;
+use crate::storage::wal::codec::put_uvarint;
 
 /// Wire type of length-delimited fields.
 const LEN: u8 = 2;
@@ -25,6 +28,26 @@ const VARINT: u8 = 0;
 
 const fn key(field: u8, wire_type: u8) -> u8 {
     (field << 3) | wire_type
+}
+
+/// A series' labels in the protobuf wire format: the repeated `Label`
+/// fields of a `TimeSeries`. Built once per series; cloning shares the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedLabels(Arc<[u8]>);
+
+impl EncodedLabels {
+    /// Encodes `labels`, in their (sorted) order.
+    pub fn new(labels: &Labels) -> EncodedLabels {
+        let mut buf = Vec::new();
+        for l in labels {
+            let inner = string_field_len(l.name) + string_field_len(l.value);
+            buf.push(key(1, LEN));
+            put_uvarint(&mut buf, inner as u64);
+            put_string_field(&mut buf, 1, l.name);
+            put_string_field(&mut buf, 2, l.value);
+        }
+        EncodedLabels(buf.into())
+    }
 }
 
 /// Encodes and compresses write requests, reusing its buffers.
@@ -86,11 +109,11 @@ impl WriteRequestEncoder {
     /// slice lives until the next call.
     pub fn encode<'a, I>(&mut self, samples: I) -> Result<&[u8], EncodeError>
     where
-        I: IntoIterator<Item = (&'a Labels, i64, f64)>,
+        I: IntoIterator<Item = (&'a EncodedLabels, i64, f64)>,
     {
         self.proto.clear();
         for (labels, t, v) in samples {
-            put_time_series(&mut self.proto, labels, t, v);
+            put_time_series(&mut self.proto, &labels.0, t, v);
         }
         let max = snap::raw::max_compress_len(self.proto.len());
         if max == 0 && !self.proto.is_empty() {
@@ -114,32 +137,19 @@ impl WriteRequestEncoder {
     }
 }
 
-fn put_time_series(buf: &mut Vec<u8>, labels: &Labels, t: i64, v: f64) {
-    let labels_len: usize = labels
-        .iter()
-        .map(|l| {
-            let inner = string_field_len(l.name) + string_field_len(l.value);
-            1 + varint_len(inner as u64) + inner
-        })
-        .sum();
+fn put_time_series(buf: &mut Vec<u8>, labels: &[u8], t: i64, v: f64) {
     let sample_len = 1 + 8 + 1 + varint_len(t as u64);
-    let series_len = labels_len + 1 + varint_len(sample_len as u64) + sample_len;
+    let series_len = labels.len() + 1 + varint_len(sample_len as u64) + sample_len;
 
     buf.push(key(1, LEN));
-    put_varint(buf, series_len as u64);
-    for l in labels {
-        let inner = string_field_len(l.name) + string_field_len(l.value);
-        buf.push(key(1, LEN));
-        put_varint(buf, inner as u64);
-        put_string_field(buf, 1, l.name);
-        put_string_field(buf, 2, l.value);
-    }
+    put_uvarint(buf, series_len as u64);
+    buf.extend_from_slice(labels);
     buf.push(key(2, LEN));
-    put_varint(buf, sample_len as u64);
+    put_uvarint(buf, sample_len as u64);
     buf.push(key(1, FIXED64));
     buf.extend_from_slice(&v.to_bits().to_le_bytes());
     buf.push(key(2, VARINT));
-    put_varint(buf, t as u64);
+    put_uvarint(buf, t as u64);
 }
 
 fn string_field_len(s: &str) -> usize {
@@ -148,7 +158,7 @@ fn string_field_len(s: &str) -> usize {
 
 fn put_string_field(buf: &mut Vec<u8>, field: u8, s: &str) {
     buf.push(key(field, LEN));
-    put_varint(buf, s.len() as u64);
+    put_uvarint(buf, s.len() as u64);
     buf.extend_from_slice(s.as_bytes());
 }
 
@@ -159,14 +169,6 @@ fn varint_len(mut n: u64) -> usize {
         len += 1;
     }
     len
-}
-
-fn put_varint(buf: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        buf.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    buf.push(n as u8);
 }
 
 /// Why a request body could not be read.
@@ -231,8 +233,17 @@ mod tests {
     #[track_caller]
     fn round_trip(samples: &[(Labels, i64, f64)]) {
         let mut enc = WriteRequestEncoder::new();
+        let encoded: Vec<EncodedLabels> = samples
+            .iter()
+            .map(|(l, _, _)| EncodedLabels::new(l))
+            .collect();
         let body = enc
-            .encode(samples.iter().map(|(l, t, v)| (l, *t, *v)))
+            .encode(
+                samples
+                    .iter()
+                    .zip(&encoded)
+                    .map(|((_, t, v), l)| (l, *t, *v)),
+            )
             .unwrap()
             .to_vec();
         let got = decode_write_request(&body).unwrap();
@@ -269,7 +280,7 @@ mod tests {
     #[test]
     fn buffers_are_reused_and_an_empty_request_is_valid() {
         let mut enc = WriteRequestEncoder::new();
-        let l = Labels::from_pairs([("a", "b".repeat(300))]);
+        let l = EncodedLabels::new(&Labels::from_pairs([("a", "b".repeat(300))]));
         enc.encode([(&l, 1, 2.0)]).unwrap();
         let cap = enc.proto.capacity();
         enc.encode([(&l, 3, 4.0)]).unwrap();

@@ -41,11 +41,12 @@
 //! External labels are added where a series lacks that label (the series'
 //! own value wins, as Prometheus's `processExternalLabels`), then
 //! `write_relabel_configs` apply; a series they drop is remembered so its
-//! samples are counted as dropped. The map is cleared at every segment
+//! samples are counted as dropped. What is kept is the labels' protobuf
+//! encoding ([`EncodedLabels`]), built once per series and shared by every
+//! sample of it that goes out. The map is cleared at every segment
 //! change, since each segment defines its series again before using them;
 //! this bounds it to the series of one segment under churn.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use parking_lot::Mutex;
 
+use super::codec::EncodedLabels;
 use super::progress::{shard_of, AckTracker, ProgressError, SavedProgress};
 use super::shards::{self, Chunk, QueuedSample, ShardContext, StopSignal};
 use super::stats::{store_max, DropReason, QueueStats};
@@ -65,8 +67,8 @@ use crate::config::RemoteWriteConfig;
 use crate::http_client::HttpClientError;
 use crate::labels::{Labels, LabelsBuilder};
 use crate::relabel::RelabelConfig;
+use crate::storage::wal::codec::RefMap;
 use crate::storage::wal::{Position, ReaderHandle, Record, RefSample, Wal, WalError, WalReader};
-use crate::storage::SeriesRef;
 
 /// Shards used unless `min_shards`/`max_shards` say otherwise.
 const DEFAULT_SHARDS: usize = 4;
@@ -253,7 +255,7 @@ impl QueueManager {
             stats: stats.clone(),
             filter_end: saved.filter_end(),
             saved,
-            series: HashMap::new(),
+            series: RefMap::default(),
             external_labels: external_labels.clone(),
             write_relabel_configs: cfg.write_relabel_configs.clone(),
             builder: LabelsBuilder::default(),
@@ -344,7 +346,7 @@ struct Watcher {
     filter_end: Position,
     /// Series of the current segment: labels to send, or None if write
     /// relabeling dropped the series.
-    series: HashMap<SeriesRef, Option<Labels>>,
+    series: RefMap<Option<EncodedLabels>>,
     external_labels: Labels,
     write_relabel_configs: Vec<RelabelConfig>,
     builder: LabelsBuilder,
@@ -430,7 +432,7 @@ impl Watcher {
     }
 
     /// External labels where missing, then write relabeling.
-    fn send_labels(&mut self, labels: &Labels) -> Option<Labels> {
+    fn send_labels(&mut self, labels: &Labels) -> Option<EncodedLabels> {
         self.builder.reset(labels);
         for l in &self.external_labels {
             if self.builder.get(l.name).is_empty() {
@@ -438,7 +440,7 @@ impl Watcher {
             }
         }
         crate::relabel::process_builder(&mut self.builder, &self.write_relabel_configs)
-            .then(|| self.builder.labels())
+            .then(|| EncodedLabels::new(&self.builder.labels()))
     }
 
     fn route(

@@ -8,6 +8,7 @@
 //! series in the same segment); see the module doc of [`super`] for the
 //! layout and why each segment is self-contained.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -246,9 +247,10 @@ impl SegmentEncoder {
         self.prev.clear();
     }
 
-    /// Whether `series_ref` has a series record in the current segment.
-    pub(crate) fn knows(&self, series_ref: SeriesRef) -> bool {
-        self.prev.contains_key(&series_ref)
+    /// The state of `series_ref`, looked up once per sample: vacant if the
+    /// series has no series record in the current segment yet.
+    pub(crate) fn slot(&mut self, series_ref: SeriesRef) -> Entry<'_, SeriesRef, u64> {
+        self.prev.entry(series_ref)
     }
 }
 
@@ -281,8 +283,10 @@ impl SamplesRecord {
         self.count
     }
 
-    /// Encodes one sample against the segment state in `enc`.
-    pub(crate) fn push(&mut self, enc: &mut SegmentEncoder, series_ref: SeriesRef, t: i64, v: f64) {
+    /// Encodes one sample against its series' segment state, `slot` (from
+    /// [`SegmentEncoder::slot`]), and updates that state.
+    pub(crate) fn push(&mut self, slot: Entry<'_, SeriesRef, u64>, t: i64, v: f64) {
+        let series_ref = *slot.key();
         if self.count == 0 {
             self.first_t = t;
         }
@@ -295,9 +299,12 @@ impl SamplesRecord {
         if t != self.first_t {
             ctrl |= CTRL_TS_DELTA;
         }
-        let (code, xor) = match enc.prev.insert(series_ref, bits) {
-            Some(prev) => value_code(bits ^ prev),
-            None => (VALUE_ABSOLUTE, bits),
+        let (code, xor) = match slot {
+            Entry::Occupied(mut prev) => value_code(bits ^ prev.insert(bits)),
+            Entry::Vacant(slot) => {
+                slot.insert(bits);
+                (VALUE_ABSOLUTE, bits)
+            }
         };
         self.body.push(ctrl | code);
         if ctrl & CTRL_REF_INC == 0 {
@@ -466,7 +473,7 @@ mod tests {
         for batch in batches {
             rec.clear();
             for (r, t, v) in batch {
-                rec.push(&mut enc, *r, *t, *v);
+                rec.push(enc.slot(*r), *t, *v);
             }
             buf.clear();
             rec.frame_into(&mut buf);

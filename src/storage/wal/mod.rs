@@ -108,6 +108,7 @@ pub(crate) mod codec;
 mod reader;
 mod retention;
 
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -852,7 +853,8 @@ fn encode_batch<I>(
         ..
     } = w;
     for (series_ref, t, v) in samples {
-        if !encoder.knows(series_ref) {
+        let slot = encoder.slot(series_ref);
+        if matches!(slot, Entry::Vacant(_)) {
             let Some(labels) = labels_of(series_ref) else {
                 log::debug!("wal sample for a series without labels left out ref={series_ref}");
                 continue;
@@ -862,7 +864,7 @@ fn encode_batch<I>(
             *next_ref = (*next_ref).max(series_ref + 1);
             known.insert(series_ref, (labels, seq));
         }
-        rec.push(encoder, series_ref, t, v);
+        rec.push(slot, t, v);
         *samples_max_t = (*samples_max_t).max(t);
     }
     w.buf.clear();
