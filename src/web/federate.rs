@@ -12,7 +12,6 @@
 use std::fmt::Write;
 
 use crate::labels::{Labels, INSTANCE, METRIC_NAME};
-use crate::web::api::compare_labels;
 use crate::web::format;
 use crate::web::views::Sample;
 
@@ -24,7 +23,7 @@ pub fn encode(mut samples: Vec<Sample>, external_labels: &Labels) -> String {
     samples.sort_by(|a, b| {
         let na = a.0.get(METRIC_NAME).unwrap_or("");
         let nb = b.0.get(METRIC_NAME).unwrap_or("");
-        na.cmp(nb).then_with(|| compare_labels(&a.0, &b.0))
+        na.cmp(nb).then_with(|| a.0.cmp(&b.0))
     });
     let mut external: Vec<(&str, &str)> =
         external_labels.iter().map(|l| (l.name, l.value)).collect();
