@@ -478,7 +478,13 @@ impl Handler {
             }
         }
         // As Prometheus 2.42: no match[] is an empty 200, not an error.
-        let samples = self.views.series.latest_for_federate(&sets);
+        // Every set is read at the same instant; a series matched by several
+        // sets is written once (encode drops the repeats).
+        let now = now_ms();
+        let samples = sets
+            .iter()
+            .flat_map(|set| self.views.series.instant(set, now))
+            .collect();
         let text = federate::encode(samples, &self.views.lifecycle.external_labels());
         Reply::new(200, federate::CONTENT_TYPE, text)
     }
@@ -501,9 +507,7 @@ impl Handler {
 
     fn query(&self, form: &Form) -> Reply {
         let at_ms = match form.get("time").filter(|t| !t.is_empty()) {
-            None => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
+            None => now_ms(),
             Some(t) => match crate::web::format::parse_api_time(t) {
                 Some(ms) => ms,
                 None => {
@@ -578,6 +582,14 @@ impl Handler {
             format!("{scheme}://{new_host}{tail}")
         }
     }
+}
+
+/// Now in milliseconds since the epoch, the evaluation time of a query
+/// without `time` and of a federation.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn read_form(request: &mut Request) -> Result<Form, Reply> {
