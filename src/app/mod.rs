@@ -248,18 +248,24 @@ impl App {
                 running.queue.stop(REMOTE_STOP_DEADLINE);
             }
         }
+        // A queue that fails to start ends the loop, but the queues kept or
+        // started so far stay in the list, so they keep running and are
+        // stopped at shutdown.
+        let mut result = Ok(());
         for rw in &config.remote_write {
             if kept.iter().any(|k| &k.config == rw) {
                 continue;
             }
-            kept.push(RunningQueue::start(
-                self.storage.wal(),
-                rw,
-                &config.global.external_labels,
-            )?);
+            match RunningQueue::start(self.storage.wal(), rw, &config.global.external_labels) {
+                Ok(running) => kept.push(running),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
         *queues = kept;
-        Ok(())
+        result
     }
 
     /// Asks the main thread to shut down (`/-/quit`).
