@@ -2,29 +2,19 @@
 //! `/api/v1/targets`, markup in labels stays text, and a screenshot is kept
 //! as tests/artifacts/targets.png.
 
+mod peers;
 mod web_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use edgescrape::web::{Metrics, WebOptions};
+use peers::ChildGuard;
 use web_support::{get, Fixture, TestLifecycle};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// Kills and reaps the browser if the test ends early.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs headless Chromium with `args` on `url`; returns its stdout. Gives up
 /// (and kills the browser) after two minutes so a wedged browser fails the
@@ -57,10 +47,14 @@ fn chromium(profile: &Path, args: &[&str], url: &str) -> String {
         .stderr(stderr)
         .spawn()
         .expect("start chromium");
-    let mut guard = ChildGuard(child);
+    // Kills and reaps the browser if the test ends early.
+    let mut guard = ChildGuard {
+        name: CHROMIUM.to_string(),
+        child,
+    };
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
-        match guard.0.try_wait().expect("wait for chromium") {
+        match guard.child.try_wait().expect("wait for chromium") {
             Some(status) => break status,
             None if Instant::now() > deadline => {
                 panic!("chromium did not finish within 2 minutes on {url}")

@@ -21,10 +21,11 @@ use parking_lot::Mutex;
 use edgescrape::cli::{Feature, Flags};
 use edgescrape::config::{Config, RemoteWriteConfig};
 use edgescrape::discovery;
+use edgescrape::labels::Labels;
 use edgescrape::scrape;
 use edgescrape::storage::fanout::{Storage, StorageOptions};
 use edgescrape::storage::remote::QueueManager;
-use edgescrape::storage::wal::WalOptions;
+use edgescrape::storage::wal::{Wal, WalOptions};
 use edgescrape::storage::Appendable;
 use edgescrape::web::{self, Server, Views, WebOptions};
 
@@ -43,8 +44,25 @@ pub struct ReloadStatus {
 /// A remote_write queue with the config it was started from.
 struct RunningQueue {
     config: RemoteWriteConfig,
-    external_labels: edgescrape::labels::Labels,
+    external_labels: Labels,
     queue: QueueManager,
+}
+
+impl RunningQueue {
+    /// Starts the queue for `config`, reading `wal`.
+    fn start(
+        wal: &Wal,
+        config: &RemoteWriteConfig,
+        external_labels: &Labels,
+    ) -> Result<RunningQueue, String> {
+        let queue = QueueManager::start(wal, config, external_labels)
+            .map_err(|e| format!("starting remote_write to {}: {e}", config.url))?;
+        Ok(RunningQueue {
+            config: config.clone(),
+            external_labels: external_labels.clone(),
+            queue,
+        })
+    }
 }
 
 /// Everything started by [`App::start`]; shared with the web's lifecycle view.
@@ -95,16 +113,12 @@ impl App {
                 flags.storage_path.display()
             ))
         })?;
-        let mut queues = Vec::new();
-        for rw in &config.remote_write {
-            let queue = QueueManager::start(storage.wal(), rw, &config.global.external_labels)
-                .map_err(|e| StartError(format!("starting remote_write to {}: {e}", rw.url)))?;
-            queues.push(RunningQueue {
-                config: rw.clone(),
-                external_labels: config.global.external_labels.clone(),
-                queue,
-            });
-        }
+        let queues = config
+            .remote_write
+            .iter()
+            .map(|rw| RunningQueue::start(storage.wal(), rw, &config.global.external_labels))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StartError)?;
 
         let appendable: Arc<dyn Appendable> = storage.fanout();
         let scrape = scrape::Manager::new(
@@ -231,20 +245,24 @@ impl App {
                 running.queue.stop(REMOTE_STOP_DEADLINE);
             }
         }
+        // A queue that fails to start ends the loop, but the queues kept or
+        // started so far stay in the list, so they keep running and are
+        // stopped at shutdown.
+        let mut result = Ok(());
         for rw in &config.remote_write {
             if kept.iter().any(|k| &k.config == rw) {
                 continue;
             }
-            let queue = QueueManager::start(self.storage.wal(), rw, &config.global.external_labels)
-                .map_err(|e| format!("starting remote_write to {}: {e}", rw.url))?;
-            kept.push(RunningQueue {
-                config: rw.clone(),
-                external_labels: config.global.external_labels.clone(),
-                queue,
-            });
+            match RunningQueue::start(self.storage.wal(), rw, &config.global.external_labels) {
+                Ok(running) => kept.push(running),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
         *queues = kept;
-        Ok(())
+        result
     }
 
     /// Asks the main thread to shut down (`/-/quit`).

@@ -1,9 +1,8 @@
 //! The web's read-only views over the running process.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use edgescrape::config::Duration as PromDuration;
 use edgescrape::labels::Labels;
@@ -61,26 +60,12 @@ impl edgescrape::web::TargetsView for Targets {
     }
 }
 
-/// Instant and federation reads from the in-memory head.
+/// Instant reads from the in-memory head.
 pub struct Series(pub Arc<App>);
 
 impl edgescrape::web::SeriesView for Series {
     fn instant(&self, matchers: &[Matcher], at_ms: i64) -> Vec<Sample> {
         self.0.storage.head().instant(matchers, at_ms, LOOKBACK_MS)
-    }
-
-    fn latest_for_federate(&self, matcher_sets: &[Vec<Matcher>]) -> Vec<Sample> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let mut found: BTreeMap<Labels, (i64, f64)> = BTreeMap::new();
-        for set in matcher_sets {
-            for (labels, t, v) in self.0.storage.head().instant(set, now, LOOKBACK_MS) {
-                found.insert(labels, (t, v));
-            }
-        }
-        found.into_iter().map(|(l, (t, v))| (l, t, v)).collect()
     }
 }
 

@@ -5,7 +5,6 @@
 //! The JSON is written by hand rather than derived so that numbers come out
 //! exactly as Go writes them (`0`, not `0.0`; timestamps as `1.5`).
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -190,30 +189,10 @@ fn target_json(out: &mut String, pool: &str, t: &TargetInfo, global_url: &str) {
     out.push('}');
 }
 
-/// Label sets in Prometheus's `labels.Compare` order: label by label, name
-/// then value; a prefix sorts first.
-pub fn compare_labels(a: &Labels, b: &Labels) -> Ordering {
-    let mut ia = a.iter();
-    let mut ib = b.iter();
-    loop {
-        match (ia.next(), ib.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let o = x.name.cmp(y.name).then_with(|| x.value.cmp(y.value));
-                if o != Ordering::Equal {
-                    return o;
-                }
-            }
-        }
-    }
-}
-
 /// The `data` of an instant query: `{"resultType":"vector","result":[...]}`,
 /// series in label order.
 pub fn vector_json(mut samples: Vec<Sample>) -> String {
-    samples.sort_by(|a, b| compare_labels(&a.0, &b.0));
+    samples.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::with_capacity(64 + 128 * samples.len());
     out.push_str("{\"resultType\":\"vector\",\"result\":[");
     for (i, (labels, t, v)) in samples.iter().enumerate() {
@@ -259,6 +238,8 @@ pub fn flags_json(flags: Vec<(String, String)>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::cmp::Ordering;
+
     use super::*;
 
     #[test]
@@ -282,10 +263,10 @@ mod tests {
         let b = Labels::from_pairs([("__name__", "up"), ("job", "b")]);
         let c = Labels::from_pairs([("__name__", "up")]);
         let d = Labels::from_pairs([("Zone", "x"), ("__name__", "up")]);
-        assert_eq!(compare_labels(&a, &b), Ordering::Less);
-        assert_eq!(compare_labels(&c, &a), Ordering::Less);
-        assert_eq!(compare_labels(&d, &c), Ordering::Less);
-        assert_eq!(compare_labels(&a, &a), Ordering::Equal);
+        assert_eq!(a.cmp(&b), Ordering::Less);
+        assert_eq!(c.cmp(&a), Ordering::Less);
+        assert_eq!(d.cmp(&c), Ordering::Less);
+        assert_eq!(a.cmp(&a), Ordering::Equal);
     }
 
     #[test]

@@ -12,20 +12,21 @@
 use std::fmt::Write;
 
 use crate::labels::{Labels, INSTANCE, METRIC_NAME};
-use crate::web::api::compare_labels;
 use crate::web::format;
 use crate::web::views::Sample;
 
 /// The content type of [`encode`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Writes `samples` in federation order with `external_labels` attached.
+/// Writes `samples` in federation order with `external_labels` attached;
+/// a series given more than once is written once.
 pub fn encode(mut samples: Vec<Sample>, external_labels: &Labels) -> String {
     samples.sort_by(|a, b| {
         let na = a.0.get(METRIC_NAME).unwrap_or("");
         let nb = b.0.get(METRIC_NAME).unwrap_or("");
-        na.cmp(nb).then_with(|| compare_labels(&a.0, &b.0))
+        na.cmp(nb).then_with(|| a.0.cmp(&b.0))
     });
+    samples.dedup_by(|a, b| a.0 == b.0);
     let mut external: Vec<(&str, &str)> =
         external_labels.iter().map(|l| (l.name, l.value)).collect();
     if !external_labels.has(INSTANCE) {
@@ -107,6 +108,11 @@ mod tests {
                 1.0,
             ),
             (Labels::from_pairs([("job", "nameless")]), 1_000, 1.0),
+            (
+                Labels::from_pairs([("__name__", "up"), ("job", "a"), ("instance", "h:1")]),
+                1_000,
+                1.0,
+            ),
         ];
         let ext = Labels::from_pairs([("zone", "z1"), ("job", "ext")]);
         assert_eq!(

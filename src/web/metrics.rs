@@ -1,14 +1,10 @@
 //! Self-monitoring for `/metrics`, encoded by the `prometheus-client` crate.
 //!
-//! [`Metrics`] owns a `prometheus_client` registry behind a lock. Other parts
-//! of the process feed it in one of two ways:
-//!
-//! * a [`MetricsSource`]: a callback run at every scrape of `/metrics` that
-//!   writes the current values into a [`MetricsWriter`] — right for values
-//!   that already live elsewhere (scrape pool target counts, reload status,
-//!   WAL and remote-write counters);
-//! * [`Metrics::register`]: direct access to the registry for
-//!   `prometheus_client` counters, gauges and histograms a part owns.
+//! [`Metrics`] owns a `prometheus_client` registry. Other parts of the
+//! process feed it through [`MetricsSource`]s: callbacks run at every scrape
+//! of `/metrics` that write the current values, which live elsewhere (scrape
+//! pool target counts, reload status, WAL and remote-write counters), into a
+//! [`MetricsWriter`].
 //!
 //! `process_*` (read from `/proc/self`) and `prometheus_build_info` are
 //! always there. Names follow Prometheus's own self-metrics; counters are
@@ -52,14 +48,6 @@ where
 enum Points {
     Counter(Vec<(Vec<(String, String)>, f64)>),
     Gauge(Vec<(Vec<(String, String)>, f64)>),
-    Histogram(Vec<(Vec<(String, String)>, HistogramValue)>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct HistogramValue {
-    sum: f64,
-    count: u64,
-    buckets: Vec<(f64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,25 +75,6 @@ impl MetricsWriter {
         self.push(name, help, Points::Gauge(vec![(own(labels), value)]));
     }
 
-    /// A histogram: `buckets` are `(upper bound, cumulative count)` in
-    /// increasing bound order, `+Inf` may be left out.
-    pub fn histogram(
-        &mut self,
-        name: &str,
-        help: &str,
-        labels: &[(&str, &str)],
-        sum: f64,
-        count: u64,
-        buckets: &[(f64, u64)],
-    ) {
-        let value = HistogramValue {
-            sum,
-            count,
-            buckets: buckets.to_vec(),
-        };
-        self.push(name, help, Points::Histogram(vec![(own(labels), value)]));
-    }
-
     fn push(&mut self, name: &str, help: &str, points: Points) {
         let Some(family) = self.families.get_mut(name) else {
             self.families.insert(
@@ -120,7 +89,6 @@ impl MetricsWriter {
         match (&mut family.points, points) {
             (Points::Counter(have), Points::Counter(new)) => have.extend(new),
             (Points::Gauge(have), Points::Gauge(new)) => have.extend(new),
-            (Points::Histogram(have), Points::Histogram(new)) => have.extend(new),
             _ => log::warn!("msg=\"metric written with two types; second ignored\" metric={name}"),
         }
     }
@@ -130,7 +98,6 @@ impl MetricsWriter {
             let metric_type = match family.points {
                 Points::Counter(_) => MetricType::Counter,
                 Points::Gauge(_) => MetricType::Gauge,
-                Points::Histogram(_) => MetricType::Histogram,
             };
             let metric = encoder.encode_descriptor(name, &family.help, None, metric_type)?;
             match &family.points {
@@ -140,7 +107,6 @@ impl MetricsWriter {
                 Points::Gauge(points) => {
                     encode_points(metric, points, |v, m| ConstGauge::new(*v).encode(m))?
                 }
-                Points::Histogram(points) => encode_points(metric, points, encode_histogram)?,
             }
         }
         Ok(())
@@ -163,22 +129,6 @@ fn encode_points<T>(
         encode(value, metric.encode_family(labels)?)?;
     }
     Ok(())
-}
-
-fn encode_histogram(h: &HistogramValue, mut metric: MetricEncoder<'_>) -> Result<(), fmt::Error> {
-    // The encoder wants per-bucket counts (it sums them) and writes `+Inf`
-    // only for an upper bound of `f64::MAX`.
-    let mut buckets = Vec::with_capacity(h.buckets.len() + 1);
-    let mut prev = 0;
-    for &(le, cumulative) in &h.buckets {
-        let le = if le == f64::INFINITY { f64::MAX } else { le };
-        buckets.push((le, cumulative.saturating_sub(prev)));
-        prev = cumulative;
-    }
-    if buckets.last().map_or(true, |(le, _)| *le != f64::MAX) {
-        buckets.push((f64::MAX, h.count.saturating_sub(prev)));
-    }
-    metric.encode_histogram::<()>(h.sum, h.count, &buckets, None)
 }
 
 fn own(labels: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -213,7 +163,7 @@ impl Collector for SourcesCollector {
 /// same registry.
 #[derive(Clone)]
 pub struct Metrics {
-    registry: Arc<Mutex<Registry>>,
+    registry: Arc<Registry>,
     sources: Arc<Mutex<Vec<Box<dyn MetricsSource>>>>,
 }
 
@@ -240,7 +190,7 @@ impl Metrics {
             sources: Arc::clone(&sources),
         }));
         let metrics = Metrics {
-            registry: Arc::new(Mutex::new(registry)),
+            registry: Arc::new(registry),
             sources,
         };
         metrics.add_source(collect_build_info);
@@ -253,15 +203,10 @@ impl Metrics {
         self.sources.lock().push(Box::new(source));
     }
 
-    /// Gives `f` the registry to register `prometheus_client` metrics in.
-    pub fn register(&self, f: impl FnOnce(&mut Registry)) {
-        f(&mut self.registry.lock())
-    }
-
     /// Everything in the OpenMetrics text format ([`CONTENT_TYPE`]).
     pub fn encode(&self) -> Result<String, fmt::Error> {
         let mut out = String::with_capacity(8 * 1024);
-        prometheus_client::encoding::text::encode(&mut out, &self.registry.lock())?;
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
     }
 }
@@ -439,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn sources_and_registered_metrics_are_encoded() {
+    fn sources_are_encoded() {
         let m = Metrics::new();
         m.add_source(|out: &mut MetricsWriter| {
             out.gauge(
@@ -460,29 +405,13 @@ mod tests {
                 &[],
                 2.0,
             );
-            out.histogram(
-                "prometheus_target_sync_length_seconds",
-                "Actual interval to sync the scrape pool.",
-                &[("scrape_job", "node")],
-                0.75,
-                3,
-                &[(0.1, 1), (1.0, 3)],
-            );
         });
-        let c = prometheus_client::metrics::counter::Counter::<u64>::default();
-        c.inc_by(5);
-        m.register(|r| r.register("prometheus_config_reloads", "Reloads.", c.clone()));
         let text = m.encode().unwrap();
         for want in [
             "prometheus_target_scrape_pool_targets{scrape_job=\"node\"} 3.0\n",
             "prometheus_target_scrape_pool_targets{scrape_job=\"self\"} 1.0\n",
             "# TYPE prometheus_target_scrapes_exceeded_sample_limit counter\n",
             "prometheus_target_scrapes_exceeded_sample_limit_total 2.0\n",
-            "prometheus_target_sync_length_seconds_bucket{le=\"0.1\",scrape_job=\"node\"} 1\n",
-            "prometheus_target_sync_length_seconds_bucket{le=\"1.0\",scrape_job=\"node\"} 3\n",
-            "prometheus_target_sync_length_seconds_bucket{le=\"+Inf\",scrape_job=\"node\"} 3\n",
-            "prometheus_target_sync_length_seconds_count{scrape_job=\"node\"} 3\n",
-            "prometheus_config_reloads_total 5\n",
             "# TYPE process_cpu_seconds counter\n",
             "process_resident_memory_bytes ",
             "prometheus_build_info{branch=\"\",revision=\"\",version=\"",

@@ -321,19 +321,20 @@ impl Form {
 
 /// `application/x-www-form-urlencoded` decoding; bad escapes are kept as is.
 fn parse_query(query: &str, out: &mut Vec<(String, String)>) {
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.push((percent_decode(k), percent_decode(v)));
-    }
+    out.extend(
+        url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned())),
+    );
 }
 
-fn percent_decode(s: &str) -> String {
+/// Percent-decodes a request path: bad escapes are kept as is, and a `+`
+/// stays a `+` (it means a space only in forms).
+fn percent_decode_path(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
                 let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
                 match u8::from_str_radix(hex, 16) {
@@ -478,7 +479,13 @@ impl Handler {
             }
         }
         // As Prometheus 2.42: no match[] is an empty 200, not an error.
-        let samples = self.views.series.latest_for_federate(&sets);
+        // Every set is read at the same instant; a series matched by several
+        // sets is written once (encode drops the repeats).
+        let now = now_ms();
+        let samples = sets
+            .iter()
+            .flat_map(|set| self.views.series.instant(set, now))
+            .collect();
         let text = federate::encode(samples, &self.views.lifecycle.external_labels());
         Reply::new(200, federate::CONTENT_TYPE, text)
     }
@@ -501,9 +508,7 @@ impl Handler {
 
     fn query(&self, form: &Form) -> Reply {
         let at_ms = match form.get("time").filter(|t| !t.is_empty()) {
-            None => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
+            None => now_ms(),
             Some(t) => match crate::web::format::parse_api_time(t) {
                 Some(ms) => ms,
                 None => {
@@ -580,6 +585,14 @@ impl Handler {
     }
 }
 
+/// Now in milliseconds since the epoch, the evaluation time of a query
+/// without `time` and of a federation.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn read_form(request: &mut Request) -> Result<Form, Reply> {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
@@ -610,11 +623,6 @@ fn read_form(request: &mut Request) -> Result<Form, Reply> {
     })
 }
 
-/// Paths are matched decoded, but a `+` in a path stays a `+`.
-fn percent_decode_path(path: &str) -> String {
-    percent_decode(&path.replace('+', "%2B"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,7 +639,7 @@ mod tests {
         ];
         let got: Vec<(&str, &str)> = v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         assert_eq!(got, want);
-        assert_eq!(percent_decode("%41%"), "A%");
+        assert_eq!(percent_decode_path("%41%"), "A%");
         assert_eq!(percent_decode_path("/a+b%20c"), "/a+b c");
     }
 

@@ -90,10 +90,6 @@ pub trait SeriesView: Send + Sync {
     /// before `at_ms` and within the 5 minute lookback window, stale markers
     /// excluded — a PromQL instant vector selector evaluated at `at_ms`.
     fn instant(&self, matchers: &[Matcher], at_ms: i64) -> Vec<Sample>;
-    /// For every series matching any of the sets (each set is ANDed), its
-    /// latest sample within the lookback window before now, stale markers
-    /// excluded; a series matched by several sets appears once.
-    fn latest_for_federate(&self, matcher_sets: &[Vec<Matcher>]) -> Vec<Sample>;
 }
 
 /// Process-level control and status.

@@ -41,11 +41,11 @@ pub struct MemSeries {
     pub series: Vec<(Labels, Vec<(i64, f64)>)>,
 }
 
-impl MemSeries {
-    fn latest(&self, at_ms: i64, wanted: impl Fn(&Labels) -> bool) -> Vec<(Labels, i64, f64)> {
+impl SeriesView for MemSeries {
+    fn instant(&self, matchers: &[Matcher], at_ms: i64) -> Vec<(Labels, i64, f64)> {
         self.series
             .iter()
-            .filter(|(l, _)| wanted(l))
+            .filter(|(l, _)| matches_all(matchers, l))
             .filter_map(|(l, samples)| {
                 let (t, v) = samples
                     .iter()
@@ -54,15 +54,6 @@ impl MemSeries {
                 (!is_stale_nan(*v)).then(|| (l.clone(), *t, *v))
             })
             .collect()
-    }
-}
-
-impl SeriesView for MemSeries {
-    fn instant(&self, matchers: &[Matcher], at_ms: i64) -> Vec<(Labels, i64, f64)> {
-        self.latest(at_ms, |l| matches_all(matchers, l))
-    }
-    fn latest_for_federate(&self, sets: &[Vec<Matcher>]) -> Vec<(Labels, i64, f64)> {
-        self.latest(now_ms(), |l| sets.iter().any(|s| matches_all(s, l)))
     }
 }
 
