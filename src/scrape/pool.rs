@@ -251,7 +251,7 @@ impl ScrapePool {
                     continue;
                 }
                 let target = Arc::new(t);
-                let (interval, timeout, _) =
+                let (interval, timeout) =
                     target.interval_and_timeout(cfg.interval().get(), cfg.timeout().get());
                 to_start.push((hash, self.new_loop(inner, &target, interval, timeout, None)));
                 active.active.insert(
@@ -395,7 +395,7 @@ impl ScrapePool {
                 let Some(active) = targets.active.get_mut(&hash) else {
                     continue;
                 };
-                let (interval, timeout, _) = active
+                let (interval, timeout) = active
                     .target
                     .interval_and_timeout(cfg.interval().get(), cfg.timeout().get());
                 active.interval = interval;
