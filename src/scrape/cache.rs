@@ -14,7 +14,7 @@
 //! Owned by one loop thread; handed to its successor on a pool reload.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::labels::Labels;
 use crate::storage::SeriesRef;
@@ -272,12 +272,6 @@ impl ScrapeCache {
         self.seen.retain(|_, e| e.1 == finished);
         forced
     }
-}
-
-/// Hashes `bytes` the way the cache does (exposed for benches and tests of
-/// the hasher's distribution).
-pub fn cache_key_hash(bytes: &[u8]) -> u64 {
-    Xxh3Build::default().hash_one(bytes)
 }
 
 #[cfg(test)]
