@@ -16,15 +16,10 @@
 //! nanoseconds per sample for each case, by the wall clock and on the CPU
 //! (the thread's scheduler time, which a busy machine does not inflate).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use edgescrape::labels::Labels;
-use edgescrape::relabel::RelabelConfig;
-use edgescrape::scrape::{LoopSettings, LoopState, ScrapeCache, ScrapeMetrics, Target};
-use edgescrape::storage::Appender;
+use edgescrape::scrape::ScrapeCache;
 use edgescrape::textparse::{Entry, Parser};
 
 #[path = "../tests/common/fixture.rs"]
@@ -32,56 +27,7 @@ mod fixture;
 #[path = "../tests/common/memstore.rs"]
 mod memstore;
 
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-fn state(cache: ScrapeCache) -> LoopState {
-    let target = Target::new(
-        Labels::from_pairs([
-            ("__address__", "127.0.0.1:9100"),
-            ("__metrics_path__", "/metrics"),
-            ("__scheme__", "http"),
-            ("instance", "127.0.0.1:9100"),
-            ("job", "node"),
-        ]),
-        Labels::empty(),
-        &BTreeMap::new(),
-    );
-    let drop_go: Vec<RelabelConfig> =
-        serde_yaml::from_str("- source_labels: [__name__]\n  regex: go_gc_.*\n  action: drop\n")
-            .expect("relabel rule");
-    let settings = LoopSettings {
-        job: "node".to_string(),
-        honor_timestamps: true,
-        sample_limit: 10_000,
-        metric_relabel: drop_go,
-        ..LoopSettings::default()
-    };
-    LoopState::new(
-        Arc::new(target),
-        Arc::new(settings),
-        Arc::new(ScrapeMetrics::default()),
-        Duration::from_secs(10),
-        cache,
-    )
-}
-
-/// One scrape's loop body; returns the samples in the body.
-fn scrape(state: &mut LoopState, sink: &mut memstore::Sink, body: &[u8], ts: i64) -> u64 {
-    let out = state.append(sink, body, CONTENT_TYPE, ts);
-    assert!(out.error.is_none(), "{:?}", out.error);
-    state
-        .report(
-            sink,
-            ts,
-            Duration::from_millis(3),
-            &out,
-            body.len() as i64,
-            true,
-        )
-        .expect("report");
-    sink.commit().expect("commit");
-    out.total
-}
+use fixture::{node_state as state, scrape, CONTENT_TYPE};
 
 /// The parser's share: every entry read and every sample's series bytes,
 /// timestamp and value taken, as the loop does on a warm cache.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::memstore::MemStorage;
+use common::storage::TestStorage;
 use edgescrape::labels::Labels;
 use edgescrape::relabel::RelabelConfig;
 use edgescrape::scrape::{
@@ -21,7 +21,7 @@ fn l(pairs: &[(&str, &str)]) -> Labels {
 
 struct Fixture {
     state: LoopState,
-    store: MemStorage,
+    store: TestStorage,
     metrics: Arc<ScrapeMetrics>,
 }
 
@@ -37,7 +37,7 @@ fn fixture(settings: LoopSettings, target_labels: &[(&str, &str)]) -> Fixture {
             Duration::from_secs(10),
             ScrapeCache::new(),
         ),
-        store: MemStorage::default(),
+        store: TestStorage::default(),
         metrics,
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::memstore::MemStorage;
+use common::storage::TestStorage;
 use common::{closed_port, gzip, wait_until, Reply, SeenRequest, TestServer};
 use crossbeam_channel::{unbounded, Sender};
 use edgescrape::config::Config;
@@ -38,12 +38,12 @@ fn options() -> Options {
 
 struct Running {
     manager: Manager,
-    store: Arc<MemStorage>,
+    store: Arc<TestStorage>,
     tsets: Sender<HashMap<String, Vec<TargetGroup>>>,
 }
 
 fn start(yaml: &str) -> Running {
-    let store = Arc::new(MemStorage::default());
+    let store = Arc::new(TestStorage::default());
     let manager = Manager::new(options(), store.clone());
     manager.apply_config(&config(yaml)).expect("apply");
     let (tx, rx) = unbounded();

@@ -420,7 +420,7 @@ fn manager_scrapes_https_targets_with_auth_on_loop_threads() {
         ca.display()
     );
     let cfg = edgescrape::config::Config::load_str(&yaml, Path::new("test.yml")).unwrap();
-    let store = Arc::new(common::memstore::MemStorage::default());
+    let store = Arc::new(common::storage::TestStorage::default());
     let manager = edgescrape::scrape::Manager::new(
         edgescrape::scrape::Options {
             skip_offset: true,

@@ -14,7 +14,7 @@
 //! Owned by one loop thread; handed to its successor on a pool reload.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::labels::Labels;
 use crate::storage::SeriesRef;
@@ -102,7 +102,7 @@ pub(crate) enum Lookup<'a> {
 }
 
 /// See the module documentation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ScrapeCache {
     /// Current scrape iteration; advances only after successful scrapes.
     iter: u64,
@@ -122,8 +122,22 @@ pub struct ScrapeCache {
     /// `generation - 1` the last one (`seriesPrev`). Older entries are
     /// removed at the end of each scrape.
     seen: HashMap<u64, (Labels, u64), IdentityBuild>,
-    /// Advances at the end of each scrape; starts at 1.
+    /// Advances at the end of each scrape; starts at 1, so no entry is
+    /// of the "previous" generation before the first scrape ends.
     generation: u64,
+}
+
+impl Default for ScrapeCache {
+    fn default() -> ScrapeCache {
+        ScrapeCache {
+            iter: 0,
+            scrape_seq: 0,
+            successful_count: 0,
+            series: HashMap::default(),
+            seen: HashMap::default(),
+            generation: 1,
+        }
+    }
 }
 
 impl ScrapeCache {
@@ -201,7 +215,7 @@ impl ScrapeCache {
     /// Notes that a series with scraped-label hash `hash` and final
     /// `labels` was seen now.
     pub(crate) fn track_staleness(&mut self, hash: u64, labels: &Labels) {
-        let generation = self.current_generation();
+        let generation = self.generation;
         self.seen
             .entry(hash)
             .and_modify(|e| e.1 = generation)
@@ -211,7 +225,7 @@ impl ScrapeCache {
     /// As [`ScrapeCache::track_staleness`] for a cached series `met`: no
     /// label copy unless the hash is new to the staleness map.
     pub(crate) fn track_staleness_cached(&mut self, met: &[u8], hash: u64) {
-        let generation = self.current_generation();
+        let generation = self.generation;
         if let Some(e) = self.seen.get_mut(&hash) {
             e.1 = generation;
             return;
@@ -221,19 +235,10 @@ impl ScrapeCache {
         }
     }
 
-    fn current_generation(&mut self) -> u64 {
-        if self.generation == 0 {
-            self.generation = 1;
-        }
-        self.generation
-    }
-
     /// Calls `f` for each series seen in the last scrape but not in this
     /// one, until `f` returns false.
     pub(crate) fn for_each_stale(&self, mut f: impl FnMut(&Labels) -> bool) {
-        let Some(previous) = self.generation.checked_sub(1) else {
-            return;
-        };
+        let previous = self.generation - 1;
         for (labels, generation) in self.seen.values() {
             if *generation == previous && !f(labels) {
                 break;
@@ -262,17 +267,11 @@ impl ScrapeCache {
             self.iter += 1;
         }
         // This scrape becomes the previous one; series older than that go.
-        let finished = self.current_generation();
+        let finished = self.generation;
         self.generation = finished + 1;
         self.seen.retain(|_, e| e.1 == finished);
         forced
     }
-}
-
-/// Hashes `bytes` the way the cache does (exposed for benches and tests of
-/// the hasher's distribution).
-pub fn cache_key_hash(bytes: &[u8]) -> u64 {
-    Xxh3Build::default().hash_one(bytes)
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ mod target;
 use std::fmt;
 
 pub use buffers::BufferPool;
-pub use cache::{cache_key_hash, ScrapeCache};
+pub use cache::ScrapeCache;
 pub use manager::{Manager, Options};
 pub use metrics::{Counter, PoolMetrics, ScrapeMetrics, Summary, QUANTILES};
 pub use pool::ScrapePool;

@@ -251,7 +251,7 @@ impl ScrapePool {
                     continue;
                 }
                 let target = Arc::new(t);
-                let (interval, timeout, _) =
+                let (interval, timeout) =
                     target.interval_and_timeout(cfg.interval().get(), cfg.timeout().get());
                 to_start.push((hash, self.new_loop(inner, &target, interval, timeout, None)));
                 active.active.insert(
@@ -281,19 +281,7 @@ impl ScrapePool {
             handle.set_forced_error(forced.clone());
         }
         for (hash, scrape_loop) in to_start {
-            scrape_loop.shared.set_forced_error(forced.clone());
-            match scrape_loop.spawn(self.cancelled.clone()) {
-                Ok(handle) => {
-                    inner.loops.insert(hash, handle);
-                }
-                Err(e) => {
-                    log::error!(
-                        "msg=\"Cannot start scrape thread\" scrape_pool={} err=\"{e}\"",
-                        self.job
-                    );
-                    self.targets.lock().active.remove(&hash);
-                }
-            }
+            self.start_loop(inner, hash, scrape_loop, &forced);
         }
         // Stop vanished loops in parallel: signal all, then wait for each.
         for handle in &mut to_stop {
@@ -330,6 +318,30 @@ impl ScrapePool {
             cache.unwrap_or_default(),
         );
         ScrapeLoop::new(state, scraper, self.env.loop_env.clone(), interval)
+    }
+
+    /// Starts `scrape_loop` for the target `hash` with the pool's forced
+    /// error; a target whose thread cannot start is no longer active.
+    fn start_loop(
+        &self,
+        inner: &mut Inner,
+        hash: u64,
+        scrape_loop: ScrapeLoop,
+        forced: &Option<ScrapeError>,
+    ) {
+        scrape_loop.shared.set_forced_error(forced.clone());
+        match scrape_loop.spawn(self.cancelled.clone()) {
+            Ok(handle) => {
+                inner.loops.insert(hash, handle);
+            }
+            Err(e) => {
+                log::error!(
+                    "msg=\"Cannot start scrape thread\" scrape_pool={} err=\"{e}\"",
+                    self.job
+                );
+                self.targets.lock().active.remove(&hash);
+            }
+        }
     }
 
     fn target_limit_error(&self, cfg: &ScrapeConfig, active: usize) -> Option<ScrapeError> {
@@ -390,32 +402,19 @@ impl ScrapePool {
                 inner.finishing.push(handle.stop());
                 None
             };
-            let started = {
+            let scrape_loop = {
                 let mut targets = self.targets.lock();
                 let Some(active) = targets.active.get_mut(&hash) else {
                     continue;
                 };
-                let (interval, timeout, _) = active
+                let (interval, timeout) = active
                     .target
                     .interval_and_timeout(cfg.interval().get(), cfg.timeout().get());
                 active.interval = interval;
                 active.timeout = timeout;
-                let scrape_loop = self.new_loop(&inner, &active.target, interval, timeout, cache);
-                scrape_loop.shared.set_forced_error(forced.clone());
-                scrape_loop.spawn(self.cancelled.clone())
+                self.new_loop(&inner, &active.target, interval, timeout, cache)
             };
-            match started {
-                Ok(handle) => {
-                    inner.loops.insert(hash, handle);
-                }
-                Err(e) => {
-                    log::error!(
-                        "msg=\"Cannot start scrape thread\" scrape_pool={} err=\"{e}\"",
-                        self.job
-                    );
-                    self.targets.lock().active.remove(&hash);
-                }
-            }
+            self.start_loop(&mut inner, hash, scrape_loop, &forced);
         }
         reap_finished(&mut inner.finishing);
         metrics

@@ -227,7 +227,6 @@ impl LoopState {
                 }
                 Lookup::Miss => {
                     let scraped = parser.labels(&mut self.builder);
-                    let hash = scraped.stable_hash();
                     let Some(labels) = mutate_sample_labels(
                         &scraped,
                         &|name: &str| parser.exposes_label(name),
@@ -239,6 +238,7 @@ impl LoopState {
                         self.cache.add_dropped(met);
                         continue;
                     };
+                    let hash = scraped.stable_hash();
                     if let Err(e) = check_series(&labels, &settings) {
                         if matches!(e, ScrapeError::LabelLimit(_)) {
                             self.metrics

@@ -214,40 +214,24 @@ impl Target {
     }
 
     /// Interval and timeout from the `__scrape_interval__` and
-    /// `__scrape_timeout__` labels, or the defaults with the error when a
-    /// label does not parse (as Prometheus's `intervalAndTimeout`).
+    /// `__scrape_timeout__` labels, or the defaults when either is absent
+    /// or does not parse (as Prometheus's `intervalAndTimeout`; targets
+    /// from discovery had both validated when their labels were built).
     pub fn interval_and_timeout(
         &self,
         default_interval: Duration,
         default_timeout: Duration,
-    ) -> (Duration, Duration, Option<String>) {
-        let interval_label = self.all_labels.get(labels::SCRAPE_INTERVAL).unwrap_or("");
-        let interval = match PromDuration::parse(interval_label) {
-            Ok(d) => d.get(),
-            Err(e) => {
-                return (
-                    default_interval,
-                    default_timeout,
-                    Some(format!(
-                        "Error parsing interval label {interval_label:?}: {e}"
-                    )),
-                )
-            }
+    ) -> (Duration, Duration) {
+        let parse = |name: &str| {
+            PromDuration::parse(self.all_labels.get(name).unwrap_or("")).map(PromDuration::get)
         };
-        let timeout_label = self.all_labels.get(labels::SCRAPE_TIMEOUT).unwrap_or("");
-        let timeout = match PromDuration::parse(timeout_label) {
-            Ok(d) => d.get(),
-            Err(e) => {
-                return (
-                    default_interval,
-                    default_timeout,
-                    Some(format!(
-                        "Error parsing timeout label {timeout_label:?}: {e}"
-                    )),
-                )
-            }
-        };
-        (interval, timeout, None)
+        match (
+            parse(labels::SCRAPE_INTERVAL),
+            parse(labels::SCRAPE_TIMEOUT),
+        ) {
+            (Ok(interval), Ok(timeout)) => (interval, timeout),
+            _ => (default_interval, default_timeout),
+        }
     }
 
     /// How long to wait before the first scrape so that targets spread over

@@ -1,9 +1,11 @@
-//! Shared test support: a real in-memory storage and real HTTP targets.
+//! Shared test support: the real storage in a temporary directory and real
+//! HTTP targets.
 
 #![allow(dead_code)]
 
 pub mod fixture;
 pub mod memstore;
+pub mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
