@@ -170,6 +170,12 @@ fn storage(app: &App, out: &mut MetricsWriter) {
         get(&s.wal_truncated_bytes_total),
     );
     out.counter(
+        "edgescrape_wal_unknown_series_samples",
+        "Samples skipped at start-up because damage took their series record.",
+        &[],
+        get(&s.wal_unknown_series_samples_total),
+    );
+    out.counter(
         "prometheus_tsdb_wal_fsyncs",
         "Total number of WAL fsyncs.",
         &[],

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! Wal ──subscribe()──► watcher thread "remote <name> watcher"
-//!                        WalReader::next() → series map / samples
+//!                        WalReader::next() → samples; refs resolve in the
+//!                        WAL's series table
 //!                        routes each sample by series ref
 //!                        ──bounded(capacity / max_samples_per_send) chunks──►
 //!                      shard threads "remote <name> shard <k>"  ──► WriteClient
@@ -22,9 +23,11 @@
 //!
 //! The saved progress ([`super::progress`]) names, per shard, how far the
 //! receiver has acknowledged. The reader opens at the oldest of those
-//! positions; the WAL reader then first yields the series defined earlier
-//! in that segment (segments are self-contained), so every ref resolves.
-//! Samples a shard had already finished are skipped, exactly. With no saved
+//! positions (re-reading the start of that segment for the value
+//! encoding's state). Refs resolve through the WAL's series table, which
+//! holds every series a retained segment refers to, so the watcher never
+//! decodes a series record. Samples a shard had already finished are
+//! skipped, exactly. With no saved
 //! file (a new queue) the whole retained WAL is sent: nothing the box holds
 //! is left out, and retention bounds how much that is.
 //!
@@ -42,10 +45,10 @@
 //! own value wins, as Prometheus's `processExternalLabels`), then
 //! `write_relabel_configs` apply; a series they drop is remembered so its
 //! samples are counted as dropped. What is kept is the labels' protobuf
-//! encoding ([`EncodedLabels`]), built once per series and shared by every
-//! sample of it that goes out. The map is cleared at every segment
-//! change, since each segment defines its series again before using them;
-//! this bounds it to the series of one segment under churn.
+//! encoding ([`EncodedLabels`]), built once per series the first time one
+//! of its samples is read and shared by every sample of it that goes out.
+//! At each segment change the map drops the series the WAL's table no
+//! longer holds, so under churn it stays bounded by the retained WAL.
 
 use std::fmt;
 use std::io;
@@ -68,7 +71,10 @@ use crate::http_client::HttpClientError;
 use crate::labels::{Labels, LabelsBuilder};
 use crate::relabel::RelabelConfig;
 use crate::storage::wal::codec::RefMap;
-use crate::storage::wal::{Position, ReaderHandle, Record, RefSample, Wal, WalError, WalReader};
+use crate::storage::wal::{
+    Position, ReaderHandle, Record, RefSample, SeriesTable, Wal, WalError, WalReader,
+};
+use crate::storage::SeriesRef;
 
 /// Shards used unless `min_shards`/`max_shards` say otherwise.
 const DEFAULT_SHARDS: usize = 4;
@@ -202,11 +208,12 @@ impl QueueManager {
         let tracker = Arc::new(Mutex::new(AckTracker::new(n, &saved)));
         let handle = wal.register_reader(&name);
         handle.set_read_up_to(tracker.lock().read_up_to());
-        let reader =
-            WalReader::open(wal.dir(), saved.start()).map_err(|error| QueueError::Wal {
+        let reader = WalReader::open_samples_only(wal.dir(), saved.start()).map_err(|error| {
+            QueueError::Wal {
                 queue: name.clone(),
                 error,
-            })?;
+            }
+        })?;
         let stats = Arc::new(QueueStats::default());
         stats.shards.store(n as u64, Ordering::Relaxed);
         let stop = Arc::new(StopSignal::new());
@@ -256,6 +263,7 @@ impl QueueManager {
             filter_end: saved.filter_end(),
             saved,
             series: RefMap::default(),
+            table: wal.series().clone(),
             external_labels: external_labels.clone(),
             write_relabel_configs: cfg.write_relabel_configs.clone(),
             builder: LabelsBuilder::default(),
@@ -344,9 +352,11 @@ struct Watcher {
     saved: SavedProgress,
     /// Records starting after this need no filtering.
     filter_end: Position,
-    /// Series of the current segment: labels to send, or None if write
-    /// relabeling dropped the series.
+    /// Series seen: labels to send, or None if write relabeling dropped
+    /// the series. Pruned to the WAL's series table at each segment change.
     series: RefMap<Option<EncodedLabels>>,
+    /// The WAL's series table, where refs resolve.
+    table: Arc<SeriesTable>,
     external_labels: Labels,
     write_relabel_configs: Vec<RelabelConfig>,
     builder: LabelsBuilder,
@@ -412,23 +422,32 @@ impl Watcher {
 
     fn process(&mut self, record: Record, end: Position) -> Result<(), Stopped> {
         if end.segment != self.last_end.segment {
-            // Each segment defines its series again before using them.
-            self.series.clear();
+            let table = &self.table;
+            self.series.retain(|r, _| table.contains(*r));
         }
         let start = self.last_end;
         self.last_end = end;
         match record {
-            Record::Series(series) => {
-                for (series_ref, labels) in series {
-                    let out = self.send_labels(&labels);
-                    self.series.insert(series_ref, out);
-                }
+            Record::Series(_) => {
                 self.counts.fill(0);
                 self.tracker.lock().add_record(end, &self.counts);
                 Ok(())
             }
             Record::Samples(samples) => self.route(&samples, start, end),
         }
+    }
+
+    /// The labels to send for `series_ref`, worked out once per series
+    /// from the WAL's series table: `None` if the table does not know the
+    /// ref, `Some(None)` if write relabeling dropped the series.
+    fn labels_for(&mut self, series_ref: SeriesRef) -> Option<Option<EncodedLabels>> {
+        if let Some(known) = self.series.get(&series_ref) {
+            return Some(known.clone());
+        }
+        let labels = self.table.labels_of(series_ref)?;
+        let out = self.send_labels(&labels);
+        self.series.insert(series_ref, out.clone());
+        Some(out)
     }
 
     /// External labels where missing, then write relabeling.
@@ -457,13 +476,13 @@ impl Watcher {
             if filtering && self.saved.is_done(start, end, i, s.series_ref) {
                 continue;
             }
-            match self.series.get(&s.series_ref) {
+            match self.labels_for(s.series_ref) {
                 None => unknown += 1,
                 Some(None) => dropped += 1,
                 Some(Some(labels)) => {
                     let k = shard_of(s.series_ref, n);
                     self.buffers[k].push(QueuedSample {
-                        labels: labels.clone(),
+                        labels,
                         t: s.t,
                         v: s.v,
                         index: u32::try_from(i).unwrap_or(u32::MAX),
