@@ -57,7 +57,7 @@ fn commit_scrape(storage: &Storage, s: i64) -> Result<(), AppendError> {
 /// on a wrong value.
 fn scrapes_in_head(storage: &Storage) -> Vec<i64> {
     let sel = parse_selector("node_cpu_seconds_total").unwrap();
-    let got = storage.head().select(&sel, i64::MIN, i64::MAX);
+    let got = storage.select_range(&sel, i64::MIN, i64::MAX).unwrap();
     let mut per_scrape = std::collections::BTreeMap::new();
     for (l, samples) in &got {
         let i: usize = l.get("cpu").unwrap().parse().unwrap();
@@ -132,7 +132,7 @@ fn concurrent_child(storage: &Storage) {
 /// Per committer thread, the scrapes stored whole and correct.
 fn thread_scrapes_on_disk(storage: &Storage) -> Vec<Vec<i64>> {
     let sel = parse_selector("group_commit_test").unwrap();
-    let got = storage.head().select(&sel, i64::MIN, i64::MAX);
+    let got = storage.select_range(&sel, i64::MIN, i64::MAX).unwrap();
     let mut counts = vec![std::collections::BTreeMap::new(); THREADS];
     for (l, samples) in &got {
         let k: usize = l.get("thread").unwrap().parse().unwrap();

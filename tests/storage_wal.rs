@@ -83,7 +83,7 @@ fn disk_bytes(dir: &Path) -> u64 {
 /// The scrapes whose samples the head holds for series 0.
 fn scrapes_in_head(storage: &Storage) -> Vec<i64> {
     let sel = parse_selector(r#"node_network_receive_bytes_total{device="eth0"}"#).unwrap();
-    let got = storage.head().select(&sel, i64::MIN, i64::MAX);
+    let got = storage.select_range(&sel, i64::MIN, i64::MAX).unwrap();
     got.first()
         .map(|(_, s)| s.iter().map(|(t, _)| t / STEP).collect())
         .unwrap_or_default()
@@ -300,11 +300,13 @@ fn lost_series_record_skips_its_samples_and_never_mislabels() {
         "samples of `late` after the damage: {unknown}"
     );
     // No sample reached any series under the lost ref.
-    let got = storage.head().select(
-        &parse_selector(r#"{__name__=~".+"}"#).unwrap(),
-        i64::MIN,
-        i64::MAX,
-    );
+    let got = storage
+        .select_range(
+            &parse_selector(r#"{__name__=~".+"}"#).unwrap(),
+            i64::MIN,
+            i64::MAX,
+        )
+        .unwrap();
     assert!(got.iter().all(|(l, _)| *l != late), "late has no labels");
     assert_eq!(got.len(), SERIES);
     // The series comes back under a new ref.
@@ -533,4 +535,37 @@ fn reader_tails_commits_across_segments() {
     assert_eq!(seen, 300 * SERIES);
     assert!(reader.position().segment >= 3);
     assert_eq!(reader.position(), storage.wal().head_position());
+}
+
+#[test]
+fn select_range_reads_the_past_from_the_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = options(16 << 10, 0);
+    opts.head_window = Duration::from_secs(86_400);
+    let want = |i: usize| -> Vec<(i64, f64)> {
+        (100..200)
+            .map(|s| (s * STEP, value(s, i)))
+            .collect::<Vec<_>>()
+    };
+    let all = parse_selector(r#"node_network_receive_bytes_total{device=~"eth.*"}"#).unwrap();
+    {
+        let storage = Storage::open(tmp.path(), opts.clone()).unwrap();
+        scrape(&storage, 0, 400);
+        assert!(segments(tmp.path()).len() > 3);
+        let got = storage.select_range(&all, 100 * STEP, 199 * STEP).unwrap();
+        assert_eq!(got.len(), SERIES);
+        let mut names: Vec<Labels> = (0..SERIES).map(labels).collect();
+        names.sort();
+        for (k, (l, samples)) in got.iter().enumerate() {
+            assert_eq!(*l, names[k], "sorted by labels");
+            let i: usize = l.get("device").unwrap()[3..].parse().unwrap();
+            assert_eq!(*samples, want(i), "{l}");
+        }
+    }
+    // After a restart, from the replayed series table.
+    let storage = Storage::open(tmp.path(), opts).unwrap();
+    let eth3 = parse_selector(r#"node_network_receive_bytes_total{device="eth3"}"#).unwrap();
+    let got = storage.select_range(&eth3, 100 * STEP, 199 * STEP).unwrap();
+    assert_eq!(got, vec![(labels(3), want(3))]);
+    assert!(storage.select_range(&eth3, -10, -1).unwrap().is_empty());
 }

@@ -60,12 +60,18 @@ impl edgescrape::web::TargetsView for Targets {
     }
 }
 
-/// Instant reads from the in-memory head.
+/// Instant reads: the head at "now", the WAL for past instants.
 pub struct Series(pub Arc<App>);
 
 impl edgescrape::web::SeriesView for Series {
     fn instant(&self, matchers: &[Matcher], at_ms: i64) -> Vec<Sample> {
-        self.0.storage.head().instant(matchers, at_ms, LOOKBACK_MS)
+        self.0
+            .storage
+            .instant(matchers, at_ms, LOOKBACK_MS)
+            .unwrap_or_else(|e| {
+                log::warn!("msg=\"instant query failed\" at_ms={at_ms} err=\"{e}\"");
+                Vec::new()
+            })
     }
 }
 

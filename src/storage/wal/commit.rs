@@ -74,6 +74,7 @@ impl GroupError {
 pub(crate) struct PendingFrames {
     bytes: Vec<u8>,
     samples: u64,
+    min_t: i64,
     max_t: i64,
     /// Series these frames define (taken out of the table if they fail).
     new_refs: Vec<SeriesRef>,
@@ -179,6 +180,7 @@ impl Wal {
             &mut w.group.pending,
             PendingFrames {
                 bytes: spare,
+                min_t: i64::MAX,
                 max_t: i64::MIN,
                 ..PendingFrames::default()
             },
@@ -244,6 +246,7 @@ impl Wal {
         if let Some(seg) = w.segments.last_mut() {
             seg.size = size;
             seg.samples += frames.samples;
+            seg.min_t = seg.min_t.min(frames.min_t);
             seg.max_t = seg.max_t.max(frames.max_t);
         }
         StorageStats::add(&self.stats.wal_bytes_written_total, len);
@@ -284,14 +287,17 @@ fn enqueue(w: &mut Writer) {
         buf,
         group,
         samples,
+        samples_min_t,
         samples_max_t,
         new_refs,
         ..
     } = w;
     let pending = &mut group.pending;
     if pending.bytes.is_empty() {
+        pending.min_t = i64::MAX;
         pending.max_t = i64::MIN;
     }
+    pending.min_t = pending.min_t.min(*samples_min_t);
     pending.bytes.extend_from_slice(buf);
     pending.samples += samples.count();
     pending.max_t = pending.max_t.max(*samples_max_t);
@@ -312,6 +318,7 @@ fn encode_batch<I>(
     w.series.clear();
     w.series_count = 0;
     w.samples.clear();
+    w.samples_min_t = i64::MAX;
     w.samples_max_t = i64::MIN;
     w.new_refs.clear();
     let seq = w.seq;
@@ -323,6 +330,7 @@ fn encode_batch<I>(
         samples: rec,
         new_refs,
         next_ref,
+        samples_min_t,
         samples_max_t,
         ..
     } = w;
@@ -352,6 +360,7 @@ fn encode_batch<I>(
             }
         }
         rec.push(slot, t, v);
+        *samples_min_t = (*samples_min_t).min(t);
         *samples_max_t = (*samples_max_t).max(t);
     }
     drop(entries);

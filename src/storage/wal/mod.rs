@@ -129,6 +129,7 @@ pub(crate) mod codec;
 mod commit;
 mod reader;
 mod retention;
+mod select;
 mod series;
 
 use std::fmt;
@@ -147,6 +148,7 @@ use crate::storage::stats::StorageStats;
 use crate::storage::SeriesRef;
 
 use codec::{SamplesRecord, SegmentEncoder};
+pub use select::RangeSeries;
 pub use series::SeriesTable;
 
 pub use reader::WalReader;
@@ -299,6 +301,8 @@ pub(crate) struct SegmentInfo {
     /// Bytes of whole records (the writer's view; replay's good length).
     pub(crate) size: u64,
     pub(crate) samples: u64,
+    /// Oldest sample timestamp, `i64::MAX` if none.
+    pub(crate) min_t: i64,
     /// Newest sample timestamp, `i64::MIN` if none.
     pub(crate) max_t: i64,
 }
@@ -395,7 +399,8 @@ pub(crate) struct Writer {
     pub(crate) max_t: i64,
     /// Written since the last fsync (Interval policy).
     dirty: bool,
-    /// Newest timestamp of the batch being encoded.
+    /// Oldest and newest timestamp of the batch being encoded.
+    samples_min_t: i64,
     samples_max_t: i64,
     /// Frames waiting for a group-commit leader; see [`commit`].
     group: commit::GroupState,
@@ -426,6 +431,7 @@ impl Writer {
             next_ref,
             max_t,
             dirty: false,
+            samples_min_t: i64::MAX,
             samples_max_t: i64::MIN,
             group: commit::GroupState::default(),
         }
@@ -631,6 +637,7 @@ impl Wal {
             seq: w.seq,
             size: 0,
             samples: 0,
+            min_t: i64::MAX,
             max_t: i64::MIN,
         });
         StorageStats::add(&self.stats.wal_segments_created_total, 1);

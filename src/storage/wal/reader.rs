@@ -233,6 +233,7 @@ fn replay_segment(
         seq,
         size: 0,
         samples: 0,
+        min_t: i64::MAX,
         max_t: i64::MIN,
     };
     let end = scan_frames(&bytes, 0, |kind, payload, _| {
@@ -240,7 +241,8 @@ fn replay_segment(
             Some(Record::Series(series)) => state.define(series, seq),
             Some(Record::Samples(samples)) => {
                 info.samples += samples.len() as u64;
-                if let Some((_, hi)) = super::codec::time_bounds(&samples) {
+                if let Some((lo, hi)) = super::codec::time_bounds(&samples) {
+                    info.min_t = info.min_t.min(lo);
                     info.max_t = info.max_t.max(hi);
                 }
                 state.samples(samples);
