@@ -276,5 +276,17 @@ fn remote(app: &App, out: &mut MetricsWriter) {
             &labels,
             s.lag_seconds(),
         );
+        out.counter(
+            "edgescrape_remote_storage_samples_from_memory",
+            "Samples a caught-up queue received straight from the commit instead of reading the WAL.",
+            &labels,
+            get(&s.samples_from_memory),
+        );
+        out.counter(
+            "edgescrape_remote_storage_feed_gaps",
+            "Times a queue fell behind its in-memory feed and went back to reading the WAL.",
+            &labels,
+            get(&s.feed_gaps),
+        );
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! ```text
 //! Wal ──subscribe()──► watcher thread "remote <name> watcher"
-//!                        WalReader::next() → samples; refs resolve in the
-//!                        WAL's series table
+//!     ──feed()───────►   catching up: WalReader::next() → samples
+//!                        caught up: committed batches from memory
+//!                        refs resolve in the WAL's series table
 //!                        routes each sample by series ref
 //!                        ──bounded(capacity / max_samples_per_send) chunks──►
 //!                      shard threads "remote <name> shard <k>"  ──► WriteClient
@@ -15,9 +16,22 @@
 //!                        retention via ReaderHandle::set_read_up_to
 //! ```
 //!
-//! The watcher wakes on a WAL notification, a shard's progress, stop, or a
-//! one-second tick. When a shard's channel is full the watcher waits (it
-//! never drops): the WAL is the buffer, bounded by retention.
+//! The watcher wakes on a WAL notification (or a batch from memory), a
+//! shard's progress, stop, or a one-second tick. When a shard's channel is
+//! full the watcher waits (it never drops): the WAL is the buffer, bounded
+//! by retention.
+//!
+//! # Fed from memory
+//!
+//! Once the reader reaches the end of what is written, the watcher goes
+//! live: each commit's samples reach it from memory through a
+//! [`SampleFeed`] (holding at most `capacity` × shards samples) once they
+//! are durable, with no file read and no decode. Each batch names where
+//! the batch before it ended; a batch that does not follow the last record
+//! handled, or a batch the full feed left out, sends the watcher back to
+//! the files from its last position until it catches up again. Progress
+//! is tracked by WAL position either way, so exactly-once across restarts
+//! does not depend on where a sample came from.
 //!
 //! # Where reading starts
 //!
@@ -72,7 +86,8 @@ use crate::labels::{Labels, LabelsBuilder};
 use crate::relabel::RelabelConfig;
 use crate::storage::wal::codec::RefMap;
 use crate::storage::wal::{
-    Position, ReaderHandle, Record, RefSample, SeriesTable, Wal, WalError, WalReader,
+    FedBatch, Position, ReaderHandle, Record, RefSample, SampleFeed, SeriesTable, Wal, WalError,
+    WalReader,
 };
 use crate::storage::SeriesRef;
 
@@ -256,6 +271,9 @@ impl QueueManager {
             reader,
             handle,
             notify: wal.subscribe(),
+            feed: wal.feed(qc.capacity.saturating_mul(n)),
+            live: false,
+            wal_dir: wal.dir().to_path_buf(),
             finished: finished_rx,
             stop: stop.clone(),
             tracker,
@@ -344,6 +362,12 @@ struct Watcher {
     reader: WalReader,
     handle: ReaderHandle,
     notify: Receiver<()>,
+    /// Committed samples from memory, used while `live`.
+    feed: SampleFeed,
+    /// Caught up: samples come from `feed`, and `reader` lags behind
+    /// `last_end` until a gap sends the watcher back to the files.
+    live: bool,
+    wal_dir: PathBuf,
     finished: Receiver<()>,
     stop: Arc<StopSignal>,
     tracker: Arc<Mutex<AckTracker>>,
@@ -378,55 +402,136 @@ impl Watcher {
     fn run(mut self) {
         self.last_end = self.saved.start();
         while !self.stop.is_stopped() {
-            match self.reader.next() {
-                Ok(Some((record, end))) => {
-                    if self.process(record, end).is_err() {
-                        break;
-                    }
+            let step = if self.live {
+                self.step_live()
+            } else {
+                self.step_wal()
+            };
+            match step {
+                Ok(true) => {
                     if self.finished.try_recv().is_ok() {
                         self.persist();
                     }
                 }
-                Ok(None) => {
+                Ok(false) => {
                     if self.flush_all().is_err() {
                         break;
                     }
                     self.persist();
-                    self.wait();
-                }
-                Err(e) => {
-                    log::warn!(
-                        "remote_write cannot read the WAL, retrying queue={} err=\"{e}\"",
-                        self.name
-                    );
-                    if self.flush_all().is_err() {
+                    if self.wait().is_err() {
                         break;
                     }
-                    self.persist();
-                    self.wait();
                 }
+                Err(Stopped) => break,
             }
         }
         self.shutdown();
     }
 
-    /// Waits for new WAL data, a shard's progress, stop or the tick.
-    fn wait(&mut self) {
+    /// Handles the next WAL record; `Ok(false)` when there is none yet.
+    /// At the end of what is written the watcher goes live.
+    fn step_wal(&mut self) -> Result<bool, Stopped> {
+        match self.reader.next() {
+            Ok(Some((record, end))) => self.process(record, end).map(|()| true),
+            Ok(None) => {
+                self.live = true;
+                Ok(false)
+            }
+            Err(e) => {
+                log::warn!(
+                    "remote_write cannot read the WAL, retrying queue={} err=\"{e}\"",
+                    self.name
+                );
+                Ok(false)
+            }
+        }
+    }
+
+    /// Handles the next batch from memory; `Ok(false)` when there is none.
+    fn step_live(&mut self) -> Result<bool, Stopped> {
+        match self.feed.try_recv() {
+            Some(batch) => self.fed(&batch).map(|()| true),
+            None if self.feed.take_missed() => self.back_to_files().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Routes a batch from memory if it follows what was read; one already
+    /// read from the files is skipped, and a gap (the feed was full, or the
+    /// batch follows records never seen) sends the watcher back to the files.
+    fn fed(&mut self, batch: &FedBatch) -> Result<(), Stopped> {
+        if batch.end <= self.last_end {
+            return Ok(());
+        }
+        if batch.prev_end != self.last_end {
+            return self.back_to_files();
+        }
+        if let Some(series_end) = batch.series_end {
+            self.advance(series_end);
+            self.counts.fill(0);
+            self.tracker.lock().add_record(series_end, &self.counts);
+        }
+        let start = self.advance(batch.end);
+        self.stats
+            .samples_from_memory
+            .fetch_add(batch.samples.len() as u64, Ordering::Relaxed);
+        self.route(&batch.samples, start, batch.end)
+    }
+
+    /// Reopens the WAL reader where the last record handled ended.
+    fn back_to_files(&mut self) -> Result<(), Stopped> {
+        self.stats.feed_gaps.fetch_add(1, Ordering::Relaxed);
+        match WalReader::open_samples_only(&self.wal_dir, self.last_end) {
+            Ok(reader) => {
+                self.reader = reader;
+                self.live = false;
+            }
+            Err(e) => log::warn!(
+                "remote_write cannot reopen the WAL queue={} err=\"{e}\"",
+                self.name
+            ),
+        }
+        Ok(())
+    }
+
+    /// Waits for new data, a shard's progress, stop or the tick; a batch
+    /// from memory that arrives is handled at once.
+    fn wait(&mut self) -> Result<(), Stopped> {
+        if self.live {
+            crossbeam_channel::select! {
+                recv(self.feed.receiver()) -> batch => {
+                    if let Ok(batch) = batch {
+                        self.feed.taken(&batch);
+                        return self.fed(&batch);
+                    }
+                }
+                recv(self.finished) -> _ => self.persist(),
+                recv(self.stop.channel()) -> _ => {}
+                default(FALLBACK_TICK) => {}
+            }
+            return Ok(());
+        }
         crossbeam_channel::select! {
             recv(self.notify) -> _ => {}
             recv(self.finished) -> _ => self.persist(),
             recv(self.stop.channel()) -> _ => {}
             default(FALLBACK_TICK) => {}
         }
+        Ok(())
     }
 
-    fn process(&mut self, record: Record, end: Position) -> Result<(), Stopped> {
+    /// Moves `last_end` to `end` (pruning the series map at a segment
+    /// change) and returns where the record ending at `end` started.
+    fn advance(&mut self, end: Position) -> Position {
         if end.segment != self.last_end.segment {
             let table = &self.table;
             self.series.retain(|r, _| table.contains(*r));
         }
-        let start = self.last_end;
-        self.last_end = end;
+        std::mem::replace(&mut self.last_end, end)
+    }
+
+    fn process(&mut self, record: Record, end: Position) -> Result<(), Stopped> {
+        let start = self.advance(end);
         match record {
             Record::Series(_) => {
                 self.counts.fill(0);

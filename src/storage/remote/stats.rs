@@ -72,6 +72,12 @@ pub struct QueueStats {
     /// Samples finished (sent, refused or dropped) this run whose progress
     /// is saved on disk: a crash now never sends them again.
     pub samples_durable: AtomicU64,
+    /// Samples that reached the queue from memory, straight from the
+    /// commit, rather than read back from the WAL files.
+    pub samples_from_memory: AtomicU64,
+    /// Times the in-memory feed had a gap (full, or not caught up) and the
+    /// queue went back to reading the WAL files.
+    pub feed_gaps: AtomicU64,
 }
 
 impl QueueStats {

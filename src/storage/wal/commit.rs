@@ -22,6 +22,7 @@ use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::MutexGuard;
@@ -32,7 +33,7 @@ use crate::storage::SeriesRef;
 
 use super::codec::{self, put_series, put_uvarint, KIND_SERIES};
 use super::series::{SeriesEntry, SeriesTable};
-use super::{segment_name, FsyncPolicy, Position, Wal, WalError, Writer};
+use super::{segment_name, FsyncPolicy, Position, RefSample, Wal, WalError, Writer};
 
 /// The commits whose frames one leader writes; each waits for its outcome.
 #[derive(Debug, Default)]
@@ -78,6 +79,17 @@ pub(crate) struct PendingFrames {
     max_t: i64,
     /// Series these frames define (taken out of the table if they fail).
     new_refs: Vec<SeriesRef>,
+    /// Where each commit's records end, for the feeds.
+    batches: Vec<PendingBatch>,
+}
+
+/// One commit's place in the pending frames.
+#[derive(Debug)]
+pub(crate) struct PendingBatch {
+    pub(crate) series_end: Option<Position>,
+    pub(crate) end: Position,
+    /// The samples as encoded; `None` if no feed existed at encode time.
+    pub(crate) samples: Option<Vec<RefSample>>,
 }
 
 impl PendingFrames {
@@ -132,7 +144,8 @@ impl Wal {
             }
         }
         let seq = w.seq;
-        encode_batch(&mut w, &self.series, samples, labels_of);
+        let keep_samples = self.has_feeds.load(Ordering::Relaxed);
+        encode_batch(&mut w, &self.series, samples, labels_of, keep_samples);
         if w.samples.count() == 0 {
             return Ok(Position {
                 segment: seq,
@@ -143,7 +156,7 @@ impl Wal {
             let incoming = w.end() - w.size + w.buf.len() as u64;
             self.apply_retention(&mut w, incoming, true);
         }
-        enqueue(&mut w);
+        enqueue(&mut w, keep_samples);
         let end = Position {
             segment: seq,
             offset: w.end(),
@@ -194,9 +207,11 @@ impl Wal {
             self.write_and_sync(file.as_deref(), &frames.bytes, &path)
         });
         w.group.in_flight = None;
+        let mut frames = frames;
         let outcome = match written {
             Ok(()) => {
                 self.account_written(w, &frames);
+                self.publish(w, std::mem::take(&mut frames.batches));
                 Ok(())
             }
             Err(e) => {
@@ -282,7 +297,19 @@ impl Wal {
 }
 
 /// Moves the encoded batch into the pending frames.
-fn enqueue(w: &mut Writer) {
+fn enqueue(w: &mut Writer, keep_samples: bool) {
+    let before = w.end();
+    let segment = w.seq;
+    let at = |len: usize| Position {
+        segment,
+        offset: before + len as u64,
+    };
+    let batch = PendingBatch {
+        series_end: (w.series_frame_len > 0).then(|| at(w.series_frame_len)),
+        end: at(w.buf.len()),
+        samples: keep_samples.then(|| std::mem::take(&mut w.fed_samples)),
+    };
+    w.group.pending.batches.push(batch);
     let Writer {
         buf,
         group,
@@ -312,9 +339,11 @@ fn encode_batch<I>(
     table: &SeriesTable,
     samples: I,
     labels_of: &dyn Fn(SeriesRef) -> Option<Labels>,
+    keep_samples: bool,
 ) where
     I: IntoIterator<Item = (SeriesRef, i64, f64)>,
 {
+    w.fed_samples.clear();
     w.series.clear();
     w.series_count = 0;
     w.samples.clear();
@@ -332,6 +361,7 @@ fn encode_batch<I>(
         next_ref,
         samples_min_t,
         samples_max_t,
+        fed_samples,
         ..
     } = w;
     for (series_ref, t, v) in samples {
@@ -360,11 +390,15 @@ fn encode_batch<I>(
             }
         }
         rec.push(slot, t, v);
+        if keep_samples {
+            fed_samples.push(RefSample { series_ref, t, v });
+        }
         *samples_min_t = (*samples_min_t).min(t);
         *samples_max_t = (*samples_max_t).max(t);
     }
     drop(entries);
     w.buf.clear();
+    w.series_frame_len = 0;
     if w.samples.count() == 0 {
         return;
     }
@@ -372,6 +406,7 @@ fn encode_batch<I>(
         let mut head = Vec::with_capacity(10);
         put_uvarint(&mut head, w.series_count);
         codec::put_frame_parts(&mut w.buf, KIND_SERIES, &head, &w.series);
+        w.series_frame_len = w.buf.len();
     }
     w.samples.frame_into(&mut w.buf);
 }

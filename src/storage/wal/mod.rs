@@ -127,6 +127,7 @@
 
 pub(crate) mod codec;
 mod commit;
+mod feed;
 mod reader;
 mod retention;
 mod select;
@@ -136,6 +137,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -148,6 +150,7 @@ use crate::storage::stats::StorageStats;
 use crate::storage::SeriesRef;
 
 use codec::{SamplesRecord, SegmentEncoder};
+pub use feed::{FedBatch, SampleFeed};
 pub use select::RangeSeries;
 pub use series::SeriesTable;
 
@@ -404,6 +407,13 @@ pub(crate) struct Writer {
     samples_max_t: i64,
     /// Frames waiting for a group-commit leader; see [`commit`].
     group: commit::GroupState,
+    /// End of the last batch offered to the feeds (or, before any, of the
+    /// last record replayed).
+    fed_end: Position,
+    /// The batch's samples as encoded, kept only while feeds exist.
+    fed_samples: Vec<RefSample>,
+    /// Length of the batch's series frame in `buf` (0 if none).
+    series_frame_len: usize,
 }
 
 impl Writer {
@@ -434,6 +444,9 @@ impl Writer {
             samples_min_t: i64::MAX,
             samples_max_t: i64::MIN,
             group: commit::GroupState::default(),
+            fed_end: Position::default(),
+            fed_samples: Vec::new(),
+            series_frame_len: 0,
         }
     }
 
@@ -506,6 +519,10 @@ pub struct Wal {
     series: Arc<SeriesTable>,
     readers: Mutex<Vec<Weak<ReaderSlot>>>,
     subscribers: Mutex<Vec<Sender<()>>>,
+    /// Readers fed committed samples from memory; see [`feed`].
+    feeds: Mutex<Vec<feed::FeedSender>>,
+    /// Whether `feeds` is non-empty (read by every commit without the lock).
+    has_feeds: AtomicBool,
     stats: Arc<StorageStats>,
     worker: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
@@ -530,7 +547,17 @@ impl Wal {
         replay: &mut dyn FnMut(Record),
     ) -> Result<Arc<Wal>, WalError> {
         fs::create_dir_all(dir).map_err(|e| WalError::io("create directory", dir, e))?;
-        let (writer, table) = reader::replay_dir(dir, &stats, replay)?;
+        let (mut writer, table) = reader::replay_dir(dir, &stats, replay)?;
+        writer.fed_end = match writer.segments.last() {
+            Some(seg) => Position {
+                segment: seg.seq,
+                offset: seg.size,
+            },
+            None => Position {
+                segment: writer.seq,
+                offset: 0,
+            },
+        };
         let wal = Arc::new(Wal {
             dir: dir.to_path_buf(),
             opts,
@@ -539,6 +566,8 @@ impl Wal {
             series: Arc::new(SeriesTable::new(table)),
             readers: Mutex::new(Vec::new()),
             subscribers: Mutex::new(Vec::new()),
+            feeds: Mutex::new(Vec::new()),
+            has_feeds: AtomicBool::new(false),
             stats,
             worker: Mutex::new(None),
         });
@@ -578,6 +607,33 @@ impl Wal {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.subscribers.lock().push(tx);
         rx
+    }
+
+    /// A feed of committed samples straight from memory, holding at most
+    /// `max_samples` samples; see [`SampleFeed`]. Dropping it unsubscribes.
+    pub fn feed(&self, max_samples: usize) -> SampleFeed {
+        let (sender, receiver) = feed::feed(max_samples);
+        let mut feeds = self.feeds.lock();
+        feeds.push(sender);
+        self.has_feeds.store(true, Ordering::Relaxed);
+        receiver
+    }
+
+    /// Offers the batches a leader just wrote to every feed, in WAL order.
+    fn publish(&self, w: &mut Writer, batches: Vec<commit::PendingBatch>) {
+        let mut feeds = self.feeds.lock();
+        for b in batches {
+            let prev_end = std::mem::replace(&mut w.fed_end, b.end);
+            let Some(samples) = b.samples else { continue };
+            let batch = Arc::new(FedBatch {
+                prev_end,
+                series_end: b.series_end,
+                end: b.end,
+                samples,
+            });
+            feeds.retain(|f| f.offer(&batch));
+        }
+        self.has_feeds.store(!feeds.is_empty(), Ordering::Relaxed);
     }
 
     /// The position just after the last record written.
