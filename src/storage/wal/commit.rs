@@ -13,6 +13,13 @@
 //! durability guarantees of the module doc hold unchanged; fsyncs per
 //! second follow the disk's latency, not the number of scrape loops.
 //!
+//! With a [`super::WalOptions::commit_window`] the leader first waits that
+//! long (lock released) for more commits to join, as PostgreSQL's
+//! `commit_delay`: every `fdatasync` writes back at least one 4 KiB page
+//! (about 4.9 KB measured with its journal on this project's ext4 box), so
+//! at 10–100 commits a second the fsyncs, not the samples, would decide
+//! the bytes written per sample.
+//!
 //! A failed write or fsync fails the whole group and every commit queued
 //! behind it (their frames were encoded against the failed ones), undoes
 //! the encoder state and the series the failed frames defined, and cuts the
@@ -24,6 +31,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use parking_lot::MutexGuard;
 
@@ -188,6 +196,13 @@ impl Wal {
     /// Writes (and syncs) the pending frames as leader, releasing the lock
     /// meanwhile, and publishes the outcome to the group.
     fn lead(&self, w: &mut MutexGuard<'_, Writer>) {
+        let window = self.opts.commit_window;
+        if !window.is_zero() && self.opts.fsync == FsyncPolicy::EveryCommit {
+            // Leader from now on: commits arriving meanwhile queue and wait.
+            w.group.in_flight = Some(0);
+            let deadline = Instant::now() + window;
+            while !self.committed.wait_until(w, deadline).timed_out() {}
+        }
         let spare = std::mem::take(&mut w.group.spare);
         let frames = std::mem::replace(
             &mut w.group.pending,
@@ -463,5 +478,30 @@ mod tests {
         assert_eq!(offsets[7], writes + written, "the last ends the one write");
         let on_disk = std::fs::metadata(dir.path().join(segment_name(ends[0].segment))).unwrap();
         assert_eq!(on_disk.len(), offsets[7]);
+    }
+
+    #[test]
+    fn a_commit_window_gathers_commits_that_arrive_within_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(StorageStats::new());
+        let opts = WalOptions {
+            commit_window: Duration::from_secs(3),
+            ..WalOptions::default()
+        };
+        let wal = Wal::open(dir.path(), opts, stats.clone(), &mut |_| {}).unwrap();
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|scope| {
+            for r in 1..9u64 {
+                let (wal, barrier) = (&wal, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    wal.log([(r, 1000, r as f64)], &labels_of).unwrap();
+                });
+            }
+        });
+        // One fsync for the eight commits, plus none for the segment (it
+        // is created, not closed).
+        assert_eq!(stats.wal_fsyncs_total.load(Ordering::Relaxed), 1);
+        assert_eq!(wal.series().len(), 8);
     }
 }

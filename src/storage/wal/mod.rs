@@ -227,6 +227,12 @@ pub struct WalOptions {
     pub keep_window: Duration,
     /// How often the background thread applies retention.
     pub retention_check_interval: Duration,
+    /// Under [`FsyncPolicy::EveryCommit`], how long a group-commit leader
+    /// waits for more commits to join its write and fsync (zero: none).
+    /// Each commit may take this much longer; in exchange fsyncs per second
+    /// stay at most one per window, and each rewrites a partial page less
+    /// often (see the module doc of [`commit`]).
+    pub commit_window: Duration,
 }
 
 impl Default for WalOptions {
@@ -238,6 +244,7 @@ impl Default for WalOptions {
             retention_time: None,
             keep_window: Duration::from_secs(5 * 60),
             retention_check_interval: Duration::from_secs(10),
+            commit_window: Duration::ZERO,
         }
     }
 }
