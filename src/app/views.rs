@@ -8,7 +8,7 @@ use edgescrape::config::Duration as PromDuration;
 use edgescrape::labels::Labels;
 use edgescrape::scrape::TargetHealth;
 use edgescrape::storage::selector::Matcher;
-use edgescrape::web::views::Sample;
+use edgescrape::web::views::{Sample, SeriesSamples};
 use edgescrape::web::{DroppedTargetInfo, Health, TargetInfo};
 
 use super::App;
@@ -66,6 +66,15 @@ pub struct Series(pub Arc<App>);
 impl edgescrape::web::SeriesView for Series {
     fn instant(&self, matchers: &[Matcher], at_ms: i64) -> Vec<Sample> {
         self.0.storage.head().instant(matchers, at_ms, LOOKBACK_MS)
+    }
+
+    fn range(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, String> {
+        Ok(self.0.storage.head().select(matchers, mint_ms, maxt_ms))
     }
 }
 

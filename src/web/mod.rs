@@ -19,6 +19,7 @@ pub mod federate;
 pub mod format;
 pub mod metrics;
 pub mod page;
+pub mod query;
 pub mod selector;
 mod server;
 pub mod views;
@@ -48,6 +49,8 @@ pub struct WebOptions {
     pub app_name: String,
     /// Number of worker threads answering requests.
     pub workers: usize,
+    /// What one query of `/api/v1/query` and `/api/v1/query_range` may cost.
+    pub query_limits: crate::promql::Limits,
 }
 
 impl Default for WebOptions {
@@ -59,6 +62,7 @@ impl Default for WebOptions {
             external_url: None,
             app_name: "edgescrape".to_string(),
             workers: 4,
+            query_limits: crate::promql::Limits::default(),
         }
     }
 }

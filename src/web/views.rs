@@ -84,12 +84,27 @@ pub trait TargetsView: Send + Sync {
 /// milliseconds since the epoch, value.
 pub type Sample = (Labels, i64, f64);
 
-/// The in-memory head, as `/api/v1/query` and `/federate` read it.
+/// One series and its raw samples `(ms, value)`, sorted by time.
+pub type SeriesSamples = (Labels, Vec<(i64, f64)>);
+
+/// The stored samples, as `/federate` and the query API read them.
 pub trait SeriesView: Send + Sync {
     /// For every series matching all of `matchers`, its latest sample at or
     /// before `at_ms` and within the 5 minute lookback window, stale markers
     /// excluded — a PromQL instant vector selector evaluated at `at_ms`.
     fn instant(&self, matchers: &[Matcher], at_ms: i64) -> Vec<Sample>;
+
+    /// Every series matching all of `matchers` with its samples in
+    /// `[mint_ms, maxt_ms]`, sorted by time, stale markers included as the
+    /// stale NaN; series without such samples may be left out. Must copy
+    /// the samples out rather than hold a storage lock while the caller
+    /// uses them. `Err` says why the samples could not be read.
+    fn range(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, String>;
 }
 
 /// Process-level control and status.

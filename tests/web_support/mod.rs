@@ -55,6 +55,23 @@ impl SeriesView for MemSeries {
             })
             .collect()
     }
+
+    fn range(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, String> {
+        Ok(self
+            .series
+            .iter()
+            .filter(|(l, _)| matches_all(matchers, l))
+            .map(|(l, s)| {
+                let s = s.iter().filter(|(t, _)| (mint_ms..=maxt_ms).contains(t));
+                (l.clone(), s.copied().collect())
+            })
+            .collect())
+    }
 }
 
 /// Lifecycle whose readiness and reload outcome the test sets.
