@@ -1,6 +1,7 @@
 //! The HTTP side of edgescrape, Prometheus's `web/` package: `/metrics`,
-//! `/api/v1/targets`, `/api/v1/query`, `/federate`, the status and lifecycle
-//! endpoints, and a targets page at `/`.
+//! `/api/v1/targets`, `/api/v1/query`, `/api/v1/query_range`, `/federate`,
+//! the status and lifecycle endpoints, and the pages of [`ui`]: targets at
+//! `/`, `/graph`, `/status`, `/service-discovery` and `/relabel-debug`.
 //!
 //! [`Server::start`] binds the listener and starts a fixed pool of named
 //! worker threads (`web worker <n>`) that take requests from `tiny_http`'s
@@ -15,13 +16,20 @@
 
 pub mod api;
 pub mod auth;
+pub mod chart;
 pub mod federate;
 pub mod format;
+pub mod graph;
+pub mod layout;
 pub mod metrics;
 pub mod page;
 pub mod query;
+pub mod relabel_debug;
 pub mod selector;
 mod server;
+pub mod service_discovery;
+pub mod status_page;
+pub mod ui;
 pub mod views;
 
 use std::fmt;
@@ -30,7 +38,10 @@ use std::sync::Arc;
 
 pub use metrics::{Metrics, MetricsSource, MetricsWriter};
 pub use server::Server;
-pub use views::{DroppedTargetInfo, Health, Lifecycle, SeriesView, TargetInfo, TargetsView};
+pub use views::{
+    DroppedTargetInfo, Health, JobRelabelRules, Lifecycle, SeriesView, StatusReport, TargetInfo,
+    TargetsView,
+};
 
 /// How the server is started.
 #[derive(Debug, Clone, PartialEq, Eq)]

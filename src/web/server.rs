@@ -12,7 +12,7 @@ use tiny_http::{Header, Method, Request, Response};
 
 use crate::web::api::{self, TargetsFilter};
 use crate::web::auth::{BasicAuth, WebConfig};
-use crate::web::{federate, metrics, page, query, selector, Views, WebError, WebOptions};
+use crate::web::{federate, metrics, query, selector, ui, Views, WebError, WebOptions};
 
 /// Largest request body read (form-encoded POSTs).
 const MAX_BODY: u64 = 1 << 20;
@@ -411,8 +411,10 @@ impl Handler {
         if gated && !self.views.lifecycle.ready() {
             return Reply::text(503, "Service Unavailable");
         }
+        if let Some(page) = ui::route(path, get, &|k| form.get(k), &self.views, &self.options) {
+            return Reply::new(page.status, page.content_type, page.body);
+        }
         match path {
-            "/" if get => self.page(),
             "/metrics" if get => self.metrics(),
             "/federate" if get => self.federate(form),
             "/api/v1/targets" if get => self.targets(form),
@@ -452,8 +454,7 @@ impl Handler {
             ),
             "/-/reload" | "/-/quit" if post => self.lifecycle(path),
             "/-/reload" | "/-/quit" if get => Reply::text(405, "Only POST or PUT requests allowed"),
-            "/"
-            | "/metrics"
+            "/metrics"
             | "/federate"
             | "/api/v1/targets"
             | "/api/v1/query"
@@ -464,16 +465,6 @@ impl Handler {
             | "/-/ready" => Reply::text(405, "Method Not Allowed\n"),
             _ => Reply::text(404, "404 page not found\n"),
         }
-    }
-
-    fn page(&self) -> Reply {
-        let html = page::render(
-            self.views.targets.active(),
-            &self.views.targets.dropped(),
-            SystemTime::now(),
-            &self.options.app_name,
-        );
-        Reply::new(200, page::CONTENT_TYPE, html)
     }
 
     fn metrics(&self) -> Reply {
