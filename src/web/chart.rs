@@ -211,7 +211,10 @@ mod tests {
         let ticks = nice_ticks(0.13, 0.31, 4);
         let want = [0.15, 0.2, 0.25, 0.3];
         assert_eq!(ticks.len(), want.len());
-        assert!(ticks.iter().zip(want).all(|(t, w)| (t - w).abs() < 1e-12), "{ticks:?}");
+        assert!(
+            ticks.iter().zip(want).all(|(t, w)| (t - w).abs() < 1e-12),
+            "{ticks:?}"
+        );
         assert_eq!(short_number(15_000.0), "15k");
         assert_eq!(short_number(0.25), "0.25");
         assert_eq!(clock(3_723_000, true), "01:02:03");

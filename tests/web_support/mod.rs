@@ -38,8 +38,8 @@ impl TargetsView for FixedTargets {
     }
 }
 
-/// The rules of the sample jobs: `node` keeps only targets on port 9100
-/// and copies the file path into `sd_file`; `demo` drops targets on port 1.
+/// The rules of the sample jobs: `node` copies the file path into
+/// `sd_file` and drops 10.0.0.9; `demo` drops targets on port 1.
 pub fn sample_relabel_rules() -> Vec<JobRelabelRules> {
     let rules = |yaml: &str| -> Vec<RelabelConfig> {
         serde_yaml::from_str(yaml).expect("sample relabel rules")
@@ -56,7 +56,7 @@ pub fn sample_relabel_rules() -> Vec<JobRelabelRules> {
             job: "node".to_string(),
             relabel_configs: rules(
                 "- {source_labels: [__meta_filepath], target_label: sd_file}\n\
-                 - {source_labels: [__address__], regex: '.*:9100', action: keep}",
+                 - {source_labels: [__address__], regex: '10[.]0[.]0[.]9:.*', action: drop}",
             ),
             metric_relabel_configs: Vec::new(),
         },
