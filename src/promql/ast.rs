@@ -96,6 +96,9 @@ pub struct Selector {
     /// The selected series and their samples, sorted by time, stale markers
     /// included; filled by the engine before evaluation.
     pub series: Vec<SeriesSamples>,
+    /// The labels of `series` without the metric name, same order; filled
+    /// with `series`.
+    pub nameless: Vec<crate::labels::Labels>,
 }
 
 /// One series and its raw samples `(ms, value)`, sorted by time.

@@ -15,6 +15,7 @@
 //! range selector `[r]` takes the samples in `[t - r, t]`, both ends
 //! included, stale markers left out.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -163,6 +164,11 @@ impl Context {
             let mint = start_ms.saturating_sub(before_ms);
             selector.series =
                 select(&selector.matchers, mint, end_ms).map_err(QueryError::Storage)?;
+            selector.nameless = selector
+                .series
+                .iter()
+                .map(|(l, _)| drop_metric_name(l))
+                .collect();
             series += selector.series.len();
             samples += selector.series.iter().map(|(_, s)| s.len()).sum::<usize>();
             if series > limits.max_series {
@@ -233,7 +239,7 @@ impl Context {
             .iter()
             .filter_map(|(labels, samples)| {
                 let window = window(samples, t - range_ms, t);
-                (!window.is_empty()).then(|| (labels.clone(), window))
+                (!window.is_empty()).then(|| (labels.clone(), window.into_owned()))
             })
             .collect()
     }
@@ -244,19 +250,24 @@ impl Context {
                 "expected a range vector selector as the function's argument".to_string(),
             ));
         };
-        let out = self
-            .matrix_at(s, *range_ms, t)
-            .into_iter()
-            .filter_map(|(labels, points)| {
+        let out = s
+            .series
+            .iter()
+            .zip(&s.nameless)
+            .filter_map(|((labels, samples), nameless)| {
+                let points = window(samples, t - range_ms, t);
+                if points.is_empty() {
+                    return None;
+                }
                 let v = functions::call(f, &points, t - range_ms, t)?;
                 // As Prometheus: last_over_time keeps the metric name, the
                 // other functions drop it.
                 let labels = if f == Function::LastOverTime {
                     labels
                 } else {
-                    drop_metric_name(&labels)
+                    nameless
                 };
-                Some((labels, v))
+                Some((labels.clone(), v))
             })
             .collect();
         unique(out)
@@ -305,15 +316,23 @@ impl Context {
     }
 }
 
-/// The non-stale samples with `mint <= t <= maxt`.
-fn window(samples: &[(i64, f64)], mint: i64, maxt: i64) -> Vec<(i64, f64)> {
+/// The non-stale samples with `mint <= t <= maxt`, copied only when stale
+/// markers must be taken out.
+fn window(samples: &[(i64, f64)], mint: i64, maxt: i64) -> Cow<'_, [(i64, f64)]> {
     let lo = samples.partition_point(|&(ts, _)| ts < mint);
     let hi = samples.partition_point(|&(ts, _)| ts <= maxt);
-    samples[lo..hi.max(lo)]
-        .iter()
-        .filter(|&&(_, v)| !is_stale_nan(v))
-        .copied()
-        .collect()
+    let slice = &samples[lo..hi.max(lo)];
+    if slice.iter().any(|&(_, v)| is_stale_nan(v)) {
+        Cow::Owned(
+            slice
+                .iter()
+                .filter(|&&(_, v)| !is_stale_nan(v))
+                .copied()
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(slice)
+    }
 }
 
 fn drop_metric_name(labels: &Labels) -> Labels {

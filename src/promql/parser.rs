@@ -535,6 +535,7 @@ impl<'a> Parser<'a> {
         Ok(Expr::VectorSelector(Selector {
             matchers,
             series: Vec::new(),
+            nameless: Vec::new(),
         }))
     }
 }
