@@ -107,7 +107,11 @@ fn queue_row(out: &mut String, q: &QueueStatus, now: SystemTime, now_ms: i64) {
         retried = q.samples_retried,
         failed = q.samples_failed,
         dropped = q.samples_dropped,
-        error = escape(q.last_error.as_deref().unwrap_or("–")),
+        error = match q.last_error.as_deref() {
+            None => "not reported".to_string(),
+            Some("") => "–".to_string(),
+            Some(e) => escape(e),
+        },
     );
 }
 

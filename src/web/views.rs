@@ -131,7 +131,8 @@ pub struct QueueStatus {
     pub bytes_sent: u64,
     /// When the queue started retrying without success, if it is.
     pub retrying_since: Option<SystemTime>,
-    /// The last send error, if the queue reports one.
+    /// The last send error: empty when the last send succeeded, `None`
+    /// when the queue does not report errors.
     pub last_error: Option<String>,
     /// Whether the queue has been stopped.
     pub stopped: bool,
