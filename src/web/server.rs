@@ -50,6 +50,7 @@ impl Server {
             )?),
             None => None,
         };
+        raise_open_files_limit(options.limits.max_connections);
         let listen_error =
             |e: std::io::Error| WebError::Listen(options.listen_address.clone(), e.to_string());
         let tcp = TcpListener::bind(options.listen_address.as_str()).map_err(listen_error)?;
@@ -100,6 +101,21 @@ impl Server {
     /// it is answering, closes idle ones, and joins every thread.
     pub fn stop(self) {
         self.listener.stop();
+    }
+}
+
+/// Raises the soft limit on open files to the hard one, as Go's runtime
+/// does at start (so Prometheus runs with it), and warns when it still
+/// leaves too little room for `max_connections` besides the WAL and scrapes.
+fn raise_open_files_limit(max_connections: usize) {
+    /// Descriptors kept for everything but web connections.
+    const OTHER_FILES: u64 = 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < max_connections as u64 + OTHER_FILES => log::warn!(
+            "msg=\"open files limit is low for the web connection cap\" limit={limit} max_connections={max_connections}"
+        ),
+        Ok(limit) => log::debug!("msg=\"open files limit\" limit={limit}"),
+        Err(e) => log::warn!("msg=\"cannot raise the open files limit\" err=\"{e}\""),
     }
 }
 

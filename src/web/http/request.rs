@@ -176,7 +176,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
                 "more than {MAX_HEADERS} header lines"
             )))
         }
-        Err(httparse::Error::Version) => return Err(Refusal::VersionNotSupported),
+        Err(httparse::Error::Version) => return Err(version_refusal(buf)),
         Err(e) => return Err(Refusal::BadRequest(e.to_string())),
     };
     let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
@@ -205,6 +205,28 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
         ));
     }
     Ok(Some((head, len)))
+}
+
+/// As Go, which takes the version as all after the target's first space:
+/// a well-formed version other than 1.x is 505, a malformed one 400.
+fn version_refusal(buf: &[u8]) -> Refusal {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or(buf);
+    let version = line
+        .trim_ascii_end()
+        .splitn(3, |&b| b == b' ')
+        .nth(2)
+        .unwrap_or_default();
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Refusal::VersionNotSupported
+        }
+        _ => Refusal::BadRequest(format!(
+            "malformed HTTP version {:?}",
+            String::from_utf8_lossy(version)
+        )),
+    }
 }
 
 /// `/p?q` stays; `http://host/p?q` becomes `/p?q`; anything else is refused.
@@ -310,6 +332,8 @@ mod tests {
             400
         );
         assert_eq!(refused("GET / HTTP/2.0\r\n\r\n"), 505);
+        assert_eq!(refused("GET /a b HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(refused("GET / HTTP/1.x\r\n\r\n"), 400);
         assert_eq!(refused("GET * HTTP/1.0\r\n\r\n"), 400);
         let many = format!(
             "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
