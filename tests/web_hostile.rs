@@ -91,11 +91,12 @@ impl Edge {
         edge
     }
 
-    fn get(&self, path: &str) -> Result<(u16, String), ureq::Error> {
+    /// Status and body, or why there was no response.
+    fn get(&self, path: &str) -> Result<(u16, String), String> {
         let response = match self.agent.get(&format!("{}{path}", self.base)).call() {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.to_string()),
         };
         let status = response.status();
         Ok((status, response.into_string().unwrap_or_default()))
