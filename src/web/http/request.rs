@@ -377,4 +377,22 @@ mod tests {
             Err(400)
         );
     }
+
+    proptest::proptest! {
+        /// Any bytes, and any bytes after a valid request line, give a head
+        /// inside the buffer, a wait for more, or a refusal: never a panic.
+        #[test]
+        fn arbitrary_heads_never_panic(
+            junk in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            line in proptest::sample::select(vec!["", "GET / HTTP/1.1\r\n", "POST /x HTTP/1.0\r\n"]),
+        ) {
+            let mut buf = line.as_bytes().to_vec();
+            buf.extend_from_slice(&junk);
+            buf.extend_from_slice(b"\r\n\r\n");
+            if let Ok(Some((head, len))) = parse_head(&buf) {
+                proptest::prop_assert!(len <= buf.len());
+                let _ = framing(&head, 1 << 20);
+            }
+        }
+    }
 }
