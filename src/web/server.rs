@@ -41,15 +41,7 @@ impl Server {
             Some(path) => WebConfig::load(path).map_err(WebError::WebConfig)?,
             None => WebConfig::default(),
         };
-        let tls = match &web_config.tls_server_config {
-            Some(t) => Some(tls::server_config(&t.cert_file, &t.key_file).map_err(
-                |e| match e {
-                    tls::TlsError::Read(p, e) => WebError::TlsFile(p, e),
-                    tls::TlsError::Invalid(p, msg) => WebError::Tls(p, msg),
-                },
-            )?),
-            None => None,
-        };
+        let tls = server_tls(&web_config)?;
         raise_open_files_limit(options.limits.max_connections);
         let listen_error =
             |e: std::io::Error| WebError::Listen(options.listen_address.clone(), e.to_string());
@@ -102,6 +94,19 @@ impl Server {
     pub fn stop(self) {
         self.listener.stop();
     }
+}
+
+/// The rustls config of the web config's `tls_server_config`, if any.
+fn server_tls(web_config: &WebConfig) -> Result<Option<Arc<rustls::ServerConfig>>, WebError> {
+    let Some(t) = &web_config.tls_server_config else {
+        return Ok(None);
+    };
+    tls::server_config(&t.cert_file, &t.key_file)
+        .map(Some)
+        .map_err(|e| match e {
+            tls::TlsError::Read(p, e) => WebError::TlsFile(p, e),
+            tls::TlsError::Invalid(p, msg) => WebError::Tls(p, msg),
+        })
 }
 
 /// Raises the soft limit on open files to the hard one, as Go's runtime

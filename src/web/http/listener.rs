@@ -88,6 +88,16 @@ impl Table {
         true
     }
 
+    fn insert(&mut self, id: u64, tcp: TcpStream, state: State, thread: JoinHandle<()>) {
+        match state {
+            State::Idle(_) | State::Busy => self.serving += 1,
+            State::Refusing => self.refusing += 1,
+            State::Evicted => {}
+        }
+        let thread = Some(thread);
+        self.slots.insert(id, Slot { tcp, state, thread });
+    }
+
     fn remove(&mut self, id: u64) {
         if let Some(slot) = self.slots.remove(&id) {
             match slot.state {
@@ -215,16 +225,8 @@ impl Shared {
             .spawn(move || shared.serve(id, tcp, peer, refuse));
         match spawned {
             Ok(thread) => {
-                let slot = Slot {
-                    tcp: handle,
-                    state,
-                    thread: Some(thread),
-                };
-                table.slots.insert(id, slot);
-                if refuse {
-                    table.refusing += 1;
-                } else {
-                    table.serving += 1;
+                table.insert(id, handle, state, thread);
+                if !refuse {
                     self.stats.accepted.fetch_add(1, Ordering::Relaxed);
                 }
             }
