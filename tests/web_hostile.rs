@@ -583,3 +583,39 @@ fn deadlines_close_slow_heads_idle_connections_and_stalled_handshakes() {
         "a stalled TLS handshake was kept"
     );
 }
+
+#[test]
+fn a_client_that_never_reads_is_cut_at_the_write_deadline() {
+    let lifecycle = TestLifecycle::default();
+    lifecycle.ready.store(true, Ordering::SeqCst);
+    let limits = Limits {
+        write_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let options = WebOptions {
+        limits,
+        ..WebOptions::default()
+    };
+    let f = Fixture::start(options, lifecycle, Metrics::new());
+    let mut s = connect(port_of(&f));
+    // Far more responses than socket buffers hold (each is a few KiB).
+    let requests = 10_000;
+    let one = "GET /api/v1/targets HTTP/1.1\r\nHost: e\r\n\r\n";
+    let _ = s.write_all(one.repeat(requests).as_bytes());
+    // Not reading past the write deadline.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut received = Vec::new();
+    let closed = match s.read_to_end(&mut received) {
+        Ok(_) => true,
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    };
+    assert!(closed, "a connection whose client never reads was kept");
+    let answered = String::from_utf8_lossy(&received)
+        .matches("HTTP/1.1 200 OK")
+        .count();
+    assert!(answered < requests, "all {answered} responses were written");
+    assert_eq!(
+        web_support::get(&format!("{}/-/healthy", f.base)).status,
+        200
+    );
+}
