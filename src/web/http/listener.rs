@@ -8,6 +8,7 @@
 //! call, which does not block.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -277,7 +278,14 @@ impl Shared {
         };
         let deadline = Instant::now() + limits.tls_handshake_timeout;
         stream.set_deadline(deadline);
-        if !matches!(stream.wait_readable(), Ok(true)) || !self.mark_busy(id) {
+        let mut first = [0u8; 5];
+        if !matches!(stream.peek_first(&mut first), Ok(1..)) || !self.mark_busy(id) {
+            return None;
+        }
+        if looks_like_http(&first) {
+            log::debug!("msg=\"plain HTTP on the TLS port\" peer={peer}");
+            let _ = stream.write_all(PLAIN_HTTP_ON_TLS);
+            Transport::Plain(stream).close(Instant::now() + REFUSAL_TIMEOUT);
             return None;
         }
         match Transport::tls(stream, Arc::clone(config), deadline) {
@@ -288,6 +296,16 @@ impl Shared {
             }
         }
     }
+}
+
+/// Go's answer to plain HTTP on a TLS port.
+const PLAIN_HTTP_ON_TLS: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+/// Go's `tlsRecordHeaderLooksLikeHTTP`: where a TLS record header should
+/// be, the start of an HTTP request.
+fn looks_like_http(first: &[u8; 5]) -> bool {
+    matches!(first, b"GET /" | b"HEAD " | b"POST " | b"PUT /" | b"OPTIO")
 }
 
 /// Takes a connection out of the table when its thread ends, however it

@@ -59,15 +59,11 @@ impl DeadlineStream {
         }
     }
 
-    /// Waits, until the deadline, for a first byte without consuming it.
-    /// `Ok(false)`: the peer closed the connection.
-    pub(crate) fn wait_readable(&mut self) -> io::Result<bool> {
+    /// Waits, until the deadline, for the first bytes without consuming
+    /// them: how many of `buf` were filled; 0 when the peer closed.
+    pub(crate) fn peek_first(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.tcp.set_read_timeout(self.remaining()?)?;
-        let mut byte = [0u8; 1];
-        self.tcp
-            .peek(&mut byte)
-            .map(|n| n > 0)
-            .map_err(name_timeout)
+        self.tcp.peek(buf).map_err(name_timeout)
     }
 }
 
