@@ -87,6 +87,16 @@ fn scenario(out: &mut String, r: &ScenarioResult) {
             o.threads
         );
     }
+    if r.outcomes
+        .iter()
+        .any(|o| o.delivered * 100 < o.expected * 99)
+    {
+        let _ = writeln!(
+            out,
+            "\nWhere less than 99 % was delivered, the per-sample figures divide by the samples delivered, \
+             so they carry the work spent on samples that never arrived."
+        );
+    }
     for o in r.outcomes.iter().filter(|o| o.died_at.is_some()) {
         let _ = writeln!(
             out,

@@ -139,6 +139,9 @@ pub fn run(scenario: &Scenario, settings: &Settings) -> ScenarioResult {
     };
     pause(DRAIN);
     let jitter = targets.jitter(scrapers.len(), 1.0, window.from as f64, window.to as f64);
+    for scraper in &scrapers {
+        scraper.signal(libc::SIGTERM);
+    }
     drop(scrapers);
     let payload_series = series_in(&scenario.payload);
     let outcomes = settings
