@@ -9,7 +9,7 @@
 //! temporary directory.
 
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -60,10 +60,14 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `program args...` with stdout and stderr to `log`.
+    ///
+    /// The program runs through a link `bench-<name>` beside `log`, so its
+    /// process name is not the package's: a `pkill -x nginx` (or
+    /// `prometheus`) elsewhere on the machine cannot stop a measurement.
     pub fn spawn(program: &str, args: &[String], log: &Path) -> Proc {
         let out = std::fs::File::create(log).expect("create log file");
         let err = out.try_clone().expect("clone log file");
-        let mut command = Command::new(program);
+        let mut command = Command::new(renamed(program, log.parent().unwrap_or(Path::new("."))));
         command
             .args(args)
             .stdin(Stdio::null())
@@ -122,6 +126,24 @@ impl Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A link `dir/bench-<name of program>` to `program`, made if missing.
+fn renamed(program: &str, dir: &Path) -> PathBuf {
+    let target = Path::new(program);
+    let name = target
+        .file_name()
+        .map_or("peer".into(), |n| n.to_string_lossy());
+    let link = dir.join(format!("bench-{name}"));
+    if !link.exists() {
+        assert!(
+            target.exists(),
+            "bench: {program} is missing (run `make peers` to install the peers)"
+        );
+        std::os::unix::fs::symlink(target, &link)
+            .unwrap_or_else(|e| panic!("bench: cannot link {}: {e}", link.display()));
+    }
+    link
 }
 
 impl Drop for Proc {

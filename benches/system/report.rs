@@ -97,6 +97,12 @@ fn scenario(out: &mut String, r: &ScenarioResult) {
              so they carry the work spent on samples that never arrived."
         );
     }
+    if let Some(at) = r.targets_died_at {
+        let _ = writeln!(
+            out,
+            "\n**nginx, serving the targets, exited {at:.0} s into the run: this scenario's figures are void.**"
+        );
+    }
     for o in r.outcomes.iter().filter(|o| o.died_at.is_some()) {
         let _ = writeln!(
             out,

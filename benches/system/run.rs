@@ -77,6 +77,8 @@ pub struct ScenarioResult {
     pub warmup_seconds: u64,
     /// CPU cores used on average by processes other than the benchmark's.
     pub other_cores: f64,
+    /// Seconds after start at which nginx exited, if it did: the run is void.
+    pub targets_died_at: Option<f64>,
     /// One per scraper, in `BENCH_SCRAPERS` order.
     pub outcomes: Vec<Outcome>,
 }
@@ -114,7 +116,7 @@ impl Trace {
 /// Runs `scenario` with every scraper of `settings` side by side.
 pub fn run(scenario: &Scenario, settings: &Settings) -> ScenarioResult {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
-    let targets = Targets::start(dir.path(), &scenario.payload, settings.gzip);
+    let mut targets = Targets::start(dir.path(), &scenario.payload, settings.gzip);
     let sink = Sink::start(settings.scrapers.len(), unix_now() as i64 - 60);
     let mut scrapers: Vec<Proc> = settings
         .scrapers
@@ -129,7 +131,7 @@ pub fn run(scenario: &Scenario, settings: &Settings) -> ScenarioResult {
             )
         })
         .collect();
-    let mut window = measure(&mut scrapers, &targets, settings);
+    let mut window = measure(&mut scrapers, &mut targets, settings);
     let traces = std::mem::take(&mut window.traces);
     let pids: Vec<u32> = scrapers.iter().map(Proc::pid).collect();
     let syncs = if settings.fsync_window.is_zero() {
@@ -168,6 +170,7 @@ pub fn run(scenario: &Scenario, settings: &Settings) -> ScenarioResult {
         window_seconds: window.to - window.from,
         warmup_seconds: settings.warmup.as_secs(),
         other_cores: window.other_cores,
+        targets_died_at: window.targets_died_at,
         outcomes,
     }
 }
@@ -182,9 +185,10 @@ struct Window {
     from: i64,
     to: i64,
     other_cores: f64,
+    targets_died_at: Option<f64>,
 }
 
-fn measure(scrapers: &mut [Proc], targets: &Targets, settings: &Settings) -> Window {
+fn measure(scrapers: &mut [Proc], targets: &mut Targets, settings: &Settings) -> Window {
     let total = settings.seconds.as_secs_f64();
     let warmup = settings.warmup.as_secs_f64();
     let every = settings.sample_every.as_secs_f64();
@@ -204,8 +208,13 @@ fn measure(scrapers: &mut [Proc], targets: &Targets, settings: &Settings) -> Win
         .collect();
     let start = Instant::now();
     let (mut from, mut busy0, mut ours0) = (0, 0.0, 0.0);
+    let mut targets_died_at = None;
     for t in times {
         pause(Duration::from_secs_f64(t).saturating_sub(start.elapsed()));
+        if targets_died_at.is_none() && targets.exited() {
+            eprintln!("bench: nginx (the targets) exited {t:.0} s into the run");
+            targets_died_at = Some(t);
+        }
         for ((trace, proc), spec) in traces
             .iter_mut()
             .zip(&mut *scrapers)
@@ -228,6 +237,7 @@ fn measure(scrapers: &mut [Proc], targets: &Targets, settings: &Settings) -> Win
                 from,
                 to: to.max(from),
                 other_cores: ((busy - (ours - ours0)) / (total - warmup)).max(0.0),
+                targets_died_at,
             };
         }
     }

@@ -58,6 +58,11 @@ impl Targets {
         }
     }
 
+    /// Whether nginx has exited (the targets are gone).
+    pub fn exited(&mut self) -> bool {
+        self.nginx.exited()
+    }
+
     /// nginx's process id.
     pub fn pid(&self) -> u32 {
         self.nginx.pid()
