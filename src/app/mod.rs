@@ -182,6 +182,10 @@ impl App {
                     timeout: app.flags.query_timeout.0,
                     lookback: app.flags.query_lookback_delta.0,
                 },
+                limits: web::Limits {
+                    max_connections: app.flags.max_connections,
+                    ..web::Limits::default()
+                },
                 ..WebOptions::default()
             },
             views,
