@@ -75,7 +75,7 @@ impl edgescrape::web::TargetsView for Targets {
     }
 }
 
-/// Instant reads: the head at "now", the WAL for past instants.
+/// Reads of stored samples: the head at "now", the WAL for the past.
 pub struct Series(pub Arc<App>);
 
 impl edgescrape::web::SeriesView for Series {
@@ -95,7 +95,10 @@ impl edgescrape::web::SeriesView for Series {
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<Vec<SeriesSamples>, String> {
-        Ok(self.0.storage.head().select(matchers, mint_ms, maxt_ms))
+        self.0
+            .storage
+            .select_range(matchers, mint_ms, maxt_ms)
+            .map_err(|e| e.to_string())
     }
 }
 
