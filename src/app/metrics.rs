@@ -283,6 +283,12 @@ fn remote(app: &App, out: &mut MetricsWriter) {
             get(&s.samples_from_memory),
         );
         out.counter(
+            "edgescrape_remote_storage_positions_persisted",
+            "Times the queue's progress file was written and fsynced.",
+            &labels,
+            get(&s.positions_persisted),
+        );
+        out.counter(
             "edgescrape_remote_storage_feed_gaps",
             "Times a queue fell behind its in-memory feed and went back to reading the WAL.",
             &labels,
