@@ -284,7 +284,7 @@ fn remote(app: &App, out: &mut MetricsWriter) {
         );
         out.counter(
             "edgescrape_remote_storage_positions_persisted",
-            "Times the queue's progress file was written and fsynced.",
+            "Times the queue's progress file was written (fsynced at most once a second).",
             &labels,
             get(&s.positions_persisted),
         );

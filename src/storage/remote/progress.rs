@@ -18,6 +18,17 @@
 //! per shard layout: after a change of `max_shards` the old layer keeps
 //! filtering until every new shard has passed its furthest position.
 //!
+//! # When it is saved
+//!
+//! After every acknowledged batch, so a crash of the process (kill -9, OOM)
+//! never sends an acknowledged sample again; fsynced at most once a second
+//! ([`SavedProgress::save`]), so after a power loss or kernel crash the
+//! samples acknowledged in the last second may be sent once more. A save
+//! with fsync costs a 4 KiB page written back (measured with
+//! `/proc/PID/io`); at 100 node_exporter targets the shards finish about
+//! twenty batches a second, which fsynced each time made the progress file
+//! write more than the WAL's samples did.
+//!
 //! "Done" means acknowledged by the receiver, refused for good (4xx), or
 //! dropped by rule (relabeling, `sample_age_limit`): anything that will not
 //! be sent again.
@@ -121,9 +132,12 @@ impl SavedProgress {
         Ok(saved)
     }
 
-    /// Writes the file durably: a temporary file, fsynced, renamed over the
-    /// old one, then the directory fsynced.
-    pub fn save(&self, path: &Path) -> Result<(), ProgressError> {
+    /// Writes the file: a temporary file renamed over the old one, so a
+    /// reader finds the old content or the new one, whole. With `sync` the
+    /// temporary file and then the directory are fsynced, so the new
+    /// content survives a power loss; without, it survives a crash of the
+    /// process (the kernel holds it) at no disk write of its own.
+    pub fn save(&self, path: &Path, sync: bool) -> Result<(), ProgressError> {
         let tmp = path.with_extension("pos.tmp");
         let json = serde_json::to_vec(self).map_err(|e| ProgressError::Corrupt {
             path: path.to_path_buf(),
@@ -132,11 +146,13 @@ impl SavedProgress {
         let mut f = fs::File::create(&tmp).map_err(|e| ProgressError::io("create", &tmp, e))?;
         f.write_all(&json)
             .map_err(|e| ProgressError::io("write", &tmp, e))?;
-        f.sync_all()
-            .map_err(|e| ProgressError::io("fsync", &tmp, e))?;
+        if sync {
+            f.sync_all()
+                .map_err(|e| ProgressError::io("fsync", &tmp, e))?;
+        }
         drop(f);
         fs::rename(&tmp, path).map_err(|e| ProgressError::io("rename", path, e))?;
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|_| sync) {
             fs::File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(|e| ProgressError::io("fsync directory", dir, e))?;
@@ -442,7 +458,7 @@ mod tests {
         let saved = SavedProgress {
             layers: vec![vec![sp(10, 3), sp(20, 0)], vec![sp(5, 0)]],
         };
-        saved.save(&path).unwrap();
+        saved.save(&path, true).unwrap();
         assert_eq!(SavedProgress::load(&path).unwrap(), saved);
         std::fs::write(&path, b"{\"layers\":[[]]}").unwrap();
         let err = SavedProgress::load(&path).unwrap_err().to_string();

@@ -95,6 +95,8 @@ use crate::storage::SeriesRef;
 const DEFAULT_SHARDS: usize = 4;
 /// How often the watcher looks at the WAL without a notification.
 const FALLBACK_TICK: Duration = Duration::from_secs(1);
+/// How often saved progress is fsynced at most; see [`super::progress`].
+const POSITION_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a blocked hand-over to a shard waits before the watcher
 /// persists progress and checks for stop.
 const HANDOVER_WAIT: Duration = Duration::from_millis(200);
@@ -291,6 +293,8 @@ impl QueueManager {
             shard_tx,
             shard_threads,
             last_end: Position::default(),
+            synced_at: Instant::now(),
+            unsynced: false,
         };
         let thread = std::thread::Builder::new()
             .name(format!("remote {name} watcher"))
@@ -393,6 +397,10 @@ struct Watcher {
     shard_threads: Vec<JoinHandle<()>>,
     /// End of the last record read: where the next one starts.
     last_end: Position,
+    /// When progress was last saved with fsync.
+    synced_at: Instant,
+    /// Progress was saved since then without fsync.
+    unsynced: bool,
 }
 
 /// The watcher must stop handing samples over.
@@ -656,14 +664,22 @@ impl Watcher {
         }
     }
 
-    /// Saves progress if it changed and tells retention what is needed.
+    /// Saves progress if it changed (fsynced if the last fsync is a second
+    /// old, see [`super::progress`]) and tells retention what is needed.
     fn persist(&mut self) {
+        self.save_progress(self.synced_at.elapsed() >= POSITION_SYNC_INTERVAL);
+    }
+
+    fn save_progress(&mut self, sync: bool) {
         let (snapshot, up_to, finished) = {
             let mut t = self.tracker.lock();
+            if sync && self.unsynced {
+                t.mark_dirty();
+            }
             (t.snapshot(), t.read_up_to(), t.finished())
         };
         if let Some(snapshot) = snapshot {
-            match snapshot.save(&self.pos_path) {
+            match snapshot.save(&self.pos_path, sync) {
                 Ok(()) => {
                     self.stats
                         .positions_persisted
@@ -671,6 +687,10 @@ impl Watcher {
                     self.stats
                         .samples_durable
                         .store(finished, Ordering::Relaxed);
+                    self.unsynced = !sync;
+                    if sync {
+                        self.synced_at = Instant::now();
+                    }
                 }
                 Err(e) => {
                     log::warn!(
@@ -696,6 +716,6 @@ impl Watcher {
                 log::warn!("remote_write shard panicked queue={}", self.name);
             }
         }
-        self.persist();
+        self.save_progress(true);
     }
 }
