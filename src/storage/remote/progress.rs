@@ -132,33 +132,57 @@ impl SavedProgress {
         Ok(saved)
     }
 
-    /// Writes the file: a temporary file renamed over the old one, so a
-    /// reader finds the old content or the new one, whole. With `sync` the
-    /// temporary file and then the directory are fsynced, so the new
-    /// content survives a power loss; without, it survives a crash of the
-    /// process (the kernel holds it) at no disk write of its own.
+    /// Writes the file. With `sync`: a temporary file, fsynced, renamed
+    /// over the old one, then the directory fsynced, so the new content
+    /// survives a power loss whole. Without: the JSON is written in place
+    /// over the old content, padded with spaces to its length (so no
+    /// truncation, and no rename that would make ext4 write the file back
+    /// at once); it survives a crash of the process, the kernel holding it.
     pub fn save(&self, path: &Path, sync: bool) -> Result<(), ProgressError> {
-        let tmp = path.with_extension("pos.tmp");
         let json = serde_json::to_vec(self).map_err(|e| ProgressError::Corrupt {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        if !sync {
+            return overwrite_padded(path, json);
+        }
+        let tmp = path.with_extension("pos.tmp");
         let mut f = fs::File::create(&tmp).map_err(|e| ProgressError::io("create", &tmp, e))?;
         f.write_all(&json)
             .map_err(|e| ProgressError::io("write", &tmp, e))?;
-        if sync {
-            f.sync_all()
-                .map_err(|e| ProgressError::io("fsync", &tmp, e))?;
-        }
+        f.sync_all()
+            .map_err(|e| ProgressError::io("fsync", &tmp, e))?;
         drop(f);
         fs::rename(&tmp, path).map_err(|e| ProgressError::io("rename", path, e))?;
-        if let Some(dir) = path.parent().filter(|_| sync) {
+        if let Some(dir) = path.parent() {
             fs::File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(|e| ProgressError::io("fsync directory", dir, e))?;
         }
         Ok(())
     }
+}
+
+/// Writes `json` at the start of `path`, spaces after it up to the file's
+/// old length (JSON allows trailing whitespace).
+fn overwrite_padded(path: &Path, mut json: Vec<u8>) -> Result<(), ProgressError> {
+    use std::os::unix::fs::FileExt;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| ProgressError::io("open", path, e))?;
+    let old = f
+        .metadata()
+        .map_err(|e| ProgressError::io("stat", path, e))?
+        .len();
+    let old = usize::try_from(old).unwrap_or(usize::MAX);
+    if json.len() < old {
+        json.resize(old, b' ');
+    }
+    f.write_all_at(&json, 0)
+        .map_err(|e| ProgressError::io("write", path, e))
 }
 
 /// A position file that could not be read or written.
@@ -459,6 +483,14 @@ mod tests {
             layers: vec![vec![sp(10, 3), sp(20, 0)], vec![sp(5, 0)]],
         };
         saved.save(&path, true).unwrap();
+        assert_eq!(SavedProgress::load(&path).unwrap(), saved);
+        // Saved in place, shorter than before: the old tail is blanked.
+        let shorter = SavedProgress {
+            layers: vec![vec![sp(30, 0)]],
+        };
+        shorter.save(&path, false).unwrap();
+        assert_eq!(SavedProgress::load(&path).unwrap(), shorter);
+        saved.save(&path, false).unwrap();
         assert_eq!(SavedProgress::load(&path).unwrap(), saved);
         std::fs::write(&path, b"{\"layers\":[[]]}").unwrap();
         let err = SavedProgress::load(&path).unwrap_err().to_string();
