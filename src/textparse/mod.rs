@@ -11,6 +11,8 @@
 //! rejects follows Prometheus 2.42 byte for byte, quirks included; where
 //! Prometheus 2.53 differs the parser docs say how.
 
+mod current;
+mod fast;
 mod float;
 mod lex;
 mod openmetricsparse;
@@ -172,6 +174,18 @@ impl<'a> Parser<'a> {
             Parser::OpenMetrics(OpenMetricsParser::new(buf))
         } else {
             Parser::Prometheus(PromParser::new(buf))
+        }
+    }
+
+    /// As [`Parser::new`], but reading every line with the token machine
+    /// alone (no fast recognizers), to check the two against each other.
+    #[cfg(test)]
+    pub(crate) fn token_machine_only(buf: &'a [u8], content_type: &str) -> Parser<'a> {
+        match Parser::new(buf, content_type) {
+            Parser::Prometheus(_) => Parser::Prometheus(PromParser::token_machine_only(buf)),
+            Parser::OpenMetrics(_) => {
+                Parser::OpenMetrics(OpenMetricsParser::token_machine_only(buf))
+            }
         }
     }
 
@@ -388,9 +402,10 @@ pub(crate) fn find_duplicate<'a>(
     names: impl Iterator<Item = &'a [u8]> + Clone,
     scratch: &mut Vec<&'a [u8]>,
 ) -> Option<&'a [u8]> {
+    let metric_name = crate::labels::METRIC_NAME.as_bytes();
     let mut n = 0;
     for name in names.clone() {
-        if name == crate::labels::METRIC_NAME.as_bytes() {
+        if name == metric_name {
             return Some(name);
         }
         n += 1;
