@@ -1,0 +1,157 @@
+//! Scrape loops keep their connections alive: a real HTTP/1.1 server on
+//! 127.0.0.1 counts the TCP connections it accepts while several targets
+//! on it are scraped again and again, and the job's
+//! `net_conntrack_dialer_conn_attempted_total` counts the same. A server
+//! that closes each connection after its response gets a new one per
+//! scrape, as it asked.
+
+#[path = "common/memstore.rs"]
+mod memstore;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use edgescrape::config::Config;
+use edgescrape::discovery::TargetGroup;
+use edgescrape::labels::Labels;
+use edgescrape::scrape::{Manager, Options};
+
+const TARGETS: usize = 3;
+/// How long the server takes to answer: over half the scrape interval.
+const ANSWER_TIME: Duration = Duration::from_millis(60);
+const BODY: &str = "# TYPE up_and_running gauge\nup_and_running 1\n";
+
+/// Connections accepted and requests answered by a test server.
+#[derive(Default)]
+struct Counts {
+    connections: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// Serves `BODY` to every GET on its own threads, each answer
+/// [`ANSWER_TIME`] after the request, so the scrapes of the targets
+/// overlap and the client needs a connection for each; with `keep_alive`
+/// false it answers `Connection: close` and closes. Returns the address.
+fn serve(keep_alive: bool, counts: Arc<Counts>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            counts.connections.fetch_add(1, Ordering::SeqCst);
+            let counts = Arc::clone(&counts);
+            std::thread::spawn(move || answer(stream, keep_alive, &counts));
+        }
+    });
+    addr
+}
+
+/// Answers requests on one connection until the client closes it.
+fn answer(stream: TcpStream, keep_alive: bool, counts: &Counts) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let mut writer = stream;
+    loop {
+        let mut line = String::new();
+        // The request line and headers, up to the blank line.
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {}
+            }
+        }
+        let close = if keep_alive {
+            ""
+        } else {
+            "Connection: close\r\n"
+        };
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n{close}\r\n{BODY}",
+            BODY.len()
+        );
+        std::thread::sleep(ANSWER_TIME);
+        counts.requests.fetch_add(1, Ordering::SeqCst);
+        if writer.write_all(response.as_bytes()).is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+/// Scrapes `TARGETS` targets on `addr` every 100 ms until the server has
+/// answered `requests` requests; returns the job's connection counter.
+fn scrape_until(addr: &str, counts: &Counts, requests: u64) -> u64 {
+    let yaml =
+        "scrape_configs:\n  - job_name: conn\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n";
+    let cfg = Config::load_str(yaml, std::path::Path::new("conn.yml")).expect("config");
+    let manager = Manager::new(
+        Options {
+            reload_interval: Duration::from_millis(50),
+            ..Options::default()
+        },
+        Arc::new(memstore::CountingStorage::default()),
+    );
+    manager.apply_config(&cfg).expect("apply");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    manager.run(rx).expect("run");
+    let targets = (0..TARGETS)
+        .map(|i| {
+            Labels::from_pairs([
+                ("__address__", addr.to_string()),
+                ("replica", i.to_string()),
+            ])
+        })
+        .collect();
+    let group = TargetGroup {
+        targets,
+        labels: Labels::empty(),
+        source: "test".to_string(),
+    };
+    tx.send(HashMap::from([("conn".to_string(), vec![group])]))
+        .expect("send targets");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counts.requests.load(Ordering::SeqCst) < requests {
+        assert!(
+            Instant::now() < deadline,
+            "only {} scrapes answered",
+            counts.requests.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    manager.stop();
+    let dialers = manager.metrics().dialers_conn_attempted();
+    let (job, counter) = dialers.first().expect("the job's connection counter");
+    assert_eq!(job, "conn");
+    counter.get()
+}
+
+#[test]
+fn kept_alive_connections_stay_at_most_one_per_target() {
+    let counts = Arc::new(Counts::default());
+    let addr = serve(true, Arc::clone(&counts));
+    let opened = scrape_until(&addr, &counts, 10 * TARGETS as u64);
+    let accepted = counts.connections.load(Ordering::SeqCst);
+    let requests = counts.requests.load(Ordering::SeqCst);
+    assert!(
+        (1..=TARGETS as u64).contains(&accepted),
+        "{accepted} connections for {requests} scrapes of {TARGETS} targets"
+    );
+    assert_eq!(opened, accepted, "the counter counts what the server saw");
+}
+
+#[test]
+fn a_server_that_closes_gets_a_new_connection_per_scrape() {
+    let counts = Arc::new(Counts::default());
+    let addr = serve(false, Arc::clone(&counts));
+    let opened = scrape_until(&addr, &counts, 3 * TARGETS as u64);
+    let accepted = counts.connections.load(Ordering::SeqCst);
+    let requests = counts.requests.load(Ordering::SeqCst);
+    assert!(
+        accepted >= requests,
+        "{accepted} connections, {requests} scrapes"
+    );
+    assert_eq!(opened, accepted, "the counter counts what the server saw");
+}
