@@ -7,11 +7,11 @@
 
 #[path = "common/memstore.rs"]
 mod memstore;
+#[path = "common/plain_http.rs"]
+mod plain_http;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,66 +19,23 @@ use edgescrape::config::Config;
 use edgescrape::discovery::TargetGroup;
 use edgescrape::labels::Labels;
 use edgescrape::scrape::{Manager, Options};
+use plain_http::{Answer, Counts};
 
 const TARGETS: usize = 3;
 /// How long the server takes to answer: over half the scrape interval.
 const ANSWER_TIME: Duration = Duration::from_millis(60);
 const BODY: &str = "# TYPE up_and_running gauge\nup_and_running 1\n";
 
-/// Connections accepted and requests answered by a test server.
-#[derive(Default)]
-struct Counts {
-    connections: AtomicU64,
-    requests: AtomicU64,
-}
-
-/// Serves `BODY` to every GET on its own threads, each answer
-/// [`ANSWER_TIME`] after the request, so the scrapes of the targets
-/// overlap and the client needs a connection for each; with `keep_alive`
-/// false it answers `Connection: close` and closes. Returns the address.
+/// Serves `BODY`, each answer [`ANSWER_TIME`] after the request, so the
+/// scrapes of the targets overlap and the client needs a connection for
+/// each; with `keep_alive` false it answers `Connection: close` and closes.
 fn serve(keep_alive: bool, counts: Arc<Counts>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("address").to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            counts.connections.fetch_add(1, Ordering::SeqCst);
-            let counts = Arc::clone(&counts);
-            std::thread::spawn(move || answer(stream, keep_alive, &counts));
-        }
-    });
-    addr
-}
-
-/// Answers requests on one connection until the client closes it.
-fn answer(stream: TcpStream, keep_alive: bool, counts: &Counts) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-    let mut writer = stream;
-    loop {
-        let mut line = String::new();
-        // The request line and headers, up to the blank line.
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => {}
-            }
-        }
-        let close = if keep_alive {
-            ""
-        } else {
-            "Connection: close\r\n"
-        };
-        let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n{close}\r\n{BODY}",
-            BODY.len()
-        );
-        std::thread::sleep(ANSWER_TIME);
-        counts.requests.fetch_add(1, Ordering::SeqCst);
-        if writer.write_all(response.as_bytes()).is_err() || !keep_alive {
-            return;
-        }
-    }
+    let answer = Answer {
+        headers: vec![("Content-Type".into(), "text/plain; version=0.0.4".into())],
+        keep_alive,
+        delay: ANSWER_TIME,
+    };
+    plain_http::serve(vec![BODY.as_bytes().to_vec()], answer, counts)
 }
 
 /// Scrapes `TARGETS` targets on `addr` every 100 ms until the server has
