@@ -102,14 +102,16 @@ fn inflate(gz: &[u8], out: &mut Vec<u8>) -> u64 {
         .expect("gunzip") as u64
 }
 
-/// Serves the gzipped bodies in turn over HTTP/1.1 keep-alive on
-/// 127.0.0.1, from threads of its own; returns the scrape URL.
-fn serve_gzipped(bodies: Vec<Vec<u8>>) -> String {
+/// Serves the bodies in turn over HTTP/1.1 keep-alive on 127.0.0.1, from
+/// threads of its own, with `Content-Encoding: gzip` when `gzip`; returns
+/// the scrape URL.
+fn serve(bodies: Vec<Vec<u8>>, gzip: bool) -> String {
+    let mut headers = vec![("Content-Type".into(), fixture::CONTENT_TYPE.into())];
+    if gzip {
+        headers.push(("Content-Encoding".into(), "gzip".into()));
+    }
     let answer = plain_http::Answer {
-        headers: vec![
-            ("Content-Type".into(), fixture::CONTENT_TYPE.into()),
-            ("Content-Encoding".into(), "gzip".into()),
-        ],
+        headers,
         keep_alive: true,
         delay: Duration::ZERO,
     };
@@ -117,7 +119,37 @@ fn serve_gzipped(bodies: Vec<Vec<u8>>) -> String {
     format!("http://{addr}/metrics")
 }
 
-/// The network cases: inflate alone, and the loop body from the socket.
+/// The loop body of a warm target from the socket read to the appender,
+/// scraping `bodies` from a local server (gzipped when `gzip`).
+fn bench_http(name: &str, bodies: Vec<Vec<u8>>, gzip: bool, rounds: usize) {
+    let warm_up = 2 * bodies.len();
+    let url = serve(bodies, gzip);
+    let client = Arc::new(HttpClient::new(&HttpClientConfig::default()).expect("client"));
+    let accept: Arc<str> = Arc::from("text/plain;version=0.0.4");
+    let timeout = Duration::from_secs(10);
+    let mut scraper = TargetScraper::new(client, &url, accept, gzip, timeout, 0);
+    let mut state = state(ScrapeCache::new());
+    let mut sink = memstore::Sink::default();
+    let mut buf = Vec::new();
+    let mut ts = 0;
+    let mut pass = || {
+        buf.clear();
+        scraper.scrape(&mut buf).expect("scrape the local server");
+        ts += 15_000;
+        scrape(&mut state, &mut sink, &buf, ts)
+    };
+    for _ in 0..warm_up {
+        pass();
+    }
+    ns_per_sample(name, rounds, pass);
+    eprintln!(
+        "scrape/{name}: {} connection(s) opened",
+        scraper.connections_opened()
+    );
+}
+
+/// The network cases: inflate alone, and the loop body from the socket
+/// with and without gzip.
 fn bench_network(bodies: &[Vec<u8>], rounds: impl Fn(usize) -> usize) {
     let gz: Vec<Vec<u8>> = bodies.iter().map(|b| gzipped(b)).collect();
     let mut out = Vec::new();
@@ -130,30 +162,8 @@ fn bench_network(bodies: &[Vec<u8>], rounds: impl Fn(usize) -> usize) {
         bodies[0].len(),
         gz[0].len()
     );
-
-    let url = serve_gzipped(gz);
-    let client = Arc::new(HttpClient::new(&HttpClientConfig::default()).expect("client"));
-    let accept: Arc<str> = Arc::from("text/plain;version=0.0.4");
-    let timeout = Duration::from_secs(10);
-    let mut scraper = TargetScraper::new(client, &url, accept, true, timeout, 0);
-    let mut state = state(ScrapeCache::new());
-    let mut sink = memstore::Sink::default();
-    let mut buf = Vec::new();
-    let mut ts = 0;
-    let mut pass = || {
-        buf.clear();
-        scraper.scrape(&mut buf).expect("scrape the local server");
-        ts += 15_000;
-        scrape(&mut state, &mut sink, &buf, ts)
-    };
-    for _ in 0..2 * bodies.len() {
-        pass();
-    }
-    ns_per_sample("http_gzip", rounds(3000), pass);
-    eprintln!(
-        "scrape/http_gzip: {} connection(s) opened",
-        scraper.connections_opened()
-    );
+    bench_http("http_gzip", gz, true, rounds(3000));
+    bench_http("http_identity", bodies.to_vec(), false, rounds(3000));
 }
 
 fn bench_scrape(c: &mut Criterion) {
