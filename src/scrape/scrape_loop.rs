@@ -859,7 +859,11 @@ impl ScrapeLoop {
         let report = self
             .state
             .report(app.as_mut(), ts, duration, outcome, bytes, healthy);
-        self.commit_report(app, report, "Appending scrape report failed");
+        self.commit_report(
+            app,
+            report,
+            ["Appending scrape report failed", "Scrape commit failed"],
+        );
     }
 
     /// Fetches the target into a pooled buffer and appends what it holds.
@@ -938,18 +942,19 @@ impl ScrapeLoop {
         }
     }
 
-    /// Commits `app` when the report series went in, else rolls it back.
+    /// Commits `app` when the report series went in, else rolls it back;
+    /// `[report_failed, commit_failed]` are the log messages.
     fn commit_report(
         &self,
         mut app: Box<dyn Appender + '_>,
         report: Result<(), AppendError>,
-        failed: &str,
+        [report_failed, commit_failed]: [&str; 2],
     ) {
         let error = match report {
-            Ok(()) => app.commit().err().map(|e| ("Scrape commit failed", e)),
+            Ok(()) => app.commit().err().map(|e| (commit_failed, e)),
             Err(e) => {
                 app.rollback();
-                Some((failed, e))
+                Some((report_failed, e))
             }
         };
         if let Some((msg, e)) = error {
@@ -994,7 +999,7 @@ impl ScrapeLoop {
         let mut app = appendable.appender();
         self.mark_all_stale(appendable.as_ref(), &mut app, ts, "Stale append failed");
         let report = self.state.report_stale(app.as_mut(), ts);
-        self.commit_report(app, report, "Stale report failed");
+        self.commit_report(app, report, ["Stale report failed", "Stale commit failed"]);
     }
 }
 
