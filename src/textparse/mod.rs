@@ -10,6 +10,15 @@
 //! and OpenMetrics 1.0 ([`OpenMetricsParser`]). What each accepts and
 //! rejects follows Prometheus 2.42 byte for byte, quirks included; where
 //! Prometheus 2.53 differs the parser docs say how.
+//!
+//! Each parser is a port of Prometheus's generated lexer (`lex.rs`, token
+//! by token) with fast line recognizers in front of it (`fast.rs`): the
+//! plain sample and metadata lines nearly every exposition consists of are
+//! read a line at a time with `memchr` and word-at-a-time scans, anything
+//! else by the token machine from the line's start. Property tests hold
+//! the two to the same result on every input (`proptests.rs`); measured
+//! throughput is in `benches/textparse.rs` (about 1.1–1.3 GB/s on the CPU
+//! for the node_exporter and 10,000-series fixtures, both formats).
 
 mod current;
 mod fast;
