@@ -85,13 +85,19 @@ fn scrape_until(addr: &str, counts: &Counts, requests: u64) -> u64 {
     counter.get()
 }
 
+/// Connections the job's counter saw, connections the server accepted and
+/// requests it answered, once it answered at least `requests`.
+fn run(keep_alive: bool, requests: u64) -> (u64, u64, u64) {
+    let counts = Arc::new(Counts::default());
+    let addr = serve(keep_alive, Arc::clone(&counts));
+    let opened = scrape_until(&addr, &counts, requests);
+    let accepted = counts.connections.load(Ordering::SeqCst);
+    (opened, accepted, counts.requests.load(Ordering::SeqCst))
+}
+
 #[test]
 fn kept_alive_connections_stay_at_most_one_per_target() {
-    let counts = Arc::new(Counts::default());
-    let addr = serve(true, Arc::clone(&counts));
-    let opened = scrape_until(&addr, &counts, 10 * TARGETS as u64);
-    let accepted = counts.connections.load(Ordering::SeqCst);
-    let requests = counts.requests.load(Ordering::SeqCst);
+    let (opened, accepted, requests) = run(true, 10 * TARGETS as u64);
     assert!(
         (1..=TARGETS as u64).contains(&accepted),
         "{accepted} connections for {requests} scrapes of {TARGETS} targets"
@@ -101,11 +107,7 @@ fn kept_alive_connections_stay_at_most_one_per_target() {
 
 #[test]
 fn a_server_that_closes_gets_a_new_connection_per_scrape() {
-    let counts = Arc::new(Counts::default());
-    let addr = serve(false, Arc::clone(&counts));
-    let opened = scrape_until(&addr, &counts, 3 * TARGETS as u64);
-    let accepted = counts.connections.load(Ordering::SeqCst);
-    let requests = counts.requests.load(Ordering::SeqCst);
+    let (opened, accepted, requests) = run(false, 3 * TARGETS as u64);
     assert!(
         accepted >= requests,
         "{accepted} connections, {requests} scrapes"
