@@ -35,7 +35,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::config::{HttpClientConfig, Secret, TlsConfig};
+use crate::config::{HttpClientConfig, Secret, TlsConfig, TlsVersion};
 
 /// Redirects followed when `follow_redirects` is true, as Go's client (10).
 const MAX_REDIRECTS: u32 = 10;
@@ -131,12 +131,12 @@ impl SecretSource {
     /// refuses that combination upstream).
     fn from_config(
         what: &'static str,
-        inline: Option<&Secret>,
+        inline: Option<&str>,
         file: Option<&Path>,
     ) -> Option<SecretSource> {
         match (inline, file) {
             (_, Some(path)) => Some(SecretSource::file(what, path)),
-            (Some(secret), None) => Some(SecretSource::Inline(secret.expose().to_string())),
+            (Some(value), None) => Some(SecretSource::Inline(value.to_string())),
             (None, None) => None,
         }
     }
@@ -174,7 +174,7 @@ impl SecretSource {
 #[derive(Debug)]
 enum AuthHeader {
     Basic {
-        username: String,
+        username: Option<SecretSource>,
         password: Option<SecretSource>,
     },
     Credentials {
@@ -187,10 +187,14 @@ impl AuthHeader {
     fn from_config(cfg: &HttpClientConfig) -> Option<AuthHeader> {
         if let Some(basic) = &cfg.basic_auth {
             return Some(AuthHeader::Basic {
-                username: basic.username.clone(),
+                username: SecretSource::from_config(
+                    "username_file",
+                    Some(basic.username.as_str()),
+                    basic.username_file.as_deref(),
+                ),
                 password: SecretSource::from_config(
                     "password_file",
-                    basic.password.as_ref(),
+                    basic.password.as_ref().map(Secret::expose),
                     basic.password_file.as_deref(),
                 ),
             });
@@ -201,7 +205,7 @@ impl AuthHeader {
                 kind: auth.kind.clone(),
                 credentials: SecretSource::from_config(
                     "credentials_file",
-                    auth.credentials.as_ref(),
+                    auth.credentials.as_ref().map(Secret::expose),
                     auth.credentials_file.as_deref(),
                 ),
             })
@@ -215,13 +219,58 @@ impl AuthHeader {
         }
         match self {
             AuthHeader::Basic { username, password } => {
-                let raw = format!("{username}:{}", secret(password)?);
+                let raw = format!("{}:{}", secret(username)?, secret(password)?);
                 Ok(format!("Basic {}", BASE64.encode(raw.as_bytes())))
             }
             AuthHeader::Credentials { kind, credentials } => {
                 Ok(format!("{kind} {}", secret(credentials)?))
             }
         }
+    }
+}
+
+/// One `http_headers` entry: its name and every value source, in
+/// Prometheus's order (values, secrets, files).
+#[derive(Debug)]
+struct ExtraHeader {
+    name: String,
+    values: Vec<SecretSource>,
+}
+
+impl ExtraHeader {
+    fn from_config(config: &HttpClientConfig) -> Vec<ExtraHeader> {
+        config
+            .http_headers
+            .iter()
+            .map(|(name, h)| {
+                let inline = h.values.iter().map(String::as_str);
+                let secrets = h.secrets.iter().map(Secret::expose);
+                let mut values: Vec<SecretSource> = inline
+                    .chain(secrets)
+                    .map(|v| SecretSource::Inline(v.to_string()))
+                    .collect();
+                values.extend(
+                    h.files
+                        .iter()
+                        .map(|f| SecretSource::file("headers file", f)),
+                );
+                ExtraHeader {
+                    name: name.clone(),
+                    values,
+                }
+            })
+            .collect()
+    }
+
+    /// The header's value: Go sends one header line per value; the values
+    /// are joined with `, ` here, which HTTP defines as the same thing.
+    fn value(&self) -> Result<String, HttpClientError> {
+        let values: Vec<String> = self
+            .values
+            .iter()
+            .map(SecretSource::value)
+            .collect::<Result<_, _>>()?;
+        Ok(values.join(", "))
     }
 }
 
@@ -235,6 +284,7 @@ struct AgentState {
 pub struct HttpClient {
     config: HttpClientConfig,
     auth: Option<AuthHeader>,
+    headers: Vec<ExtraHeader>,
     state: Mutex<AgentState>,
 }
 
@@ -254,6 +304,7 @@ impl HttpClient {
         Ok(HttpClient {
             config: config.clone(),
             auth: AuthHeader::from_config(config),
+            headers: ExtraHeader::from_config(config),
             state: Mutex::new(AgentState {
                 agent,
                 tls_stamps: tls_stamps(&config.tls_config),
@@ -274,6 +325,9 @@ impl HttpClient {
     pub fn request(&self, method: &str, url: &str) -> Result<ureq::Request, HttpClientError> {
         let agent = self.agent()?;
         let mut request = agent.request(method, url);
+        for header in &self.headers {
+            request = request.set(&header.name, &header.value()?);
+        }
         if let Some(auth) = &self.auth {
             request = request.set("Authorization", &auth.value()?);
         }
@@ -331,20 +385,19 @@ fn tls_error(what: &'static str, e: impl fmt::Display) -> HttpClientError {
 pub fn build_tls(tls: &TlsConfig) -> Result<Arc<rustls::ClientConfig>, HttpClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&protocol_versions(tls))
         .map_err(|e| tls_error("protocol versions", e))?;
 
     let webpki = if tls.insecure_skip_verify {
         None
     } else {
         let mut roots = rustls::RootCertStore::empty();
-        match &tls.ca_file {
-            Some(path) => {
-                let certs = load_certs("ca_file", path)?;
-                for cert in certs {
+        match Pem::from_config(("ca", "ca_file"), tls.ca.as_deref(), tls.ca_file.as_deref()) {
+            Some(pem) => {
+                for cert in pem.certs()? {
                     roots
                         .add(cert)
-                        .map_err(|e| tls_error("ca_file certificate", e))?;
+                        .map_err(|e| tls_error("CA certificate", e))?;
                 }
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -371,58 +424,101 @@ pub fn build_tls(tls: &TlsConfig) -> Result<Arc<rustls::ClientConfig>, HttpClien
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let config = match (&tls.cert_file, &tls.key_file) {
-        (Some(cert), Some(key)) => {
-            let certs = load_certs("cert_file", cert)?;
-            let key = load_key(key)?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| tls_error("client certificate", e))?
-        }
+    let cert = Pem::from_config(
+        ("cert", "cert_file"),
+        tls.cert.as_deref(),
+        tls.cert_file.as_deref(),
+    );
+    let key = Pem::from_config(
+        ("key", "key_file"),
+        tls.key.as_ref().map(Secret::expose),
+        tls.key_file.as_deref(),
+    );
+    let config = match (cert, key) {
+        (Some(cert), Some(key)) => builder
+            .with_client_auth_cert(cert.certs()?, key.key()?)
+            .map_err(|e| tls_error("client certificate", e))?,
         (None, None) => builder.with_no_client_auth(),
         _ => {
             return Err(HttpClientError::Tls {
                 what: "client certificate",
-                message: "cert_file and key_file must be given together".to_string(),
+                message: "a certificate and a key must be given together".to_string(),
             })
         }
     };
     Ok(Arc::new(config))
 }
 
-fn load_certs(
-    what: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, HttpClientError> {
-    let pem = read_file(what, path)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|source| HttpClientError::ReadFile {
-            what,
-            path: path.to_path_buf(),
-            source,
-        })?;
-    if certs.is_empty() {
-        return Err(HttpClientError::Tls {
-            what,
-            message: format!("no PEM certificate in {}", path.display()),
-        });
-    }
-    Ok(certs)
+/// The TLS versions `min_version` and `max_version` allow; versions below
+/// TLS 1.2 are refused by config validation, rustls having none.
+fn protocol_versions(tls: &TlsConfig) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    let min = tls.min_version.unwrap_or(TlsVersion::Tls12);
+    let max = tls.max_version.unwrap_or(TlsVersion::Tls13);
+    [
+        (TlsVersion::Tls12, &rustls::version::TLS12),
+        (TlsVersion::Tls13, &rustls::version::TLS13),
+    ]
+    .into_iter()
+    .filter(|(v, _)| (min..=max).contains(v))
+    .map(|(_, rustls_version)| rustls_version)
+    .collect()
 }
 
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, HttpClientError> {
-    let pem = read_file("key_file", path)?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
-        .map_err(|source| HttpClientError::ReadFile {
-            what: "key_file",
-            path: path.to_path_buf(),
-            source,
-        })?
-        .ok_or_else(|| HttpClientError::Tls {
-            what: "key_file",
-            message: format!("no PEM private key in {}", path.display()),
-        })
+/// A PEM block from a `tls_config`: inline (`ca`, `cert`, `key`) or a file
+/// (`ca_file`, ...); the file wins if both are set (validation refuses that).
+enum Pem<'a> {
+    Inline(&'static str, &'a str),
+    File(&'static str, &'a Path),
+}
+
+impl<'a> Pem<'a> {
+    /// `names` are the inline and the file key (`("ca", "ca_file")`).
+    fn from_config(
+        names: (&'static str, &'static str),
+        inline: Option<&'a str>,
+        file: Option<&'a Path>,
+    ) -> Option<Pem<'a>> {
+        match (inline, file) {
+            (_, Some(path)) => Some(Pem::File(names.1, path)),
+            (Some(text), None) => Some(Pem::Inline(names.0, text)),
+            (None, None) => None,
+        }
+    }
+
+    /// The bytes and a description of where they came from, for errors.
+    fn read(&self) -> Result<(Vec<u8>, String), HttpClientError> {
+        match self {
+            Pem::Inline(what, text) => Ok((text.as_bytes().to_vec(), format!("inline {what}"))),
+            Pem::File(what, path) => Ok((read_file(what, path)?, path.display().to_string())),
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self {
+            Pem::Inline(what, _) | Pem::File(what, _) => what,
+        }
+    }
+
+    fn certs(&self) -> Result<Vec<CertificateDer<'static>>, HttpClientError> {
+        let (pem, origin) = self.read()?;
+        let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(|e| tls_error(self.what(), format!("{origin}: {e}")))?;
+        if certs.is_empty() {
+            return Err(tls_error(
+                self.what(),
+                format!("no PEM certificate in {origin}"),
+            ));
+        }
+        Ok(certs)
+    }
+
+    fn key(&self) -> Result<PrivateKeyDer<'static>, HttpClientError> {
+        let (pem, origin) = self.read()?;
+        rustls_pemfile::private_key(&mut pem.as_slice())
+            .map_err(|e| tls_error(self.what(), format!("{origin}: {e}")))?
+            .ok_or_else(|| tls_error(self.what(), format!("no PEM private key in {origin}")))
+    }
 }
 
 /// Checks the server's certificate as `tls_config` asks: the chain as

@@ -342,7 +342,7 @@ fn http_client_refusals() {
         &job("    basic_auth: {username: u}\n    authorization: {credentials: c}\n"),
         4,
         5,
-        &["at most one of basic_auth & authorization must be configured"],
+        &["at most one of basic_auth, oauth2 & authorization must be configured"],
     );
     refused(
         &job("    authorization:\n      type: Basic\n      credentials: c\n"),
@@ -360,7 +360,7 @@ fn http_client_refusals() {
         &job("    bearer_token: t\n    basic_auth: {username: u}\n"),
         4,
         5,
-        &["at most one of basic_auth, bearer_token & bearer_token_file"],
+        &["at most one of basic_auth, oauth2, bearer_token & bearer_token_file"],
     );
     refused(
         &job("    bearer_token: t\n    authorization: {credentials: c}\n"),
@@ -380,6 +380,86 @@ fn http_client_refusals() {
         7,
         &["key_file must be configured"],
     );
+    refused(
+        &job("    basic_auth:\n      username: u\n      username_file: f\n"),
+        5,
+        7,
+        &["at most one of basic_auth username & username_file"],
+    );
+    refused(
+        &job("    tls_config:\n      ca: x\n      ca_file: f\n"),
+        5,
+        7,
+        &["tls_config.ca_file", "at most one of ca & ca_file"],
+    );
+    refused(
+        &job("    tls_config:\n      key: k\n"),
+        4,
+        7,
+        &["cert or cert_file must be configured"],
+    );
+    refused(
+        &job("    tls_config:\n      ca: not pem\n"),
+        4,
+        11,
+        &["tls_config.ca", "ca holds no PEM certificate"],
+    );
+    refused(
+        &job("    tls_config:\n      min_version: TLS11\n"),
+        4,
+        20,
+        &["not supported: min_version TLS11", "TLS12 and TLS13 only"],
+    );
+    refused(
+        &job("    tls_config:\n      min_version: TLS13\n      max_version: TLS12\n"),
+        5,
+        20,
+        &["max_version TLS12 is below min_version TLS13"],
+    );
+    refused(
+        &job("    tls_config:\n      max_version: SSL3\n"),
+        4,
+        20,
+        &["unknown TLS version: SSL3"],
+    );
+    refused(
+        &job("    http_headers:\n      user-agent:\n        values: [x]\n"),
+        4,
+        7,
+        &[
+            "http_headers.user-agent",
+            "setting header \"User-Agent\" is not allowed",
+        ],
+    );
+    refused(
+        &job("    http_headers:\n      'X Bad':\n        values: [x]\n"),
+        4,
+        7,
+        &["not a valid HTTP header name"],
+    );
+    refused(
+        &job("    http_headers:\n      X-A:\n        value: [x]\n"),
+        5,
+        9,
+        &["unknown field `value`"],
+    );
+}
+
+#[test]
+fn http_client_fields_of_prometheus_2_55_load() {
+    let c = accepted(
+        "scrape_configs:\n  - job_name: a\n    basic_auth: {username_file: user, password_file: pw}\n    http_headers:\n      X-Scope-OrgID:\n        values: [t1]\n        secrets: [hunter2-header]\n        files: [tenant]\n    tls_config:\n      min_version: TLS12\n      max_version: TLS13\n",
+    );
+    let http = &c.scrape_configs[0].http;
+    let basic = http.basic_auth.as_ref().unwrap();
+    assert_eq!(basic.username_file.as_deref(), Some(Path::new("user")));
+    let header = &http.http_headers["X-Scope-OrgID"];
+    assert_eq!(header.values, ["t1"]);
+    assert_eq!(header.secrets[0].expose(), "hunter2-header");
+    assert_eq!(header.files, [PathBuf::from("tenant")]);
+    let yaml = c.to_yaml().unwrap();
+    assert!(!yaml.contains("hunter2"), "{yaml}");
+    assert!(yaml.contains("min_version: TLS12"), "{yaml}");
 }
 
 #[test]
@@ -506,24 +586,6 @@ fn unimplemented_prometheus_fields_are_refused_by_name() {
             3,
             5,
             "not supported: proxy_connect_header",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    http_headers: {}\n",
-            3,
-            5,
-            "not supported: http_headers",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    basic_auth: {username_file: f}\n",
-            3,
-            18,
-            "not supported: username_file",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    tls_config:\n      min_version: TLS12\n",
-            4,
-            7,
-            "not supported: min_version",
         ),
         (
             "remote_write:\n  - url: http://r/w\n    sigv4: {region: x}\n",
@@ -794,4 +856,121 @@ fn run_refuses_a_bad_config_with_its_position() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("level=error"), "{stderr}");
     assert!(stderr.contains("bad-oauth2.yml:3:5"), "{stderr}");
+}
+
+fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn scrape_config_files_add_jobs_relative_to_their_own_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write_file(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  scrape_interval: 7s\nscrape_config_files: ['jobs/*.yml', 'none/*.yml']\nscrape_configs:\n  - job_name: main\n",
+    );
+    write_file(
+        dir.path(),
+        "jobs/b.yml",
+        "scrape_configs:\n  - job_name: b\n    file_sd_configs: [{files: [targets.json]}]\n",
+    );
+    write_file(
+        dir.path(),
+        "jobs/a.yml",
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 3s\n    basic_auth: {username: u, password_file: pw}\n",
+    );
+    let c = Config::load_file(&main).unwrap();
+    let names: Vec<&str> = c
+        .scrape_configs
+        .iter()
+        .map(|s| s.job_name.as_str())
+        .collect();
+    assert_eq!(names, ["main", "a", "b"], "main first, then files by name");
+    let a = &c.scrape_configs[1];
+    assert_eq!(a.scrape_interval, secs(3));
+    let pw = a.http.basic_auth.as_ref().unwrap().password_file.clone();
+    assert_eq!(pw, Some(dir.path().join("jobs/pw")));
+    let b = &c.scrape_configs[2];
+    assert_eq!(b.scrape_interval, secs(7), "the main file's global applies");
+    let sd = dir.path().join("jobs/targets.json");
+    assert_eq!(b.file_sd_configs[0].files, [sd.to_string_lossy()]);
+
+    // Loaded again (as a reload does), the files' changes are seen.
+    write_file(
+        dir.path(),
+        "jobs/b.yml",
+        "scrape_configs:\n  - job_name: b2\n",
+    );
+    std::fs::remove_file(dir.path().join("jobs/a.yml")).unwrap();
+    let c = Config::load_file(&main).unwrap();
+    let names: Vec<&str> = c
+        .scrape_configs
+        .iter()
+        .map(|s| s.job_name.as_str())
+        .collect();
+    assert_eq!(names, ["main", "b2"]);
+}
+
+#[test]
+fn scrape_config_files_refusals_name_the_file_and_both_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write_file(
+        dir.path(),
+        "prometheus.yml",
+        "scrape_config_files: ['jobs/*.yml']\nscrape_configs:\n  - job_name: main\n",
+    );
+    let jobs = write_file(
+        dir.path(),
+        "jobs/a.yml",
+        "scrape_configs:\n  - job_name: x\n  - job_name: main\n",
+    );
+    let err = Config::load_file(&main).unwrap_err();
+    assert_eq!(err.file, jobs);
+    assert_eq!((err.line, err.column), (Some(3), Some(15)));
+    let shown = err.to_string();
+    let first = format!("first found in {}:3:15", main.display());
+    assert!(
+        shown.contains("job name \"main\"") && shown.contains(&first),
+        "{shown}"
+    );
+
+    write_file(
+        dir.path(),
+        "jobs/a.yml",
+        "scrape_configs:\n  - job_name: x\n",
+    );
+    let other = write_file(dir.path(), "jobs/b.yml", "scrape_configs:\n- job_name: x\n");
+    let err = Config::load_file(&main).unwrap_err();
+    assert_eq!(err.file, other);
+    let first = format!("first found in {}:2:15", jobs.display());
+    assert!(err.to_string().contains(&first), "{err}");
+
+    write_file(dir.path(), "jobs/b.yml", "global: {}\nscrape_configs: []\n");
+    let err = Config::load_file(&main).unwrap_err();
+    assert_eq!((err.file.clone(), err.line), (other.clone(), Some(1)));
+    assert!(err.to_string().contains("unknown field `global`"), "{err}");
+
+    write_file(
+        dir.path(),
+        "jobs/b.yml",
+        "scrape_configs:\n  - job_name: y\n    scrape_timeout: 2m\n",
+    );
+    let err = Config::load_file(&main).unwrap_err();
+    assert_eq!((err.file.clone(), err.line), (other, Some(3)));
+    assert!(err.to_string().contains("scrape timeout greater"), "{err}");
+
+    let bad_glob = write_file(dir.path(), "bad.yml", "scrape_config_files: ['[']\n");
+    let err = Config::load_file(&bad_glob).unwrap_err();
+    assert_eq!((err.line, err.column), (Some(1), Some(23)));
+    assert!(
+        err.to_string()
+            .contains("error retrieving scrape config files"),
+        "{err}"
+    );
 }

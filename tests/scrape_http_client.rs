@@ -13,7 +13,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::{Reply, SeenRequest, TestServer};
-use edgescrape::config::{Authorization, BasicAuth, HttpClientConfig, Secret, TlsConfig};
+use edgescrape::config::{
+    Authorization, BasicAuth, HttpClientConfig, HttpHeader, Secret, TlsConfig, TlsVersion,
+};
 use edgescrape::http_client::HttpClient;
 use parking_lot::Mutex;
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
@@ -65,8 +67,16 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn server_config(leaf: &Leaf, client_ca: Option<&Pki>) -> Arc<rustls::ServerConfig> {
+    server_config_with_versions(leaf, client_ca, rustls::DEFAULT_VERSIONS)
+}
+
+fn server_config_with_versions(
+    leaf: &Leaf,
+    client_ca: Option<&Pki>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ServerConfig> {
     let builder = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap();
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
@@ -306,8 +316,8 @@ fn auth_headers_follow_their_files() {
     let basic = HttpClientConfig {
         basic_auth: Some(BasicAuth {
             username: "user".to_string(),
-            password: None,
             password_file: Some(password.clone()),
+            ..BasicAuth::default()
         }),
         ..HttpClientConfig::default()
     };
@@ -325,12 +335,30 @@ fn auth_headers_follow_their_files() {
         basic_auth: Some(BasicAuth {
             username: "user".to_string(),
             password: Some(Secret::new("pw")),
-            password_file: None,
+            ..BasicAuth::default()
         }),
         ..HttpClientConfig::default()
     };
     get(&HttpClient::new(&inline).unwrap(), &url).unwrap();
     assert_eq!(last_auth(&seen).as_deref(), Some("Basic dXNlcjpwdw=="));
+
+    let username = write(dir.path(), "username", "file-user\n");
+    let username_file = HttpClientConfig {
+        basic_auth: Some(BasicAuth {
+            username_file: Some(username.clone()),
+            password: Some(Secret::new("pw")),
+            ..BasicAuth::default()
+        }),
+        ..HttpClientConfig::default()
+    };
+    let client = HttpClient::new(&username_file).unwrap();
+    get(&client, &url).unwrap();
+    // base64("file-user:pw")
+    assert_eq!(last_auth(&seen).as_deref(), Some("Basic ZmlsZS11c2VyOnB3"));
+    write(dir.path(), "username", "other");
+    get(&client, &url).unwrap();
+    // base64("other:pw")
+    assert_eq!(last_auth(&seen).as_deref(), Some("Basic b3RoZXI6cHc="));
 
     let token = write(dir.path(), "token", "tok-1\n");
     let bearer = HttpClientConfig {
@@ -449,4 +477,123 @@ fn manager_scrapes_https_targets_with_auth_on_loop_threads() {
     let t = &manager.targets_active()["secure"][0];
     assert_eq!(t.scrape_url, format!("https://{addr}/metrics"));
     manager.stop();
+}
+
+#[test]
+fn tls_inline_pem_verifies_and_presents_a_client_certificate() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let server = TlsServer::start(server_config(&leaf, Some(&pki)), "inline 1\n");
+    let client_leaf = pki.leaf(&["scraper"], ExtendedKeyUsagePurpose::ClientAuth);
+
+    let ca_only = HttpClient::new(&tls(|t| t.ca = Some(pki.ca_pem()))).unwrap();
+    assert!(
+        get(&ca_only, &server.url("127.0.0.1")).is_err(),
+        "the server asks for a client certificate"
+    );
+    let with_cert = HttpClient::new(&tls(|t| {
+        t.ca = Some(pki.ca_pem());
+        t.cert = Some(client_leaf.cert_pem.clone());
+        t.key = Some(Secret::new(client_leaf.key_pem.clone()));
+    }))
+    .unwrap();
+    assert_eq!(
+        get(&with_cert, &server.url("127.0.0.1")).unwrap(),
+        "inline 1\n"
+    );
+    let other_ca = HttpClient::new(&tls(|t| t.ca = Some(Pki::new().ca_pem()))).unwrap();
+    let err = get(&other_ca, &server.url("127.0.0.1")).unwrap_err();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+}
+
+#[test]
+fn tls_min_and_max_version_bound_the_handshake() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let tls12_only = TlsServer::start(
+        server_config_with_versions(&leaf, None, &[&rustls::version::TLS12]),
+        "tls12 1\n",
+    );
+    let tls13_only = TlsServer::start(
+        server_config_with_versions(&leaf, None, &[&rustls::version::TLS13]),
+        "tls13 1\n",
+    );
+    let client = |min, max| {
+        HttpClient::new(&tls(|t| {
+            t.ca = Some(pki.ca_pem());
+            t.min_version = min;
+            t.max_version = max;
+        }))
+        .unwrap()
+    };
+    let default = client(None, None);
+    assert_eq!(
+        get(&default, &tls12_only.url("127.0.0.1")).unwrap(),
+        "tls12 1\n"
+    );
+    assert_eq!(
+        get(&default, &tls13_only.url("127.0.0.1")).unwrap(),
+        "tls13 1\n"
+    );
+
+    let min13 = client(Some(TlsVersion::Tls13), None);
+    assert!(get(&min13, &tls12_only.url("127.0.0.1")).is_err());
+    assert_eq!(
+        get(&min13, &tls13_only.url("127.0.0.1")).unwrap(),
+        "tls13 1\n"
+    );
+
+    let max12 = client(None, Some(TlsVersion::Tls12));
+    assert_eq!(
+        get(&max12, &tls12_only.url("127.0.0.1")).unwrap(),
+        "tls12 1\n"
+    );
+    assert!(get(&max12, &tls13_only.url("127.0.0.1")).is_err());
+}
+
+#[test]
+fn http_headers_send_values_secrets_and_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, seen) = recording_server();
+    let url = format!("http://{}/metrics", server.address());
+    let tenant = write(dir.path(), "tenant", " from-file\n");
+    let mut cfg = HttpClientConfig::default();
+    cfg.http_headers.insert(
+        "X-Scope-OrgID".to_string(),
+        HttpHeader {
+            values: vec!["a".to_string()],
+            secrets: vec![Secret::new("s")],
+            files: vec![tenant.clone()],
+        },
+    );
+    cfg.http_headers.insert(
+        "X-Other".to_string(),
+        HttpHeader {
+            values: vec!["only".to_string()],
+            ..HttpHeader::default()
+        },
+    );
+    let client = HttpClient::new(&cfg).unwrap();
+    get(&client, &url).unwrap();
+    let header = |name: &str| {
+        seen.lock()
+            .last()
+            .and_then(|r| r.header(name).map(str::to_string))
+    };
+    assert_eq!(header("X-Scope-OrgID").as_deref(), Some("a, s, from-file"));
+    assert_eq!(header("X-Other").as_deref(), Some("only"));
+
+    write(dir.path(), "tenant", "rotated-tenant");
+    get(&client, &url).unwrap();
+    assert_eq!(
+        header("X-Scope-OrgID").as_deref(),
+        Some("a, s, rotated-tenant")
+    );
+
+    std::fs::remove_file(&tenant).unwrap();
+    let err = get(&client, &url).unwrap_err();
+    assert!(
+        err.contains("headers file") && err.contains("tenant"),
+        "{err}"
+    );
 }
