@@ -9,17 +9,31 @@
 //!   files; a file is re-read when its modification time or length changes,
 //!   so rotating a token needs no reload (Prometheus re-reads on every
 //!   request; a `stat` per request is the cheaper equivalent);
-//! - a TLS client configuration (rustls) from `ca_file`, `cert_file` /
-//!   `key_file`, `server_name` and `insecure_skip_verify`, rebuilt when any
-//!   of those files changes.
+//! - `oauth2` client credentials tokens, cached until shortly before they
+//!   expire ([`oauth2`]);
+//! - `http_headers` whose values may live in files, re-read the same way;
+//! - a TLS client configuration (rustls) from `ca` / `ca_file`, `cert` /
+//!   `cert_file`, `key` / `key_file`, `server_name`, `insecure_skip_verify`
+//!   and `min_version` / `max_version`, rebuilt when one of its files
+//!   changes.
 //!
 //! Concurrency: one `HttpClient` is shared (`Arc`) by all loops of a pool.
 //! [`HttpClient::get`] takes a short internal lock only to compare file
 //! stamps and clone the agent; no lock is held across I/O on the network.
 //!
+//! - the proxy of each request from `proxy_url`, `no_proxy` or the
+//!   environment ([`proxy`]), one agent per proxy in use.
+//!
 //! Deliberately not done: HTTP/2 (ureq 2 speaks HTTP/1.1, as most exporters
-//! do), OAuth2, and proxy settings from the environment.
+//! do); `https://` proxies and `proxy_connect_header`, which ureq 2 cannot
+//! do (it speaks plain HTTP to a proxy and sends only `Proxy-Authorization`,
+//! from the proxy URL, with a CONNECT), so config validation refuses them
+//! by name.
 
+mod oauth2;
+mod proxy;
+
+use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::io;
@@ -35,6 +49,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
+use self::proxy::ProxySelector;
 use crate::config::{HttpClientConfig, Secret, TlsConfig, TlsVersion};
 
 /// Redirects followed when `follow_redirects` is true, as Go's client (10).
@@ -60,6 +75,11 @@ pub enum HttpClientError {
         /// Why it failed.
         message: String,
     },
+    /// The OAuth2 token could not be obtained.
+    OAuth2 {
+        /// Why, as Go's oauth2 package words it.
+        message: String,
+    },
     /// `proxy_url` is not a proxy ureq can use.
     Proxy {
         /// The configured URL.
@@ -76,6 +96,7 @@ impl fmt::Display for HttpClientError {
                 write!(f, "unable to read {what} {}: {source}", path.display())
             }
             HttpClientError::Tls { what, message } => write!(f, "TLS {what}: {message}"),
+            HttpClientError::OAuth2 { message } => f.write_str(message),
             HttpClientError::Proxy { url, message } => {
                 write!(f, "invalid proxy_url {url:?}: {message}")
             }
@@ -181,10 +202,19 @@ enum AuthHeader {
         kind: String,
         credentials: Option<SecretSource>,
     },
+    OAuth2(Box<oauth2::TokenSource>),
 }
 
 impl AuthHeader {
-    fn from_config(cfg: &HttpClientConfig) -> Option<AuthHeader> {
+    fn from_config(cfg: &HttpClientConfig) -> Result<Option<AuthHeader>, HttpClientError> {
+        if let Some(o) = &cfg.oauth2 {
+            let source = oauth2::TokenSource::new(o)?;
+            return Ok(Some(AuthHeader::OAuth2(Box::new(source))));
+        }
+        Ok(Self::from_static_config(cfg))
+    }
+
+    fn from_static_config(cfg: &HttpClientConfig) -> Option<AuthHeader> {
         if let Some(basic) = &cfg.basic_auth {
             return Some(AuthHeader::Basic {
                 username: SecretSource::from_config(
@@ -225,6 +255,7 @@ impl AuthHeader {
             AuthHeader::Credentials { kind, credentials } => {
                 Ok(format!("{kind} {}", secret(credentials)?))
             }
+            AuthHeader::OAuth2(source) => source.header(),
         }
     }
 }
@@ -274,10 +305,13 @@ impl ExtraHeader {
     }
 }
 
-/// The agent and the stamps of the TLS files it was built from.
+/// The TLS configuration, the stamps of the files it was built from, and
+/// one agent (connection pool) per proxy in use, built on first use.
 struct AgentState {
-    agent: ureq::Agent,
+    tls: Arc<rustls::ClientConfig>,
     tls_stamps: Vec<Option<FileStamp>>,
+    /// Keyed by proxy URL; `None` is the direct agent.
+    agents: HashMap<Option<String>, ureq::Agent>,
 }
 
 /// An HTTP client built from an [`HttpClientConfig`]; see the module docs.
@@ -285,6 +319,7 @@ pub struct HttpClient {
     config: HttpClientConfig,
     auth: Option<AuthHeader>,
     headers: Vec<ExtraHeader>,
+    proxy: ProxySelector,
     state: Mutex<AgentState>,
 }
 
@@ -298,16 +333,40 @@ impl fmt::Debug for HttpClient {
 
 impl HttpClient {
     /// Builds a client; fails when a TLS file or the proxy URL is unusable.
-    /// Credential files are read lazily, on the first request.
+    /// Credential files are read lazily, on the first request. With
+    /// `proxy_from_environment` the proxy variables are read now.
     pub fn new(config: &HttpClientConfig) -> Result<HttpClient, HttpClientError> {
-        let agent = build_agent(config)?;
+        HttpClient::with_environment(config, |name| std::env::var(name).ok())
+    }
+
+    /// As [`HttpClient::new`], reading the proxy variables of
+    /// `proxy_from_environment` through `var` instead of the process
+    /// environment.
+    pub fn with_environment(
+        config: &HttpClientConfig,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<HttpClient, HttpClientError> {
+        let proxy = if config.proxy_from_environment {
+            ProxySelector::from_environment(var)
+        } else {
+            ProxySelector::from_url(config.proxy_url.as_deref(), config.no_proxy.as_deref())
+        };
+        let tls = build_tls(&config.tls_config)?;
+        let mut agents = HashMap::new();
+        if let Some(url) = &config.proxy_url {
+            // Refuse an unusable proxy now rather than at every request.
+            let agent = build_agent(config, &tls, Some(url))?;
+            agents.insert(Some(url.clone()), agent);
+        }
         Ok(HttpClient {
             config: config.clone(),
-            auth: AuthHeader::from_config(config),
+            auth: AuthHeader::from_config(config)?,
             headers: ExtraHeader::from_config(config),
+            proxy,
             state: Mutex::new(AgentState {
-                agent,
+                tls,
                 tls_stamps: tls_stamps(&config.tls_config),
+                agents,
             }),
         })
     }
@@ -321,9 +380,9 @@ impl HttpClient {
     }
 
     /// A request with any `method` for `url`, prepared as [`HttpClient::get`]
-    /// prepares a GET.
+    /// prepares a GET, through the proxy the config picks for `url`.
     pub fn request(&self, method: &str, url: &str) -> Result<ureq::Request, HttpClientError> {
-        let agent = self.agent()?;
+        let agent = self.agent_for(self.proxy.proxy_for(url))?;
         let mut request = agent.request(method, url);
         for header in &self.headers {
             request = request.set(&header.name, &header.value()?);
@@ -334,16 +393,29 @@ impl HttpClient {
         Ok(request)
     }
 
-    /// The current agent, rebuilt if a TLS file changed since it was built.
+    /// The agent of `proxy_url` (or the direct one without), rebuilt if a
+    /// TLS file changed since it was built.
     pub fn agent(&self) -> Result<ureq::Agent, HttpClientError> {
+        self.agent_for(self.config.proxy_url.as_deref())
+    }
+
+    /// The agent that talks through `proxy` (`None`: directly).
+    fn agent_for(&self, proxy: Option<&str>) -> Result<ureq::Agent, HttpClientError> {
         let now = tls_stamps(&self.config.tls_config);
         let mut state = self.state.lock();
         if state.tls_stamps != now {
-            state.agent = build_agent(&self.config)?;
+            state.tls = build_tls(&self.config.tls_config)?;
+            state.agents.clear();
             state.tls_stamps = now;
             log::debug!("msg=\"TLS files changed, client rebuilt\"");
         }
-        Ok(state.agent.clone())
+        let key = proxy.map(str::to_string);
+        if let Some(agent) = state.agents.get(&key) {
+            return Ok(agent.clone());
+        }
+        let agent = build_agent(&self.config, &state.tls, proxy)?;
+        state.agents.insert(key, agent.clone());
+        Ok(agent)
     }
 }
 
@@ -355,18 +427,22 @@ fn tls_stamps(tls: &TlsConfig) -> Vec<Option<FileStamp>> {
         .collect()
 }
 
-fn build_agent(config: &HttpClientConfig) -> Result<ureq::Agent, HttpClientError> {
+fn build_agent(
+    config: &HttpClientConfig,
+    tls: &Arc<rustls::ClientConfig>,
+    proxy: Option<&str>,
+) -> Result<ureq::Agent, HttpClientError> {
     let mut builder = ureq::AgentBuilder::new()
-        .tls_config(build_tls(&config.tls_config)?)
+        .tls_config(Arc::clone(tls))
         .redirect_auth_headers(ureq::RedirectAuthHeaders::SameHost);
     builder = if config.follow_redirects {
         builder.redirects(MAX_REDIRECTS)
     } else {
         builder.redirects(0)
     };
-    if let Some(url) = &config.proxy_url {
+    if let Some(url) = proxy {
         let proxy = ureq::Proxy::new(url).map_err(|e| HttpClientError::Proxy {
-            url: url.clone(),
+            url: url.to_string(),
             message: e.to_string(),
         })?;
         builder = builder.proxy(proxy);

@@ -446,6 +446,118 @@ fn http_client_refusals() {
 }
 
 #[test]
+fn proxy_settings_as_prometheus_checks_them() {
+    let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
+    refused(
+        &job("    no_proxy: localhost\n"),
+        3,
+        5,
+        &["if no_proxy is configured, proxy_url must also be configured"],
+    );
+    refused(
+        &job("    proxy_url: http://p:3128\n    proxy_from_environment: true\n"),
+        4,
+        5,
+        &["if proxy_from_environment is configured, proxy_url must not be configured"],
+    );
+    refused(
+        &job("    proxy_from_environment: true\n    no_proxy: x\n"),
+        4,
+        5,
+        &["if proxy_from_environment is configured, no_proxy must not be configured"],
+    );
+    refused(
+        &job("    proxy_url: https://p:3128\n"),
+        3,
+        16,
+        &["only http:// proxies"],
+    );
+    refused(
+        &job("    proxy_url: http://p:3128\n    proxy_connect_header: {X: [y]}\n"),
+        4,
+        5,
+        &["not supported: proxy_connect_header"],
+    );
+    let c = accepted(&job("    proxy_url: http://p:3128\n    no_proxy: 10.0.0.0/8,.lan\n  - job_name: b\n    proxy_from_environment: true\n"));
+    assert_eq!(
+        c.scrape_configs[0].http.no_proxy.as_deref(),
+        Some("10.0.0.0/8,.lan")
+    );
+    assert!(c.scrape_configs[1].http.proxy_from_environment);
+}
+
+#[test]
+fn oauth2_refusals() {
+    let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
+    refused(
+        &job("    oauth2:\n      token_url: http://t/token\n"),
+        3,
+        5,
+        &[
+            "scrape_configs[0].oauth2",
+            "oauth2 client_id must be configured",
+        ],
+    );
+    refused(
+        &job("    oauth2: {client_id: c}\n"),
+        3,
+        5,
+        &["oauth2 token_url must be configured"],
+    );
+    refused(
+        &job("    oauth2: {client_id: c, token_url: 'ftp://t'}\n"),
+        3,
+        39,
+        &["oauth2.token_url", "is not an http(s) URL"],
+    );
+    refused(
+        &job("    oauth2:\n      client_id: c\n      token_url: http://t\n      client_secret: s\n      client_secret_file: f\n"),
+        7,
+        7,
+        &["at most one of oauth2 client_secret & client_secret_file"],
+    );
+    refused(
+        &job("    oauth2: {client_id: c, token_url: 'http://t'}\n    basic_auth: {username: u}\n"),
+        3,
+        5,
+        &["at most one of basic_auth, oauth2 & authorization"],
+    );
+    refused(
+        &job("    oauth2: {client_id: c, token_url: 'http://t'}\n    bearer_token: b\n"),
+        3,
+        5,
+        &["at most one of basic_auth, oauth2, bearer_token"],
+    );
+    refused(
+        &job("    oauth2:\n      client_id: c\n      token_url: http://t\n      grant_type: urn:ietf:params:oauth:grant-type:jwt-bearer\n"),
+        6,
+        19,
+        &["not supported: oauth2 grant_type"],
+    );
+    refused(
+        &job("    oauth2:\n      client_id: c\n      client_certificate_key_file: k\n"),
+        5,
+        7,
+        &["not supported: client_certificate_key_file"],
+    );
+    refused(
+        &job("    oauth2:\n      client_id: c\n      token_url: http://t\n      tls_config: {cert_file: c}\n"),
+        6,
+        20,
+        &["oauth2.tls_config.cert_file", "key_file must be configured"],
+    );
+    let c = accepted(&job("    oauth2:\n      client_id: c\n      client_secret: hunter2-oauth\n      token_url: https://t/token\n      scopes: [a]\n      endpoint_params: {x: y}\n      tls_config: {ca_file: ca.pem}\n      proxy_url: http://proxy:3128\n"));
+    let o = c.scrape_configs[0].http.oauth2.as_ref().unwrap();
+    assert_eq!(o.client_secret.as_ref().unwrap().expose(), "hunter2-oauth");
+    assert_eq!(o.endpoint_params["x"], "y");
+    let yaml = c.to_yaml().unwrap();
+    assert!(
+        !yaml.contains("hunter2") && yaml.contains("oauth2:"),
+        "{yaml}"
+    );
+}
+
+#[test]
 fn http_client_fields_of_prometheus_2_55_load() {
     let c = accepted(
         "scrape_configs:\n  - job_name: a\n    basic_auth: {username_file: user, password_file: pw}\n    http_headers:\n      X-Scope-OrgID:\n        values: [t1]\n        secrets: [hunter2-header]\n        files: [tenant]\n    tls_config:\n      min_version: TLS12\n      max_version: TLS13\n",
@@ -540,12 +652,6 @@ fn unimplemented_prometheus_fields_are_refused_by_name() {
             "not supported: query_log_file (in global)",
         ),
         (
-            "scrape_configs:\n  - job_name: job\n    oauth2: {client_id: x}\n",
-            3,
-            5,
-            "not supported: oauth2 (in scrape config \"job\")",
-        ),
-        (
             "scrape_configs:\n  - job_name: job\n    kubernetes_sd_configs: [{role: pod}]\n",
             3,
             5,
@@ -568,18 +674,6 @@ fn unimplemented_prometheus_fields_are_refused_by_name() {
             3,
             5,
             "not supported: scrape_classic_histograms: true",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    no_proxy: localhost\n",
-            3,
-            5,
-            "not supported: no_proxy",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    proxy_from_environment: true\n",
-            3,
-            5,
-            "not supported: proxy_from_environment",
         ),
         (
             "scrape_configs:\n  - job_name: job\n    proxy_connect_header: {}\n",
@@ -813,7 +907,7 @@ fn check_config_command_reports_like_promtool() {
     );
     assert!(
         stderr.contains(&format!(
-            "FAILED: {}:3:5: scrape_configs[0].oauth2: not supported: oauth2 (in scrape config \"api\")",
+            "FAILED: {}:3:5: scrape_configs[0].oauth2: oauth2 token_url must be configured",
             oauth.display()
         )),
         "{stderr}"

@@ -597,3 +597,342 @@ fn http_headers_send_values_secrets_and_files() {
         "{err}"
     );
 }
+
+/// A real OAuth2 token endpoint: client credentials in the Basic header
+/// (`id` / `secret`) only, tokens `tok-<n>` that expire after `expires_in`
+/// seconds, or an error status while `fail` holds. Records each form.
+struct TokenServer {
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+    forms: Arc<Mutex<Vec<String>>>,
+    fail: Arc<AtomicBool>,
+}
+
+impl TokenServer {
+    fn start(expires_in: u64) -> TokenServer {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let forms: Arc<Mutex<Vec<String>>> = Arc::default();
+        let fail = Arc::new(AtomicBool::new(false));
+        let (srv, f, failing) = (Arc::clone(&server), Arc::clone(&forms), Arc::clone(&fail));
+        let thread = std::thread::spawn(move || {
+            while let Ok(mut request) = srv.recv() {
+                let mut form = String::new();
+                let _ = request.as_reader().read_to_string(&mut form);
+                let auth = request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("Authorization"))
+                    .map(|h| h.value.to_string());
+                // base64("id:secret")
+                let client_ok = auth.as_deref() == Some("Basic aWQ6c2VjcmV0");
+                let n = {
+                    let mut forms = f.lock();
+                    forms.push(form);
+                    forms.len()
+                };
+                let (status, body) = if failing.load(Ordering::SeqCst) {
+                    (503, r#"{"error":"temporarily_unavailable"}"#.to_string())
+                } else if !client_ok {
+                    (401, r#"{"error":"invalid_client"}"#.to_string())
+                } else {
+                    (
+                        200,
+                        format!(
+                            r#"{{"access_token":"tok-{n}","token_type":"bearer","expires_in":{expires_in}}}"#
+                        ),
+                    )
+                };
+                let header =
+                    tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
+                let response = tiny_http::Response::from_string(body)
+                    .with_status_code(status)
+                    .with_header(header);
+                let _ = request.respond(response);
+            }
+        });
+        TokenServer {
+            server,
+            thread: Some(thread),
+            forms,
+            fail,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "http://{}/token",
+            self.server.server_addr().to_ip().unwrap()
+        )
+    }
+
+    fn requests(&self) -> usize {
+        self.forms.lock().len()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A target that answers only requests bearing a token the token server
+/// issued (`tok-<n>`), 401 otherwise.
+fn token_guarded_target() -> (TestServer, Arc<Mutex<Vec<SeenRequest>>>) {
+    let seen: Arc<Mutex<Vec<SeenRequest>>> = Arc::default();
+    let s2 = Arc::clone(&seen);
+    let server = TestServer::start(move |req| {
+        s2.lock().push(req.clone());
+        match req.header("Authorization") {
+            Some(a) if a.starts_with("Bearer tok-") => Reply::text("guarded 1\n"),
+            _ => Reply::status(401),
+        }
+    });
+    (server, seen)
+}
+
+fn oauth2_config(token_url: &str, secret_file: &Path) -> HttpClientConfig {
+    let yaml = format!(
+        "scrape_configs:\n  - job_name: a\n    oauth2:\n      client_id: id\n      client_secret_file: {}\n      token_url: {token_url}\n      scopes: [read, write]\n      endpoint_params: {{audience: edge}}\n",
+        secret_file.display()
+    );
+    let cfg = edgescrape::config::Config::load_str(&yaml, Path::new("test.yml")).unwrap();
+    cfg.scrape_configs[0].http.clone()
+}
+
+#[test]
+fn oauth2_token_is_fetched_cached_and_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "secret", "secret\n");
+    let tokens = TokenServer::start(3600);
+    let (target, seen) = token_guarded_target();
+    let url = format!("http://{}/metrics", target.address());
+    let client = HttpClient::new(&oauth2_config(&tokens.url(), &secret)).unwrap();
+
+    assert_eq!(get(&client, &url).unwrap(), "guarded 1\n");
+    assert_eq!(get(&client, &url).unwrap(), "guarded 1\n");
+    assert_eq!(tokens.requests(), 1, "the token is reused until it expires");
+    let auths: Vec<Option<String>> = seen
+        .lock()
+        .iter()
+        .map(|r| r.header("Authorization").map(str::to_string))
+        .collect();
+    assert_eq!(
+        auths,
+        [
+            Some("Bearer tok-1".to_string()),
+            Some("Bearer tok-1".to_string())
+        ]
+    );
+    let form = tokens.forms.lock()[0].clone();
+    assert_eq!(
+        form,
+        "grant_type=client_credentials&scope=read+write&audience=edge"
+    );
+
+    // A new client secret means a new token.
+    write(dir.path(), "secret", "rotated-secret\n");
+    let err = get(&client, &url).unwrap_err();
+    assert!(err.contains("oauth2: cannot fetch token: 401"), "{err}");
+    write(dir.path(), "secret", "secret");
+    assert_eq!(get(&client, &url).unwrap(), "guarded 1\n");
+    let last = seen
+        .lock()
+        .last()
+        .and_then(|r| r.header("Authorization").map(str::to_string));
+    assert_ne!(last.as_deref(), Some("Bearer tok-1"));
+}
+
+#[test]
+fn oauth2_token_is_refreshed_before_expiry_and_failures_fail_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "secret", "secret");
+    // Ten seconds is Go's expiry delta: every request finds its token due.
+    let tokens = TokenServer::start(10);
+    let (target, _) = token_guarded_target();
+    let url = format!("http://{}/metrics", target.address());
+    let client = HttpClient::new(&oauth2_config(&tokens.url(), &secret)).unwrap();
+    get(&client, &url).unwrap();
+    get(&client, &url).unwrap();
+    assert_eq!(tokens.requests(), 2);
+
+    tokens.fail.store(true, Ordering::SeqCst);
+    let err = get(&client, &url).unwrap_err();
+    assert!(
+        err.contains("oauth2: cannot fetch token: 503") && err.contains("temporarily_unavailable"),
+        "{err}"
+    );
+    tokens.fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        get(&client, &url).unwrap(),
+        "guarded 1\n",
+        "the next request tries again"
+    );
+}
+
+/// A real tinyproxy (Debian's, installed by scripts/install-peers.sh) on
+/// 127.0.0.1, logging every request; stopped by its PID when dropped.
+struct Tinyproxy {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Tinyproxy {
+    fn start() -> Tinyproxy {
+        let binary = Path::new("/usr/bin/tinyproxy");
+        assert!(
+            binary.exists(),
+            "tinyproxy is not installed: run scripts/install-peers.sh (make peers)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = common::closed_port();
+        let conf = write(
+            dir.path(),
+            "tinyproxy.conf",
+            &format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 10\nMaxClients 16\nAllow 127.0.0.1\nLogLevel Connect\nLogFile \"{}\"\nViaProxyName \"edgetest\"\n",
+                dir.path().join("tinyproxy.log").display()
+            ),
+        );
+        let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let child = std::process::Command::new(binary)
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start tinyproxy");
+        let proxy = Tinyproxy { child, port, dir };
+        let up = common::wait_until(Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "tinyproxy did not listen: {}", proxy.stderr());
+        proxy
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tinyproxy.log")).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn via(seen: &Mutex<Vec<SeenRequest>>) -> Option<String> {
+    seen.lock()
+        .last()
+        .and_then(|r| r.header("Via").map(str::to_string))
+}
+
+#[test]
+fn proxy_url_reaches_http_and_https_targets_through_tinyproxy() {
+    let proxy = Tinyproxy::start();
+    let (server, seen) = recording_server();
+    let client = HttpClient::new(&HttpClientConfig {
+        proxy_url: Some(proxy.url()),
+        ..HttpClientConfig::default()
+    })
+    .unwrap();
+    let url = format!("http://{}/metrics", server.address());
+    assert_eq!(get(&client, &url).unwrap(), "m 1\n");
+    let via_header = via(&seen).unwrap_or_default();
+    assert!(via_header.contains("tinyproxy"), "{via_header:?}");
+
+    // https: a CONNECT tunnel, TLS end to end with the target.
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let tls_server = TlsServer::start(server_config(&leaf, None), "tunnelled 1\n");
+    let client = HttpClient::new(&HttpClientConfig {
+        proxy_url: Some(proxy.url()),
+        tls_config: TlsConfig {
+            ca: Some(pki.ca_pem()),
+            ..TlsConfig::default()
+        },
+        ..HttpClientConfig::default()
+    })
+    .unwrap();
+    assert_eq!(
+        get(&client, &tls_server.url("127.0.0.1")).unwrap(),
+        "tunnelled 1\n"
+    );
+    let connect = format!("CONNECT 127.0.0.1:{}", tls_server.addr.port());
+    assert!(proxy.log().contains(&connect), "{}", proxy.log());
+}
+
+#[test]
+fn no_proxy_and_the_environment_choose_the_proxy_as_go_does() {
+    let proxy = Tinyproxy::start();
+    let (server, seen) = recording_server();
+    let loopback = format!("http://{}/metrics", server.address());
+    // Unresolvable: through the proxy it is the proxy's error status, direct
+    // it is our own lookup failure.
+    let remote = "http://target.invalid:9100/metrics";
+    let proxied = |err: &str| err.contains("status code 5");
+
+    let with_no_proxy = |no_proxy: &str| {
+        HttpClient::new(&HttpClientConfig {
+            proxy_url: Some(proxy.url()),
+            no_proxy: Some(no_proxy.to_string()),
+            ..HttpClientConfig::default()
+        })
+        .unwrap()
+    };
+    let client = with_no_proxy("other.example");
+    let err = get(&client, remote).unwrap_err();
+    assert!(proxied(&err), "{err}");
+    assert_eq!(get(&client, &loopback).unwrap(), "m 1\n");
+    assert_eq!(via(&seen), None, "loopback never goes through a proxy");
+    let err = get(&with_no_proxy("other.example, .invalid"), remote).unwrap_err();
+    assert!(!proxied(&err), "{err}");
+
+    let from_env = |vars: Vec<(&'static str, String)>| {
+        let cfg = HttpClientConfig {
+            proxy_from_environment: true,
+            ..HttpClientConfig::default()
+        };
+        HttpClient::with_environment(&cfg, move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap()
+    };
+    let client = from_env(vec![("HTTP_PROXY", proxy.url())]);
+    let err = get(&client, remote).unwrap_err();
+    assert!(proxied(&err), "{err}");
+    assert_eq!(get(&client, &loopback).unwrap(), "m 1\n");
+    assert_eq!(via(&seen), None);
+    let client = from_env(vec![
+        ("http_proxy", proxy.url()),
+        ("NO_PROXY", "target.invalid".to_string()),
+    ]);
+    assert!(!proxied(&get(&client, remote).unwrap_err()));
+    let client = from_env(vec![("HTTPS_PROXY", format!("127.0.0.1:{}", proxy.port))]);
+    assert!(
+        !proxied(&get(&client, remote).unwrap_err()),
+        "http is not https"
+    );
+    let _ = get(&client, "https://target.invalid:9443/metrics").unwrap_err();
+    assert!(
+        proxy.log().contains("CONNECT target.invalid:9443"),
+        "{}",
+        proxy.log()
+    );
+}

@@ -153,6 +153,47 @@ pub struct HttpHeader {
     pub files: Vec<PathBuf>,
 }
 
+/// `oauth2`: a token from the client credentials flow (RFC 6749 4.4),
+/// sent as the `Authorization` header, as Prometheus's `OAuth2`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    /// The client id.
+    #[serde(default)]
+    pub client_id: String,
+    /// The client secret, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// A file holding the client secret, re-read when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes asked for, sent space-separated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// The token endpoint.
+    #[serde(default)]
+    pub token_url: String,
+    /// Extra form parameters of the token request.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoint_params: BTreeMap<String, String>,
+    /// TLS settings of the token endpoint's connection.
+    #[serde(default)]
+    pub tls_config: TlsConfig,
+    /// HTTP proxy of the token endpoint's connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+    /// As [`HttpClientConfig::no_proxy`], for the token endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+    /// As [`HttpClientConfig::proxy_from_environment`], for the token endpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proxy_from_environment: bool,
+    /// Only `client_credentials`, the default, is accepted (validation
+    /// refuses the JWT bearer grant by name).
+    #[serde(default, skip_serializing)]
+    pub grant_type: Option<String>,
+}
+
 /// The HTTP client fields a scrape or remote_write config carries. They are
 /// written inline in the YAML; the deprecated `bearer_token` and
 /// `bearer_token_file` arrive here as an [`Authorization`] of type Bearer.
@@ -164,11 +205,21 @@ pub struct HttpClientConfig {
     /// Authorization header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Authorization>,
+    /// OAuth2 client credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2>,
     /// TLS settings.
     pub tls_config: TlsConfig,
     /// HTTP proxy URL (`http://` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_url: Option<String>,
+    /// Hosts, domains and networks reached without `proxy_url`,
+    /// comma-separated, as Go's `NO_PROXY`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+    /// Take the proxy from `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub proxy_from_environment: bool,
     /// Follow HTTP 3xx redirects.
     pub follow_redirects: bool,
     /// Extra request headers, by name.
@@ -181,8 +232,11 @@ impl Default for HttpClientConfig {
         HttpClientConfig {
             basic_auth: None,
             authorization: None,
+            oauth2: None,
             tls_config: TlsConfig::default(),
             proxy_url: None,
+            no_proxy: None,
+            proxy_from_environment: false,
             follow_redirects: true,
             http_headers: BTreeMap::new(),
         }

@@ -45,7 +45,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use duration::Duration;
-pub use http::{Authorization, BasicAuth, HttpClientConfig, HttpHeader, TlsConfig, TlsVersion};
+pub use http::{
+    Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TlsConfig, TlsVersion,
+};
 pub use secret::Secret;
 pub use size::ByteSize;
 
@@ -556,9 +558,16 @@ fn set_http_directory(h: &mut HttpClientConfig, dir: &Path) {
     if let Some(a) = &mut h.authorization {
         a.credentials_file.as_mut().map(join);
     }
-    let t = &mut h.tls_config;
+    set_tls_directory(&mut h.tls_config, dir);
+    if let Some(o) = &mut h.oauth2 {
+        o.client_secret_file.as_mut().map(join);
+        set_tls_directory(&mut o.tls_config, dir);
+    }
+}
+
+fn set_tls_directory(t: &mut TlsConfig, dir: &Path) {
     for f in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file] {
-        f.as_mut().map(join);
+        f.as_mut().map(|p| join_path(dir, p));
     }
 }
 

@@ -10,8 +10,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::{
     default_true, Authorization, BasicAuth, ByteSize, Duration, FileSdConfig, HttpClientConfig,
-    HttpHeader, HttpSdConfig, QueueConfig, RemoteWriteConfig, ScrapeConfig, ScrapeProtocol, Secret,
-    StaticConfig, TlsConfig,
+    HttpHeader, HttpSdConfig, OAuth2, QueueConfig, RemoteWriteConfig, ScrapeConfig, ScrapeProtocol,
+    Secret, StaticConfig, TlsConfig,
 };
 use crate::relabel::RelabelConfig;
 
@@ -28,10 +28,13 @@ fn inert<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<(), D::
 struct InlineHttp {
     basic_auth: Option<BasicAuth>,
     authorization: Option<Authorization>,
+    oauth2: Option<OAuth2>,
     bearer_token: Option<Secret>,
     bearer_token_file: Option<PathBuf>,
     tls_config: TlsConfig,
     proxy_url: Option<String>,
+    no_proxy: Option<String>,
+    proxy_from_environment: bool,
     follow_redirects: bool,
     http_headers: BTreeMap<String, HttpHeader>,
 }
@@ -52,6 +55,8 @@ macro_rules! with_inline_http {
             #[serde(default)]
             authorization: Option<Authorization>,
             #[serde(default)]
+            oauth2: Option<OAuth2>,
+            #[serde(default)]
             bearer_token: Option<Secret>,
             #[serde(default)]
             bearer_token_file: Option<PathBuf>,
@@ -59,6 +64,10 @@ macro_rules! with_inline_http {
             tls_config: TlsConfig,
             #[serde(default)]
             proxy_url: Option<String>,
+            #[serde(default)]
+            no_proxy: Option<String>,
+            #[serde(default)]
+            proxy_from_environment: bool,
             #[serde(default = "default_true")]
             follow_redirects: bool,
             #[serde(default)]
@@ -74,10 +83,13 @@ macro_rules! with_inline_http {
                 InlineHttp {
                     basic_auth: self.basic_auth.take(),
                     authorization: self.authorization.take(),
+                    oauth2: self.oauth2.take(),
                     bearer_token: self.bearer_token.take(),
                     bearer_token_file: self.bearer_token_file.take(),
                     tls_config: std::mem::take(&mut self.tls_config),
                     proxy_url: self.proxy_url.take(),
+                    no_proxy: self.no_proxy.take(),
+                    proxy_from_environment: self.proxy_from_environment,
                     follow_redirects: self.follow_redirects,
                     http_headers: std::mem::take(&mut self.http_headers),
                 }
@@ -112,8 +124,11 @@ impl InlineHttp {
         HttpClientConfig {
             basic_auth: self.basic_auth,
             authorization,
+            oauth2: self.oauth2,
             tls_config: self.tls_config,
             proxy_url: self.proxy_url.filter(|u| !u.is_empty()),
+            no_proxy: self.no_proxy.filter(|n| !n.is_empty()),
+            proxy_from_environment: self.proxy_from_environment,
             follow_redirects: self.follow_redirects,
             http_headers: self.http_headers,
         }

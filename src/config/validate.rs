@@ -64,11 +64,21 @@ const TOP_REFUSED: &[&str] = &[
 /// log, rule evaluation offsets).
 const GLOBAL_REFUSED: &[&str] = &["query_log_file", "rule_query_offset"];
 /// HTTP client fields of Prometheus's `common/config` that edgescrape's
-/// client does not implement.
-const HTTP_REFUSED: &[&str] = &[
-    "oauth2",
-    "no_proxy",
-    "proxy_from_environment",
+/// client does not implement: its HTTP library sends no extra headers with
+/// a CONNECT.
+const HTTP_REFUSED: &[&str] = &["proxy_connect_header"];
+/// `oauth2` fields of Prometheus's JWT bearer grant and secret manager,
+/// and the proxy fields edgescrape's client does not implement.
+const OAUTH2_REFUSED: &[&str] = &[
+    "client_secret_ref",
+    "client_certificate_key",
+    "client_certificate_key_file",
+    "client_certificate_key_id",
+    "client_certificate_key_ref",
+    "signature_algorithm",
+    "iss",
+    "audience",
+    "claims",
     "proxy_connect_header",
 ];
 /// Native-histogram settings; edgescrape reads classic histograms only.
@@ -212,7 +222,11 @@ fn refuse_keys(node: &Node, path: &[Step], refused: &[&str], ctx: &str) -> Resul
 }
 
 fn refuse_http_keys(node: &Node, path: &[Step], ctx: &str) -> Result<(), Refusal> {
-    refuse_keys(node, path, HTTP_REFUSED, ctx)
+    refuse_keys(node, path, HTTP_REFUSED, ctx)?;
+    match node.get("oauth2") {
+        Some(oauth2) => refuse_keys(oauth2, &sub(path, &[key("oauth2")]), OAUTH2_REFUSED, ctx),
+        None => Ok(()),
+    }
 }
 
 /// A boolean Prometheus field whose `false` is what edgescrape does.

@@ -5,7 +5,7 @@
 
 use super::{key, sub, Refusal};
 use crate::config::yaml::{Node, Step};
-use crate::config::{HttpClientConfig, TlsConfig, TlsVersion};
+use crate::config::{HttpClientConfig, OAuth2, TlsConfig, TlsVersion};
 
 /// Headers Prometheus's HTTP client refuses in `http_headers` (its
 /// `ReservedHeaders`), in Go's canonical spelling.
@@ -74,10 +74,16 @@ fn check_auth(
         ));
     }
     let basic = node.get("basic_auth").filter(|n| !n.is_null());
-    if basic.is_some() && (bearer || bearer_file) {
+    let oauth2 = node.get("oauth2").filter(|n| !n.is_null());
+    if (basic.is_some() || oauth2.is_some()) && (bearer || bearer_file) {
+        let field = if basic.is_some() {
+            "basic_auth"
+        } else {
+            "oauth2"
+        };
         return Err(Refusal::at_key(
             root,
-            &at(path, &["basic_auth"]),
+            &at(path, &[field]),
             "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
         ));
     }
@@ -125,7 +131,7 @@ fn check_auth(
                 ));
             }
         }
-        if basic.is_some() {
+        if basic.is_some() || oauth2.is_some() {
             return Err(Refusal::at_key(
                 root,
                 &at(path, &["authorization"]),
@@ -133,11 +139,116 @@ fn check_auth(
             ));
         }
     }
-    Ok(())
+    if oauth2.is_some() && basic.is_some() {
+        return Err(Refusal::at_key(
+            root,
+            &at(path, &["oauth2"]),
+            "at most one of basic_auth, oauth2 & authorization must be configured",
+        ));
+    }
+    match &http.oauth2 {
+        Some(o) => check_oauth2(o, root, &at(path, &["oauth2"])),
+        None => Ok(()),
+    }
+}
+
+/// Prometheus's checks of `oauth2` (client credentials grant), plus a
+/// `token_url` that must be an http(s) URL.
+fn check_oauth2(o: &OAuth2, root: &Node, path: &[Step]) -> Result<(), Refusal> {
+    let node = root.at(path);
+    if node.is_some_and(|n| given(n, "client_secret") && given(n, "client_secret_file")) {
+        return Err(Refusal::at_key(
+            root,
+            &at(path, &["client_secret_file"]),
+            "at most one of oauth2 client_secret & client_secret_file must be configured",
+        ));
+    }
+    if o.grant_type
+        .as_deref()
+        .is_some_and(|g| !g.is_empty() && g != "client_credentials")
+    {
+        return Err(Refusal::at_value(
+            root,
+            &at(path, &["grant_type"]),
+            format!(
+                "not supported: oauth2 grant_type {:?}; edgescrape has client_credentials only",
+                o.grant_type.as_deref().unwrap_or("")
+            ),
+        ));
+    }
+    if o.client_id.is_empty() {
+        return Err(Refusal::at_key(
+            root,
+            path,
+            "oauth2 client_id must be configured",
+        ));
+    }
+    if o.token_url.is_empty() {
+        return Err(Refusal::at_key(
+            root,
+            path,
+            "oauth2 token_url must be configured",
+        ));
+    }
+    let token_url = url::Url::parse(&o.token_url);
+    if !token_url.is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+        return Err(Refusal::at_value(
+            root,
+            &at(path, &["token_url"]),
+            format!("oauth2 token_url {:?} is not an http(s) URL", o.token_url),
+        ));
+    }
+    check_proxy_config(
+        o.proxy_url.as_deref(),
+        o.no_proxy.as_deref(),
+        o.proxy_from_environment,
+        root,
+        path,
+    )?;
+    check_tls(&o.tls_config, root, &at(path, &["tls_config"]))
 }
 
 fn check_proxy(http: &HttpClientConfig, root: &Node, path: &[Step]) -> Result<(), Refusal> {
-    let Some(proxy) = &http.proxy_url else {
+    check_proxy_config(
+        http.proxy_url.as_deref(),
+        http.no_proxy.as_deref(),
+        http.proxy_from_environment,
+        root,
+        path,
+    )
+}
+
+/// Prometheus's `ProxyConfig.Validate`, then the proxy URL itself.
+fn check_proxy_config(
+    proxy_url: Option<&str>,
+    no_proxy: Option<&str>,
+    from_environment: bool,
+    root: &Node,
+    path: &[Step],
+) -> Result<(), Refusal> {
+    let conflict = match (proxy_url, no_proxy, from_environment) {
+        (Some(_), _, true) => Some((
+            "proxy_from_environment",
+            "if proxy_from_environment is configured, proxy_url must not be configured",
+        )),
+        (_, Some(_), true) => Some((
+            "no_proxy",
+            "if proxy_from_environment is configured, no_proxy must not be configured",
+        )),
+        (None, Some(_), false) => Some((
+            "no_proxy",
+            "if no_proxy is configured, proxy_url must also be configured",
+        )),
+        _ => None,
+    };
+    if let Some((field, message)) = conflict {
+        return Err(Refusal::at_key(root, &at(path, &[field]), message));
+    }
+    check_proxy_url(proxy_url, root, path)
+}
+
+fn check_proxy_url(proxy: Option<&str>, root: &Node, path: &[Step]) -> Result<(), Refusal> {
+    let Some(proxy) = proxy else {
         return Ok(());
     };
     let ok = url::Url::parse(proxy)
