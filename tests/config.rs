@@ -487,6 +487,60 @@ fn proxy_settings_as_prometheus_checks_them() {
 }
 
 #[test]
+fn discovery_configs_as_prometheus_checks_them() {
+    let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
+    refused(
+        &job("    dns_sd_configs:\n      - names: []\n"),
+        4,
+        9,
+        &[
+            "scrape_configs[0].dns_sd_configs[0]",
+            "at least one SRV record name",
+        ],
+    );
+    refused(
+        &job("    dns_sd_configs:\n      - names: [x]\n        type: A\n"),
+        4,
+        9,
+        &["a port is required in DNS-SD configs for all record types except SRV"],
+    );
+    refused(
+        &job("    dns_sd_configs:\n      - names: [x]\n        type: TXT\n"),
+        5,
+        15,
+        &["invalid DNS-SD records type TXT"],
+    );
+    refused(
+        &job("    http_sd_configs:\n      - refresh_interval: 1m\n"),
+        4,
+        9,
+        &["URL is missing"],
+    );
+    refused(
+        &job("    http_sd_configs:\n      - url: ftp://sd/targets\n"),
+        4,
+        14,
+        &["URL scheme must be 'http' or 'https'"],
+    );
+    refused(
+        &job("    http_sd_configs:\n      - url: http://sd/\n        no_proxy: x\n"),
+        5,
+        9,
+        &[
+            "http_sd_configs[0].no_proxy",
+            "proxy_url must also be configured",
+        ],
+    );
+    let c = accepted(&job("    dns_sd_configs:\n      - names: [_m._tcp.x]\n      - names: [y]\n        type: aaaa\n        port: 9100\n    http_sd_configs:\n      - url: https://sd/targets\n        basic_auth: {username: u, password: hunter2-sd}\n"));
+    let sc = &c.scrape_configs[0];
+    assert_eq!(sc.dns_sd_configs[0].kind, "SRV");
+    assert_eq!(sc.dns_sd_configs[0].refresh_interval, secs(30).unwrap());
+    assert_eq!(sc.dns_sd_configs[1].kind, "AAAA");
+    assert_eq!(sc.http_sd_configs[0].refresh_interval, secs(60).unwrap());
+    assert!(!c.to_yaml().unwrap().contains("hunter2"));
+}
+
+#[test]
 fn oauth2_refusals() {
     let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
     refused(
@@ -658,10 +712,10 @@ fn unimplemented_prometheus_fields_are_refused_by_name() {
             "not supported: kubernetes_sd_configs (in scrape config \"job\")",
         ),
         (
-            "scrape_configs:\n  - job_name: job\n    dns_sd_configs: []\n",
+            "scrape_configs:\n  - job_name: job\n    consul_sd_configs: []\n",
             3,
             5,
-            "not supported: dns_sd_configs",
+            "not supported: consul_sd_configs",
         ),
         (
             "scrape_configs:\n  - job_name: job\n    native_histogram_bucket_limit: 10\n",

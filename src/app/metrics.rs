@@ -35,6 +35,18 @@ fn discovery(app: &App, out: &mut MetricsWriter) {
         &[],
         m.http_failures.load(Ordering::Relaxed) as f64,
     );
+    out.counter(
+        "prometheus_sd_dns_lookups_total",
+        "The number of DNS-SD lookups.",
+        &[],
+        m.dns_lookups.load(Ordering::Relaxed) as f64,
+    );
+    out.counter(
+        "prometheus_sd_dns_lookup_failures_total",
+        "The number of DNS-SD lookup failures.",
+        &[],
+        m.dns_lookup_failures.load(Ordering::Relaxed) as f64,
+    );
 }
 
 fn reload(app: &App, out: &mut MetricsWriter) {

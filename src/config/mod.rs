@@ -256,6 +256,8 @@ pub struct ScrapeConfig {
     pub file_sd_configs: Vec<FileSdConfig>,
     /// HTTP-based discovery.
     pub http_sd_configs: Vec<HttpSdConfig>,
+    /// DNS-based discovery.
+    pub dns_sd_configs: Vec<DnsSdConfig>,
     /// Target relabeling.
     pub relabel_configs: Vec<RelabelConfig>,
     /// Relabeling of every scraped series.
@@ -347,6 +349,34 @@ pub struct HttpSdConfig {
 
 fn default_http_sd_refresh() -> Duration {
     Duration::from_secs(60)
+}
+
+/// `dns_sd_configs` entry: names whose SRV, A, AAAA, MX or NS records are
+/// the targets, looked up every `refresh_interval`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSdConfig {
+    /// The names to look up.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// How often to look them up (30s).
+    #[serde(default = "default_dns_sd_refresh")]
+    pub refresh_interval: Duration,
+    /// `SRV` (default), `A`, `AAAA`, `MX` or `NS`; upper-cased by
+    /// validation.
+    #[serde(default = "default_dns_sd_type", rename = "type")]
+    pub kind: String,
+    /// Port of the targets of every type but SRV, whose records carry theirs.
+    #[serde(default)]
+    pub port: u16,
+}
+
+fn default_dns_sd_refresh() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_dns_sd_type() -> String {
+    "SRV".to_string()
 }
 
 /// One `remote_write` entry; the HTTP client fields are written inline, as

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    default_true, Authorization, BasicAuth, ByteSize, Duration, FileSdConfig, HttpClientConfig,
-    HttpHeader, HttpSdConfig, OAuth2, QueueConfig, RemoteWriteConfig, ScrapeConfig, ScrapeProtocol,
-    Secret, StaticConfig, TlsConfig,
+    default_true, Authorization, BasicAuth, ByteSize, DnsSdConfig, Duration, FileSdConfig,
+    HttpClientConfig, HttpHeader, HttpSdConfig, OAuth2, QueueConfig, RemoteWriteConfig,
+    ScrapeConfig, ScrapeProtocol, Secret, StaticConfig, TlsConfig,
 };
 use crate::relabel::RelabelConfig;
 
@@ -173,6 +173,8 @@ with_inline_http! {
         #[serde(default)]
         http_sd_configs: Vec<HttpSdConfig>,
         #[serde(default)]
+        dns_sd_configs: Vec<DnsSdConfig>,
+        #[serde(default)]
         relabel_configs: Vec<RelabelConfig>,
         #[serde(default)]
         metric_relabel_configs: Vec<RelabelConfig>,
@@ -218,6 +220,7 @@ impl From<RawScrapeConfig> for ScrapeConfig {
             static_configs: r.static_configs,
             file_sd_configs: r.file_sd_configs,
             http_sd_configs: r.http_sd_configs,
+            dns_sd_configs: r.dns_sd_configs,
             relabel_configs: r.relabel_configs,
             metric_relabel_configs: r.metric_relabel_configs,
             body_size_limit: r.body_size_limit,

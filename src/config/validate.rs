@@ -13,7 +13,10 @@ use std::collections::HashSet;
 
 use self::http::check_http;
 use super::yaml::{path_string, Node, Pos, Step};
-use super::{Config, GlobalConfig, HttpSdConfig, RemoteWriteConfig, ScrapeConfig, ScrapeProtocol};
+use super::{
+    Config, DnsSdConfig, GlobalConfig, HttpSdConfig, RemoteWriteConfig, ScrapeConfig,
+    ScrapeProtocol,
+};
 
 /// A refused config: where, which field, and why.
 #[derive(Debug)]
@@ -90,7 +93,12 @@ const SCRAPE_REFUSED: &[&str] = &[
 const REMOTE_WRITE_REFUSED: &[&str] = &["sigv4", "azuread"];
 /// The discovery mechanisms edgescrape has; every other `*_sd_configs` is
 /// refused by name.
-const SUPPORTED_SD: &[&str] = &["static_configs", "file_sd_configs", "http_sd_configs"];
+const SUPPORTED_SD: &[&str] = &[
+    "static_configs",
+    "file_sd_configs",
+    "http_sd_configs",
+    "dns_sd_configs",
+];
 
 /// Refuses Prometheus fields edgescrape does not implement, by name, and
 /// null list entries, as Prometheus does.
@@ -188,6 +196,7 @@ pub(crate) fn scrape_config_refusals(root: &Node) -> Result<(), Refusal> {
                     "http_sd_configs",
                     "empty or null section in http_sd_configs",
                 ),
+                ("dns_sd_configs", "empty or null section in dns_sd_configs"),
                 (
                     "relabel_configs",
                     "empty or null target relabeling rule in scrape config",
@@ -412,6 +421,10 @@ fn check_scrape(
         let sd_path = sub(path, &[key("http_sd_configs"), Step::Index(j)]);
         check_http_sd(sd, root, &sd_path)?;
     }
+    for (j, sd) in sc.dns_sd_configs.iter_mut().enumerate() {
+        let sd_path = sub(path, &[key("dns_sd_configs"), Step::Index(j)]);
+        check_dns_sd(sd, root, &sd_path)?;
+    }
     for (j, sd) in sc.file_sd_configs.iter().enumerate() {
         let sd_path = sub(path, &[key("file_sd_configs"), Step::Index(j)]);
         if sd.files.is_empty() {
@@ -507,6 +520,45 @@ fn check_http_sd(sd: &mut HttpSdConfig, root: &Node, path: &[Step]) -> Result<()
         ));
     }
     check_http(&mut sd.http, root, path)
+}
+
+/// Prometheus's `dns.SDConfig.UnmarshalYAML`; the type is upper-cased.
+fn check_dns_sd(sd: &mut DnsSdConfig, root: &Node, path: &[Step]) -> Result<(), Refusal> {
+    if sd.names.is_empty() {
+        return Err(Refusal::at_value(
+            root,
+            path,
+            "DNS-SD config must contain at least one SRV record name",
+        ));
+    }
+    sd.kind = sd.kind.to_ascii_uppercase();
+    let type_path = sub(path, &[key("type")]);
+    match sd.kind.as_str() {
+        "SRV" => {}
+        "A" | "AAAA" | "MX" | "NS" if sd.port == 0 => {
+            return Err(Refusal::at_value(
+                root,
+                path,
+                "a port is required in DNS-SD configs for all record types except SRV",
+            ))
+        }
+        "A" | "AAAA" | "MX" | "NS" => {}
+        other => {
+            return Err(Refusal::at_value(
+                root,
+                &type_path,
+                format!("invalid DNS-SD records type {other}"),
+            ))
+        }
+    }
+    if sd.refresh_interval.0.is_zero() {
+        return Err(Refusal::at_value(
+            root,
+            &sub(path, &[key("refresh_interval")]),
+            "refresh_interval must be greater than zero",
+        ));
+    }
+    Ok(())
 }
 
 /// A static target must be `host` or `host:port`: Prometheus refuses a `/`

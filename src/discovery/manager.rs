@@ -12,11 +12,13 @@ use crossbeam_channel::{at, bounded, never, select, Receiver, Sender, TrySendErr
 use log::{debug, warn};
 use parking_lot::Mutex;
 
+use super::dns::resolver::ResolverConfig;
+use super::dns::DnsDiscovery;
 use super::file::FileDiscovery;
 use super::http::HttpDiscovery;
 use super::refresh::RefreshDiscovery;
 use super::{Discoverer, Metrics, TargetGroup};
-use crate::config::{FileSdConfig, HttpSdConfig, ScrapeConfig, StaticConfig};
+use crate::config::{DnsSdConfig, FileSdConfig, HttpSdConfig, ScrapeConfig, StaticConfig};
 
 /// What the sync channel carries: every job's groups.
 type SyncMap = HashMap<String, Vec<TargetGroup>>;
@@ -143,6 +145,8 @@ enum ProviderConfig {
     File(FileSdConfig),
     /// One provider per `http_sd_configs` entry.
     Http(HttpSdConfig),
+    /// One provider per `dns_sd_configs` entry.
+    Dns(DnsSdConfig),
 }
 
 impl ProviderConfig {
@@ -151,6 +155,7 @@ impl ProviderConfig {
             ProviderConfig::Static(_) => "static",
             ProviderConfig::File(_) => "file",
             ProviderConfig::Http(_) => "http",
+            ProviderConfig::Dns(_) => "dns",
         }
     }
 
@@ -161,6 +166,7 @@ impl ProviderConfig {
         &self,
         job: &str,
         metrics: &Arc<Metrics>,
+        resolver: &ResolverConfig,
     ) -> Result<Option<Box<dyn Discoverer>>, String> {
         Ok(Some(match self {
             ProviderConfig::Static(_) => return Ok(None),
@@ -176,6 +182,12 @@ impl ProviderConfig {
                 refresher: HttpDiscovery::new(http, Arc::clone(metrics))
                     .map_err(|e| e.to_string())?,
             }),
+            ProviderConfig::Dns(dns) => Box::new(RefreshDiscovery {
+                mechanism: "dns",
+                job: job.to_string(),
+                interval: dns.refresh_interval.0,
+                refresher: DnsDiscovery::new(job, dns, resolver.clone(), Arc::clone(metrics)),
+            }),
         }))
     }
 }
@@ -188,7 +200,8 @@ fn job_providers(sc: &ScrapeConfig) -> Vec<ProviderConfig> {
     }
     let file = sc.file_sd_configs.iter().cloned().map(ProviderConfig::File);
     let http = sc.http_sd_configs.iter().cloned().map(ProviderConfig::Http);
-    for config in file.chain(http) {
+    let dns = sc.dns_sd_configs.iter().cloned().map(ProviderConfig::Dns);
+    for config in file.chain(http).chain(dns) {
         if !configs.contains(&config) {
             configs.push(config);
         }
@@ -245,6 +258,8 @@ struct Providers {
 pub struct Manager {
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
+    /// The resolv.conf (and DNS port) of `dns_sd_configs`.
+    resolver: ResolverConfig,
     providers: Mutex<Providers>,
     sync_rx: Receiver<SyncMap>,
     /// Never sent on: dropped to stop the sender thread.
@@ -281,6 +296,7 @@ impl Manager {
         Manager {
             shared,
             metrics: Arc::default(),
+            resolver: ResolverConfig::default(),
             providers: Mutex::new(Providers::default()),
             sync_rx,
             stop_sender,
@@ -378,7 +394,7 @@ impl Manager {
         if let ProviderConfig::Static(configs) = &config {
             self.shared.update(&key, static_groups(configs));
         }
-        let thread = match config.discoverer(&key.job, &self.metrics) {
+        let thread = match config.discoverer(&key.job, &self.metrics, &self.resolver) {
             Ok(None) => None,
             Ok(Some(discoverer)) => match self.spawn_provider(&key, discoverer) {
                 Ok(thread) => Some(thread),
@@ -438,6 +454,14 @@ impl Manager {
         // If the second thread cannot start, dropping `stop` ends the first.
         let handle = spawned?;
         Ok(ProviderThread { stop, handle })
+    }
+
+    /// The manager with `dns_sd_configs` resolving through `resolver`
+    /// instead of `/etc/resolv.conf` and port 53; applies to providers
+    /// started after it.
+    pub fn with_resolver(mut self, resolver: ResolverConfig) -> Manager {
+        self.resolver = resolver;
+        self
     }
 
     /// The counters of the discovery mechanisms.

@@ -18,6 +18,7 @@
 //! discoverer thread ... ────────────────────────────────┘
 //! ```
 
+mod dns;
 mod file;
 mod http;
 mod manager;
@@ -30,6 +31,8 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::labels::{Labels, ADDRESS};
 
+pub use dns::resolver::ResolverConfig;
+pub use dns::{MX_TARGET_LABEL, NAME_LABEL, NS_TARGET_LABEL, SRV_PORT_LABEL, SRV_TARGET_LABEL};
 pub use file::{read_file, FileSdError, FILEPATH_LABEL};
 pub use http::URL_LABEL;
 pub use manager::Manager;
@@ -52,6 +55,10 @@ pub trait Discoverer: Send {
 pub struct Metrics {
     /// `prometheus_sd_http_failures_total`: failed HTTP SD requests.
     pub http_failures: AtomicU64,
+    /// `prometheus_sd_dns_lookups_total`: DNS SD lookups.
+    pub dns_lookups: AtomicU64,
+    /// `prometheus_sd_dns_lookup_failures_total`: DNS SD lookups that failed.
+    pub dns_lookup_failures: AtomicU64,
 }
 
 /// A set of targets with labels shared by all of them, from one source.
