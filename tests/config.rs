@@ -724,6 +724,24 @@ fn unimplemented_prometheus_fields_are_refused_by_name() {
             "not supported: native_histogram_bucket_limit",
         ),
         (
+            "scrape_configs:\n  - job_name: job\n    fallback_scrape_protocol: PrometheusText0.0.4\n",
+            3,
+            5,
+            "not supported: fallback_scrape_protocol",
+        ),
+        (
+            "global:\n  scrape_failure_log_file: f.log\n",
+            2,
+            3,
+            "not supported: scrape_failure_log_file (in global)",
+        ),
+        (
+            "scrape_configs:\n  - job_name: job\n    scrape_failure_log_file: f.log\n",
+            3,
+            5,
+            "not supported: scrape_failure_log_file",
+        ),
+        (
             "scrape_configs:\n  - job_name: job\n    scrape_classic_histograms: true\n",
             3,
             5,

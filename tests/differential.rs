@@ -82,6 +82,11 @@ fn corpus() -> Vec<Case> {
             vec![Step::text("with_ts 1 {{now_ms}}\nwithout_ts 2\n")],
         ),
         case(
+            "old_timestamps",
+            "",
+            vec![Step::text("old_ts 1 1700000000000\nfresh 2\n")],
+        ),
+        case(
             "timestamps_ignored",
             "    honor_timestamps: false\n",
             vec![Step::text("with_ts 1 {{now_ms}}\nwithout_ts 2\n")],

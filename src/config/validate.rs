@@ -64,8 +64,12 @@ const TOP_REFUSED: &[&str] = &[
     "runtime",
 ];
 /// `global` fields that only matter to what edgescrape does not do (query
-/// log, rule evaluation offsets).
-const GLOBAL_REFUSED: &[&str] = &["query_log_file", "rule_query_offset"];
+/// log, rule evaluation offsets), and the scrape failure log it lacks.
+const GLOBAL_REFUSED: &[&str] = &[
+    "query_log_file",
+    "rule_query_offset",
+    "scrape_failure_log_file",
+];
 /// HTTP client fields of Prometheus's `common/config` that edgescrape's
 /// client does not implement: its HTTP library sends no extra headers with
 /// a CONNECT.
@@ -84,10 +88,15 @@ const OAUTH2_REFUSED: &[&str] = &[
     "claims",
     "proxy_connect_header",
 ];
-/// Native-histogram settings; edgescrape reads classic histograms only.
+/// Native-histogram settings (edgescrape reads classic histograms only), and
+/// two Prometheus 2.55/3.x scrape fields edgescrape does not implement:
+/// a fallback protocol for a missing Content-Type (edgescrape always falls
+/// back to the text format, as Prometheus 2.x) and the scrape failure log.
 const SCRAPE_REFUSED: &[&str] = &[
     "native_histogram_bucket_limit",
     "native_histogram_min_bucket_factor",
+    "fallback_scrape_protocol",
+    "scrape_failure_log_file",
 ];
 /// Cloud authentication of remote_write.
 const REMOTE_WRITE_REFUSED: &[&str] = &["sigv4", "azuread"];
