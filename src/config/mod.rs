@@ -596,8 +596,11 @@ fn set_http_directory(h: &mut HttpClientConfig, dir: &Path) {
 }
 
 fn set_tls_directory(t: &mut TlsConfig, dir: &Path) {
-    for f in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file] {
-        f.as_mut().map(|p| join_path(dir, p));
+    for p in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file]
+        .into_iter()
+        .flatten()
+    {
+        join_path(dir, p);
     }
 }
 

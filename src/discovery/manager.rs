@@ -143,8 +143,8 @@ enum ProviderConfig {
     Static(Vec<StaticConfig>),
     /// One provider per `file_sd_configs` entry.
     File(FileSdConfig),
-    /// One provider per `http_sd_configs` entry.
-    Http(HttpSdConfig),
+    /// One provider per `http_sd_configs` entry (boxed: it is large).
+    Http(Box<HttpSdConfig>),
     /// One provider per `dns_sd_configs` entry.
     Dns(DnsSdConfig),
 }
@@ -199,7 +199,10 @@ fn job_providers(sc: &ScrapeConfig) -> Vec<ProviderConfig> {
         configs.push(ProviderConfig::Static(sc.static_configs.clone()));
     }
     let file = sc.file_sd_configs.iter().cloned().map(ProviderConfig::File);
-    let http = sc.http_sd_configs.iter().cloned().map(ProviderConfig::Http);
+    let http = sc
+        .http_sd_configs
+        .iter()
+        .map(|h| ProviderConfig::Http(Box::new(h.clone())));
     let dns = sc.dns_sd_configs.iter().cloned().map(ProviderConfig::Dns);
     for config in file.chain(http).chain(dns) {
         if !configs.contains(&config) {
