@@ -36,6 +36,25 @@ fn given(n: &Node, k: &str) -> bool {
         .is_some_and(|v| !v.is_null() && v.scalar() != Some(""))
 }
 
+/// Refuses a section (`node`, at `path`) that sets both the inline and the
+/// file form of a value, pointing at the file key, in Prometheus's words.
+fn at_most_one(
+    root: &Node,
+    node: &Node,
+    path: &[Step],
+    section: &str,
+    (inline, file): (&str, &str),
+) -> Result<(), Refusal> {
+    if given(node, inline) && given(node, file) {
+        return Err(Refusal::at_key(
+            root,
+            &sub(path, &[key(file)]),
+            format!("at most one of {section} {inline} & {file} must be configured"),
+        ));
+    }
+    Ok(())
+}
+
 /// The path of `more` below `path`.
 fn at(path: &[Step], more: &[&str]) -> Vec<Step> {
     let steps: Vec<Step> = more.iter().map(|s| key(s)).collect();
@@ -88,20 +107,21 @@ fn check_auth(
         ));
     }
     if let Some(b) = basic {
-        if given(b, "username") && given(b, "username_file") {
-            return Err(Refusal::at_key(
-                root,
-                &at(path, &["basic_auth", "username_file"]),
-                "at most one of basic_auth username & username_file must be configured",
-            ));
-        }
-        if given(b, "password") && given(b, "password_file") {
-            return Err(Refusal::at_key(
-                root,
-                &at(path, &["basic_auth", "password_file"]),
-                "at most one of basic_auth password & password_file must be configured",
-            ));
-        }
+        let section = at(path, &["basic_auth"]);
+        at_most_one(
+            root,
+            b,
+            &section,
+            "basic_auth",
+            ("username", "username_file"),
+        )?;
+        at_most_one(
+            root,
+            b,
+            &section,
+            "basic_auth",
+            ("password", "password_file"),
+        )?;
     }
     if let Some(a) = node.get("authorization").filter(|n| !n.is_null()) {
         if bearer || bearer_file {
@@ -111,13 +131,14 @@ fn check_auth(
                 "authorization is not compatible with bearer_token & bearer_token_file",
             ));
         }
-        if given(a, "credentials") && given(a, "credentials_file") {
-            return Err(Refusal::at_key(
-                root,
-                &at(path, &["authorization", "credentials_file"]),
-                "at most one of authorization credentials & credentials_file must be configured",
-            ));
-        }
+        let section = at(path, &["authorization"]);
+        at_most_one(
+            root,
+            a,
+            &section,
+            "authorization",
+            ("credentials", "credentials_file"),
+        )?;
         if let Some(auth) = &mut http.authorization {
             auth.kind = auth.kind.trim().to_string();
             if auth.kind.is_empty() {
@@ -155,13 +176,14 @@ fn check_auth(
 /// Prometheus's checks of `oauth2` (client credentials grant), plus a
 /// `token_url` that must be an http(s) URL.
 fn check_oauth2(o: &OAuth2, root: &Node, path: &[Step]) -> Result<(), Refusal> {
-    let node = root.at(path);
-    if node.is_some_and(|n| given(n, "client_secret") && given(n, "client_secret_file")) {
-        return Err(Refusal::at_key(
+    if let Some(node) = root.at(path) {
+        at_most_one(
             root,
-            &at(path, &["client_secret_file"]),
-            "at most one of oauth2 client_secret & client_secret_file must be configured",
-        ));
+            node,
+            path,
+            "oauth2",
+            ("client_secret", "client_secret_file"),
+        )?;
     }
     if o.grant_type
         .as_deref()
