@@ -109,6 +109,15 @@ fn corpus() -> Vec<Case> {
             "",
             vec![Step::text(basic), Step::text("good 1\nbad{ 2\n"), Step::text(basic)],
         ),
+        case(
+            "duplicate_label_name",
+            "",
+            vec![
+                Step::text(basic),
+                Step::text("ok 1\ndup_label{a=\"1\",a=\"2\"} 2\nafter 3\n"),
+                Step::text(basic),
+            ],
+        ),
         case("gzip", "", vec![gz]),
         case("http_500", "", vec![Step::text(basic), status500, Step::text(basic)]),
         case(

@@ -174,6 +174,8 @@ impl LoopState {
                 Ok(Entry::Series) => {}
                 Ok(_) => continue,
                 Err(e) => {
+                    // As Prometheus 2.42, which counts a sample it then fails to append.
+                    out.total += u64::from(e.counted_as_sample);
                     out.error = Some(ScrapeError::Parse(e.to_string()));
                     break;
                 }

@@ -99,6 +99,10 @@ pub struct ParseError {
     /// The start of the offending line (at most [`ParseError::SNIPPET_LEN`]
     /// characters, invalid UTF-8 replaced).
     pub snippet: String,
+    /// Whether Prometheus 2.42 reads the offending line as a sample and
+    /// counts it in `scrape_samples_scraped` before failing the scrape
+    /// (duplicate label names, which it finds only when appending).
+    pub counted_as_sample: bool,
 }
 
 impl ParseError {
@@ -119,6 +123,15 @@ impl ParseError {
             line,
             message,
             snippet: text.chars().take(Self::SNIPPET_LEN).collect(),
+            counted_as_sample: false,
+        }
+    }
+
+    /// The same error, marked as one Prometheus counts as a sample.
+    pub(crate) fn counted_as_sample(self) -> ParseError {
+        ParseError {
+            counted_as_sample: true,
+            ..self
         }
     }
 }
