@@ -541,6 +541,32 @@ fn discovery_configs_as_prometheus_checks_them() {
 }
 
 #[test]
+fn fallback_scrape_protocol_names_a_text_protocol() {
+    let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
+    let c = accepted(&job("    fallback_scrape_protocol: OpenMetricsText1.0.0\n"));
+    assert_eq!(
+        c.scrape_configs[0].fallback_scrape_protocol,
+        Some(ScrapeProtocol::OpenMetricsText1_0_0)
+    );
+    assert!(c
+        .to_yaml()
+        .unwrap()
+        .contains("fallback_scrape_protocol: OpenMetricsText1.0.0"));
+    refused(
+        &job("    fallback_scrape_protocol: PrometheusProto\n"),
+        3,
+        31,
+        &["not supported: scrape protocol PrometheusProto"],
+    );
+    refused(
+        &job("    fallback_scrape_protocol: Text\n"),
+        3,
+        31,
+        &["unknown scrape protocol Text"],
+    );
+}
+
+#[test]
 fn oauth2_refusals() {
     let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
     refused(
@@ -722,12 +748,6 @@ fn unimplemented_prometheus_fields_are_refused_by_name() {
             3,
             5,
             "not supported: native_histogram_bucket_limit",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    fallback_scrape_protocol: PrometheusText0.0.4\n",
-            3,
-            5,
-            "not supported: fallback_scrape_protocol",
         ),
         (
             "global:\n  scrape_failure_log_file: f.log\n",

@@ -936,3 +936,59 @@ fn no_proxy_and_the_environment_choose_the_proxy_as_go_does() {
         proxy.log()
     );
 }
+
+/// Scrapes the target at `addr` once through a real scrape manager with
+/// the job's extra YAML; returns the storage once `up` is known.
+fn scrape_once(addr: &str, extra: &str) -> Arc<common::storage::TestStorage> {
+    let yaml = format!(
+        "scrape_configs:\n  - job_name: j\n    scrape_interval: 100ms\n{extra}    static_configs:\n      - targets: ['{addr}']\n"
+    );
+    let cfg = edgescrape::config::Config::load_str(&yaml, Path::new("test.yml")).unwrap();
+    let store = Arc::new(common::storage::TestStorage::default());
+    let manager = edgescrape::scrape::Manager::new(
+        edgescrape::scrape::Options {
+            skip_offset: true,
+            reload_interval: Duration::from_millis(50),
+            ..Default::default()
+        },
+        store.clone(),
+    );
+    manager.apply_config(&cfg).unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    manager.run(rx).unwrap();
+    let group = edgescrape::discovery::TargetGroup {
+        targets: vec![edgescrape::labels::Labels::from_pairs([(
+            "__address__",
+            addr,
+        )])],
+        labels: edgescrape::labels::Labels::empty(),
+        source: "0".to_string(),
+    };
+    tx.send([("j".to_string(), vec![group])].into_iter().collect())
+        .unwrap();
+    assert!(common::wait_until(Duration::from_secs(20), || store
+        .last("up")
+        .is_some()));
+    manager.stop();
+    store
+}
+
+#[test]
+fn fallback_scrape_protocol_parses_a_body_of_unknown_content_type() {
+    // An OpenMetrics-only type: the text format refuses `info`.
+    let body = "# TYPE build info\nbuild_info{version=\"1.2\"} 1\n# EOF\n";
+    let server = TestServer::start(move |_| Reply {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+        body: body.into(),
+        delay: Duration::ZERO,
+    });
+    let as_text = scrape_once(&server.address(), "");
+    assert_eq!(as_text.last("up"), Some(0.0), "read as the text format");
+    let fallback = scrape_once(
+        &server.address(),
+        "    fallback_scrape_protocol: OpenMetricsText1.0.0\n",
+    );
+    assert_eq!(fallback.last("up"), Some(1.0));
+    assert_eq!(fallback.last("build_info"), Some(1.0));
+}

@@ -233,6 +233,10 @@ pub struct ScrapeConfig {
     pub scrape_timeout: Option<Duration>,
     /// Accept-header protocols (default: global).
     pub scrape_protocols: Option<Vec<ScrapeProtocol>>,
+    /// How to parse a body whose Content-Type is missing or unknown
+    /// (default: as the text format, as Prometheus 2.x).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_scrape_protocol: Option<ScrapeProtocol>,
     /// URL path to scrape.
     pub metrics_path: String,
     /// `http` or `https`.

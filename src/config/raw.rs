@@ -148,6 +148,8 @@ with_inline_http! {
         scrape_timeout: Option<Duration>,
         #[serde(default)]
         scrape_protocols: Option<Vec<ScrapeProtocol>>,
+        #[serde(default)]
+        fallback_scrape_protocol: Option<ScrapeProtocol>,
         /// Only `false` gets here (validate refuses `true`): edgescrape reads
         /// classic histograms only, which is what `false` asks for.
         #[serde(default, deserialize_with = "inert::<bool, _>")]
@@ -209,6 +211,7 @@ impl From<RawScrapeConfig> for ScrapeConfig {
             scrape_interval: r.scrape_interval,
             scrape_timeout: r.scrape_timeout,
             scrape_protocols: r.scrape_protocols,
+            fallback_scrape_protocol: r.fallback_scrape_protocol,
             metrics_path: r.metrics_path,
             scheme: r.scheme,
             params: r.params,

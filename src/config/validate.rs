@@ -89,13 +89,10 @@ const OAUTH2_REFUSED: &[&str] = &[
     "proxy_connect_header",
 ];
 /// Native-histogram settings (edgescrape reads classic histograms only), and
-/// two Prometheus 2.55/3.x scrape fields edgescrape does not implement:
-/// a fallback protocol for a missing Content-Type (edgescrape always falls
-/// back to the text format, as Prometheus 2.x) and the scrape failure log.
+/// Prometheus 2.55's scrape failure log, which edgescrape does not write.
 const SCRAPE_REFUSED: &[&str] = &[
     "native_histogram_bucket_limit",
     "native_histogram_min_bucket_factor",
-    "fallback_scrape_protocol",
     "scrape_failure_log_file",
 ];
 /// Cloud authentication of remote_write.

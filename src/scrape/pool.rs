@@ -87,6 +87,7 @@ fn settings_from(cfg: &ScrapeConfig, extra_metrics: bool) -> LoopSettings {
         label_value_length_limit: cfg.label_value_length_limit.unwrap_or(0),
         metric_relabel: cfg.metric_relabel_configs.clone(),
         extra_metrics,
+        fallback_media_type: cfg.fallback_scrape_protocol.map(|p| p.media_type()),
     }
 }
 

@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use crate::labels::{Labels, LabelsBuilder, METRIC_NAME};
 use crate::relabel::{self, RelabelConfig};
 use crate::storage::{stale_nan, AppendError, Appendable, Appender, SeriesRef};
-use crate::textparse::{Entry, Parser};
+use crate::textparse::{self, Entry, Parser};
 
 use super::buffers::BufferPool;
 use super::cache::{Lookup, ScrapeCache};
@@ -87,6 +87,9 @@ pub struct LoopSettings {
     pub metric_relabel: Vec<RelabelConfig>,
     /// Append the extra report series (`--enable-feature=extra-scrape-metrics`).
     pub extra_metrics: bool,
+    /// Media type of `fallback_scrape_protocol`: how a body with a missing
+    /// or unknown Content-Type is parsed (`None`: as the text format).
+    pub fallback_media_type: Option<&'static str>,
 }
 
 /// Counts of one [`LoopState::append`].
@@ -166,6 +169,8 @@ impl LoopState {
         let settings = Arc::clone(&self.settings);
         let mut limit_count: u64 = 0;
         let mut sample_limit_hit = false;
+        let content_type =
+            textparse::content_type_or_fallback(content_type, settings.fallback_media_type);
         let mut parser = Parser::new(body, content_type);
         self.cache.begin_scrape();
 

@@ -283,6 +283,22 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The Content-Type to parse a body as: `content_type` itself when it names
+/// a format Prometheus knows, else the media type of `fallback`
+/// (`fallback_scrape_protocol`, as Prometheus 3's `extractMediaType`).
+/// Without a fallback it is `content_type` unchanged, which [`Parser::new`]
+/// reads as the text format, as Prometheus 2.x does.
+pub fn content_type_or_fallback<'a>(content_type: &'a str, fallback: Option<&'a str>) -> &'a str {
+    let known = matches!(
+        media_type(content_type).as_deref(),
+        Some("application/openmetrics-text" | "application/vnd.google.protobuf" | "text/plain")
+    );
+    match fallback {
+        Some(fallback) if !known => fallback,
+        _ => content_type,
+    }
+}
+
 /// Go's `mime.ParseMediaType` as far as `textparse.New` needs it: the
 /// lower-cased media type, or `None` if the header does not parse.
 fn media_type(content_type: &str) -> Option<String> {
