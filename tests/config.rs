@@ -541,6 +541,21 @@ fn discovery_configs_as_prometheus_checks_them() {
 }
 
 #[test]
+fn scrape_failure_log_file_is_inherited_and_relative_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write_file(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  scrape_failure_log_file: failures.log\nscrape_configs:\n  - job_name: a\n  - job_name: b\n    scrape_failure_log_file: /var/log/b.log\n",
+    );
+    let c = Config::load_file(&main).unwrap();
+    let a = c.scrape_configs[0].scrape_failure_log_file.clone();
+    assert_eq!(a, Some(dir.path().join("failures.log")));
+    let b = c.scrape_configs[1].scrape_failure_log_file.clone();
+    assert_eq!(b, Some(PathBuf::from("/var/log/b.log")));
+}
+
+#[test]
 fn fallback_scrape_protocol_names_a_text_protocol() {
     let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
     let c = accepted(&job("    fallback_scrape_protocol: OpenMetricsText1.0.0\n"));
@@ -748,18 +763,6 @@ fn unimplemented_prometheus_fields_are_refused_by_name() {
             3,
             5,
             "not supported: native_histogram_bucket_limit",
-        ),
-        (
-            "global:\n  scrape_failure_log_file: f.log\n",
-            2,
-            3,
-            "not supported: scrape_failure_log_file (in global)",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    scrape_failure_log_file: f.log\n",
-            3,
-            5,
-            "not supported: scrape_failure_log_file",
         ),
         (
             "scrape_configs:\n  - job_name: job\n    scrape_classic_histograms: true\n",

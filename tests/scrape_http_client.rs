@@ -992,3 +992,34 @@ fn fallback_scrape_protocol_parses_a_body_of_unknown_content_type() {
     assert_eq!(fallback.last("up"), Some(1.0));
     assert_eq!(fallback.last("build_info"), Some(1.0));
 }
+
+#[test]
+fn scrape_failure_log_file_gets_a_json_line_per_failed_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("failures.log");
+    let addr = format!("127.0.0.1:{}", common::closed_port());
+    let store = scrape_once(
+        &addr,
+        &format!("    scrape_failure_log_file: {}\n", log.display()),
+    );
+    assert_eq!(store.last("up"), Some(0.0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let first = text.lines().next().expect("a line per failed scrape");
+    let line: serde_json::Value = serde_json::from_str(first).unwrap();
+    let keys: Vec<&str> = line
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["err", "job_name", "target", "ts"]);
+    assert_eq!(line["job_name"], "j");
+    assert_eq!(line["target"], format!("http://{addr}/metrics"));
+    assert!(line["err"].as_str().unwrap().contains("refused"), "{first}");
+    let ts = line["ts"].as_str().unwrap();
+    assert!(
+        ts.ends_with('Z') && ts.len() == "2024-01-01T00:00:00.000Z".len(),
+        "{ts}"
+    );
+    assert!(first.starts_with("{\"err\":"), "Go's key order: {first}");
+}

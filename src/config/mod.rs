@@ -110,6 +110,9 @@ pub struct GlobalConfig {
     pub target_limit: u64,
     /// Default number of dropped targets kept for the API (0: all).
     pub keep_dropped_targets: u64,
+    /// Default file failed scrapes are logged to (none: not logged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape_failure_log_file: Option<PathBuf>,
 }
 
 impl Default for GlobalConfig {
@@ -127,6 +130,7 @@ impl Default for GlobalConfig {
             label_value_length_limit: 0,
             target_limit: 0,
             keep_dropped_targets: 0,
+            scrape_failure_log_file: None,
         }
     }
 }
@@ -280,6 +284,9 @@ pub struct ScrapeConfig {
     pub target_limit: Option<u64>,
     /// Dropped targets kept for the API (default: global; 0: all).
     pub keep_dropped_targets: Option<u64>,
+    /// File failed scrapes are logged to (default: global).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape_failure_log_file: Option<PathBuf>,
 }
 
 fn default_metrics_path() -> String {
@@ -540,6 +547,9 @@ impl Config {
 
     /// Joins relative file paths with `dir`, as Prometheus's `SetDirectory`.
     fn set_directory(&mut self, dir: &Path) {
+        if let Some(p) = &mut self.global.scrape_failure_log_file {
+            join_path(dir, p);
+        }
         for sc in &mut self.scrape_configs {
             sc.set_directory(dir);
         }
@@ -556,6 +566,9 @@ impl ScrapeConfig {
     /// Joins relative file paths with `dir`, as Prometheus's `SetDirectory`.
     pub(crate) fn set_directory(&mut self, dir: &Path) {
         set_http_directory(&mut self.http, dir);
+        if let Some(p) = &mut self.scrape_failure_log_file {
+            join_path(dir, p);
+        }
         for sd in &mut self.http_sd_configs {
             set_http_directory(&mut sd.http, dir);
         }

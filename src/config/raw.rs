@@ -194,6 +194,8 @@ with_inline_http! {
         target_limit: Option<u64>,
         #[serde(default)]
         keep_dropped_targets: Option<u64>,
+        #[serde(default)]
+        scrape_failure_log_file: Option<PathBuf>,
     }
 }
 
@@ -233,6 +235,9 @@ impl From<RawScrapeConfig> for ScrapeConfig {
             label_value_length_limit: r.label_value_length_limit,
             target_limit: r.target_limit,
             keep_dropped_targets: r.keep_dropped_targets,
+            scrape_failure_log_file: r
+                .scrape_failure_log_file
+                .filter(|p| !p.as_os_str().is_empty()),
         }
     }
 }

@@ -64,12 +64,8 @@ const TOP_REFUSED: &[&str] = &[
     "runtime",
 ];
 /// `global` fields that only matter to what edgescrape does not do (query
-/// log, rule evaluation offsets), and the scrape failure log it lacks.
-const GLOBAL_REFUSED: &[&str] = &[
-    "query_log_file",
-    "rule_query_offset",
-    "scrape_failure_log_file",
-];
+/// log, rule evaluation offsets).
+const GLOBAL_REFUSED: &[&str] = &["query_log_file", "rule_query_offset"];
 /// HTTP client fields of Prometheus's `common/config` that edgescrape's
 /// client does not implement: its HTTP library sends no extra headers with
 /// a CONNECT.
@@ -88,12 +84,10 @@ const OAUTH2_REFUSED: &[&str] = &[
     "claims",
     "proxy_connect_header",
 ];
-/// Native-histogram settings (edgescrape reads classic histograms only), and
-/// Prometheus 2.55's scrape failure log, which edgescrape does not write.
+/// Native-histogram settings; edgescrape reads classic histograms only.
 const SCRAPE_REFUSED: &[&str] = &[
     "native_histogram_bucket_limit",
     "native_histogram_min_bucket_factor",
-    "scrape_failure_log_file",
 ];
 /// Cloud authentication of remote_write.
 const REMOTE_WRITE_REFUSED: &[&str] = &["sigv4", "azuread"];
@@ -486,6 +480,10 @@ fn check_scrape(
     inherit(&mut sc.label_value_length_limit, g.label_value_length_limit);
     inherit(&mut sc.target_limit, g.target_limit);
     inherit(&mut sc.keep_dropped_targets, g.keep_dropped_targets);
+    if sc.scrape_failure_log_file.is_none() {
+        sc.scrape_failure_log_file
+            .clone_from(&g.scrape_failure_log_file);
+    }
     let protocols = sc
         .scrape_protocols
         .get_or_insert_with(|| g.scrape_protocols.clone());

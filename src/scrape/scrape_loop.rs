@@ -30,6 +30,7 @@ use crate::textparse::{self, Entry, Parser};
 
 use super::buffers::BufferPool;
 use super::cache::{Lookup, ScrapeCache};
+use super::failure_log::FailureLog;
 use super::metrics::{ScrapeMetrics, Summary};
 use super::scraper::TargetScraper;
 use super::target::Target;
@@ -90,6 +91,8 @@ pub struct LoopSettings {
     /// Media type of `fallback_scrape_protocol`: how a body with a missing
     /// or unknown Content-Type is parsed (`None`: as the text format).
     pub fallback_media_type: Option<&'static str>,
+    /// `scrape_failure_log_file`, opened.
+    pub failure_log: Option<Arc<FailureLog>>,
 }
 
 /// Counts of one [`LoopState::append`].
@@ -837,6 +840,9 @@ impl ScrapeLoop {
                         self.state.settings.job,
                         self.state.target.url()
                     );
+                    if let Some(failure_log) = &self.state.settings.failure_log {
+                        failure_log.log(self.state.target.url(), &e.to_string());
+                    }
                     if e == ScrapeError::BodySizeLimit {
                         bytes = -1;
                         self.env
