@@ -287,14 +287,17 @@ impl<'a> Parser<'a> {
 /// a format Prometheus knows, else the media type of `fallback`
 /// (`fallback_scrape_protocol`, as Prometheus 3's `extractMediaType`).
 /// Without a fallback it is `content_type` unchanged, which [`Parser::new`]
-/// reads as the text format, as Prometheus 2.x does.
+/// reads as the text format, as Prometheus 2.x does; nothing is computed
+/// then, so the scrape path allocates nothing more.
 pub fn content_type_or_fallback<'a>(content_type: &'a str, fallback: Option<&'a str>) -> &'a str {
-    let known = matches!(
-        media_type(content_type).as_deref(),
-        Some("application/openmetrics-text" | "application/vnd.google.protobuf" | "text/plain")
-    );
+    let known = || {
+        matches!(
+            media_type(content_type).as_deref(),
+            Some("application/openmetrics-text" | "application/vnd.google.protobuf" | "text/plain")
+        )
+    };
     match fallback {
-        Some(fallback) if !known => fallback,
+        Some(fallback) if !known() => fallback,
         _ => content_type,
     }
 }
