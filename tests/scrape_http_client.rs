@@ -447,29 +447,7 @@ fn manager_scrapes_https_targets_with_auth_on_loop_threads() {
         token.display(),
         ca.display()
     );
-    let cfg = edgescrape::config::Config::load_str(&yaml, Path::new("test.yml")).unwrap();
-    let store = Arc::new(common::storage::TestStorage::default());
-    let manager = edgescrape::scrape::Manager::new(
-        edgescrape::scrape::Options {
-            skip_offset: true,
-            reload_interval: Duration::from_millis(50),
-            ..Default::default()
-        },
-        store.clone(),
-    );
-    manager.apply_config(&cfg).unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    manager.run(rx).unwrap();
-    let group = edgescrape::discovery::TargetGroup {
-        targets: vec![edgescrape::labels::Labels::from_pairs([(
-            "__address__",
-            addr.as_str(),
-        )])],
-        labels: edgescrape::labels::Labels::empty(),
-        source: "0".to_string(),
-    };
-    tx.send([("secure".to_string(), vec![group])].into_iter().collect())
-        .unwrap();
+    let (manager, store) = start_scraping(&yaml, "secure", &addr);
     assert!(common::wait_until(Duration::from_secs(20), || store
         .last("secure_metric")
         == Some(3.0)));
@@ -937,13 +915,17 @@ fn no_proxy_and_the_environment_choose_the_proxy_as_go_does() {
     );
 }
 
-/// Scrapes the target at `addr` once through a real scrape manager with
-/// the job's extra YAML; returns the storage once `up` is known.
-fn scrape_once(addr: &str, extra: &str) -> Arc<common::storage::TestStorage> {
-    let yaml = format!(
-        "scrape_configs:\n  - job_name: j\n    scrape_interval: 100ms\n{extra}    static_configs:\n      - targets: ['{addr}']\n"
-    );
-    let cfg = edgescrape::config::Config::load_str(&yaml, Path::new("test.yml")).unwrap();
+/// A real scrape manager running the config `yaml`, with `addr` sent as the
+/// one target of `job` as discovery would send it.
+fn start_scraping(
+    yaml: &str,
+    job: &str,
+    addr: &str,
+) -> (
+    edgescrape::scrape::Manager,
+    Arc<common::storage::TestStorage>,
+) {
+    let cfg = edgescrape::config::Config::load_str(yaml, Path::new("test.yml")).unwrap();
     let store = Arc::new(common::storage::TestStorage::default());
     let manager = edgescrape::scrape::Manager::new(
         edgescrape::scrape::Options {
@@ -964,8 +946,18 @@ fn scrape_once(addr: &str, extra: &str) -> Arc<common::storage::TestStorage> {
         labels: edgescrape::labels::Labels::empty(),
         source: "0".to_string(),
     };
-    tx.send([("j".to_string(), vec![group])].into_iter().collect())
+    tx.send([(job.to_string(), vec![group])].into_iter().collect())
         .unwrap();
+    (manager, store)
+}
+
+/// Scrapes the target at `addr` through a real scrape manager with the
+/// job's extra YAML; returns the storage once `up` is known.
+fn scrape_once(addr: &str, extra: &str) -> Arc<common::storage::TestStorage> {
+    let yaml = format!(
+        "scrape_configs:\n  - job_name: j\n    scrape_interval: 100ms\n{extra}    static_configs:\n      - targets: ['{addr}']\n"
+    );
+    let (manager, store) = start_scraping(&yaml, "j", addr);
     assert!(common::wait_until(Duration::from_secs(20), || store
         .last("up")
         .is_some()));
