@@ -24,12 +24,14 @@
 //! - the proxy of each request from `proxy_url`, `no_proxy` or the
 //!   environment ([`proxy`]), one agent per proxy in use.
 //!
+//! - `proxy_connect_header` through a local forwarder ([`connect_adapter`]),
+//!   as ureq 2 sends nothing but `Proxy-Authorization` with a CONNECT.
+//!
 //! Deliberately not done: HTTP/2 (ureq 2 speaks HTTP/1.1, as most exporters
-//! do); `https://` proxies and `proxy_connect_header`, which ureq 2 cannot
-//! do (it speaks plain HTTP to a proxy and sends only `Proxy-Authorization`,
-//! from the proxy URL, with a CONNECT), so config validation refuses them
-//! by name.
+//! do); `https://` proxies, as ureq 2 speaks plain HTTP to a proxy, so config
+//! validation refuses them.
 
+mod connect_adapter;
 mod oauth2;
 mod proxy;
 
@@ -312,6 +314,9 @@ struct AgentState {
     tls_stamps: Vec<Option<FileStamp>>,
     /// Keyed by proxy URL; `None` is the direct agent.
     agents: HashMap<Option<String>, ureq::Agent>,
+    /// With `proxy_connect_header`: the forwarder to each proxy in use,
+    /// kept for the client's life (TLS rebuilds keep them).
+    adapters: HashMap<String, connect_adapter::ConnectAdapter>,
 }
 
 /// An HTTP client built from an [`HttpClientConfig`]; see the module docs.
@@ -320,6 +325,8 @@ pub struct HttpClient {
     auth: Option<AuthHeader>,
     headers: Vec<ExtraHeader>,
     proxy: ProxySelector,
+    /// `proxy_connect_header` as `Name: value` lines, one per value.
+    connect_headers: Arc<Vec<String>>,
     state: Mutex<AgentState>,
 }
 
@@ -351,24 +358,33 @@ impl HttpClient {
         } else {
             ProxySelector::from_url(config.proxy_url.as_deref(), config.no_proxy.as_deref())
         };
-        let tls = build_tls(&config.tls_config)?;
-        let mut agents = HashMap::new();
-        if let Some(url) = &config.proxy_url {
-            // Refuse an unusable proxy now rather than at every request.
-            let agent = build_agent(config, &tls, Some(url))?;
-            agents.insert(Some(url.clone()), agent);
-        }
-        Ok(HttpClient {
+        let connect_headers: Vec<String> = config
+            .proxy_connect_header
+            .iter()
+            .flat_map(|(name, values)| {
+                values
+                    .iter()
+                    .map(move |v| format!("{name}: {}", v.expose()))
+            })
+            .collect();
+        let client = HttpClient {
             config: config.clone(),
             auth: AuthHeader::from_config(config)?,
             headers: ExtraHeader::from_config(config),
             proxy,
+            connect_headers: Arc::new(connect_headers),
             state: Mutex::new(AgentState {
-                tls,
+                tls: build_tls(&config.tls_config)?,
                 tls_stamps: tls_stamps(&config.tls_config),
-                agents,
+                agents: HashMap::new(),
+                adapters: HashMap::new(),
             }),
-        })
+        };
+        if let Some(url) = &config.proxy_url {
+            // Refuse an unusable proxy now rather than at every request.
+            client.agent_for(Some(url))?;
+        }
+        Ok(client)
     }
 
     /// A GET request for `url` through the current agent with the
@@ -413,9 +429,48 @@ impl HttpClient {
         if let Some(agent) = state.agents.get(&key) {
             return Ok(agent.clone());
         }
-        let agent = build_agent(&self.config, &state.tls, proxy)?;
+        let via = match proxy {
+            Some(url) if !self.connect_headers.is_empty() => {
+                Some(self.adapter_url(&mut state, url)?)
+            }
+            _ => proxy.map(str::to_string),
+        };
+        let agent = build_agent(&self.config, &state.tls, via.as_deref())?;
         state.agents.insert(key, agent.clone());
         Ok(agent)
+    }
+
+    /// The URL of the forwarder that adds the connect headers on the way to
+    /// `proxy` (started on first use), with the proxy URL's user info so ureq
+    /// still sends `Proxy-Authorization`.
+    fn adapter_url(&self, state: &mut AgentState, proxy: &str) -> Result<String, HttpClientError> {
+        let invalid = |message: String| HttpClientError::Proxy {
+            url: proxy.to_string(),
+            message,
+        };
+        let parsed = url::Url::parse(proxy).map_err(|e| invalid(e.to_string()))?;
+        if parsed.scheme() != "http" {
+            return Err(invalid("only http:// proxies are supported".to_string()));
+        }
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| invalid("no host".to_string()))?;
+        let port = parsed.port().unwrap_or(80);
+        if !state.adapters.contains_key(proxy) {
+            let adapter = connect_adapter::ConnectAdapter::start(
+                format!("{host}:{port}"),
+                Arc::clone(&self.connect_headers),
+            )
+            .map_err(|e| invalid(format!("starting the connect header forwarder: {e}")))?;
+            state.adapters.insert(proxy.to_string(), adapter);
+        }
+        let local = state.adapters[proxy].local_addr();
+        let mut via =
+            url::Url::parse(&format!("http://{local}")).map_err(|e| invalid(e.to_string()))?;
+        // Setting user info on an http URL cannot fail.
+        let _ = via.set_username(parsed.username());
+        let _ = via.set_password(parsed.password());
+        Ok(via.to_string())
     }
 }
 

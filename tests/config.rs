@@ -473,11 +473,26 @@ fn proxy_settings_as_prometheus_checks_them() {
         &["only http:// proxies"],
     );
     refused(
-        &job("    proxy_url: http://p:3128\n    proxy_connect_header: {X: [y]}\n"),
-        4,
+        &job("    proxy_connect_header: {X: [y]}\n"),
+        3,
         5,
-        &["not supported: proxy_connect_header"],
+        &["if proxy_connect_header is configured, proxy_url or proxy_from_environment"],
     );
+    refused(
+        &job("    proxy_url: http://p:3128\n    proxy_connect_header: {'X Y': [y]}\n"),
+        4,
+        28,
+        &["not a valid HTTP header name"],
+    );
+    let c = accepted(&job(
+        "    proxy_url: http://p:3128\n    proxy_connect_header: {Proxy-Authorization: [hunter2-connect]}\n",
+    ));
+    let headers = &c.scrape_configs[0].http.proxy_connect_header;
+    assert_eq!(
+        headers["Proxy-Authorization"][0].expose(),
+        "hunter2-connect"
+    );
+    assert!(!c.to_yaml().unwrap().contains("hunter2"));
     let c = accepted(&job("    proxy_url: http://p:3128\n    no_proxy: 10.0.0.0/8,.lan\n  - job_name: b\n    proxy_from_environment: true\n"));
     assert_eq!(
         c.scrape_configs[0].http.no_proxy.as_deref(),
@@ -769,12 +784,6 @@ fn unimplemented_prometheus_fields_are_refused_by_name() {
             3,
             5,
             "not supported: scrape_classic_histograms: true",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    proxy_connect_header: {}\n",
-            3,
-            5,
-            "not supported: proxy_connect_header",
         ),
         (
             "remote_write:\n  - url: http://r/w\n    sigv4: {region: x}\n",

@@ -761,6 +761,11 @@ struct Tinyproxy {
 
 impl Tinyproxy {
     fn start() -> Tinyproxy {
+        Tinyproxy::start_with("")
+    }
+
+    /// A tinyproxy with `extra` lines in its config.
+    fn start_with(extra: &str) -> Tinyproxy {
         let binary = Path::new("/usr/bin/tinyproxy");
         assert!(
             binary.exists(),
@@ -772,7 +777,7 @@ impl Tinyproxy {
             dir.path(),
             "tinyproxy.conf",
             &format!(
-                "Port {port}\nListen 127.0.0.1\nTimeout 10\nMaxClients 16\nAllow 127.0.0.1\nLogLevel Connect\nLogFile \"{}\"\nViaProxyName \"edgetest\"\n",
+                "Port {port}\nListen 127.0.0.1\nTimeout 10\nMaxClients 16\nAllow 127.0.0.1\nLogLevel Connect\nLogFile \"{}\"\nViaProxyName \"edgetest\"\n{extra}",
                 dir.path().join("tinyproxy.log").display()
             ),
         );
@@ -1014,4 +1019,51 @@ fn scrape_failure_log_file_gets_a_json_line_per_failed_scrape() {
         "{ts}"
     );
     assert!(first.starts_with("{\"err\":"), "Go's key order: {first}");
+}
+
+#[test]
+fn proxy_connect_header_reaches_tinyproxy_with_each_connect() {
+    // tinyproxy lets only user edge (password s3cret) through.
+    let proxy = Tinyproxy::start_with("BasicAuth edge s3cret\n");
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let target = TlsServer::start(server_config(&leaf, None), "behind 1\n");
+    let url = target.url("127.0.0.1");
+    let client = |proxy_url: String, headers: &[(&str, &str)]| {
+        let mut cfg = HttpClientConfig {
+            proxy_url: Some(proxy_url),
+            tls_config: TlsConfig {
+                ca: Some(pki.ca_pem()),
+                ..TlsConfig::default()
+            },
+            ..HttpClientConfig::default()
+        };
+        for (name, value) in headers {
+            cfg.proxy_connect_header
+                .insert(name.to_string(), vec![Secret::new(*value)]);
+        }
+        HttpClient::new(&cfg).unwrap()
+    };
+    let err = get(&client(proxy.url(), &[]), &url).unwrap_err();
+    assert!(
+        err.contains("407") || err.to_lowercase().contains("proxy"),
+        "{err}"
+    );
+
+    // base64("edge:s3cret")
+    let with_header = client(
+        proxy.url(),
+        &[("Proxy-Authorization", "Basic ZWRnZTpzM2NyZXQ=")],
+    );
+    assert_eq!(get(&with_header, &url).unwrap(), "behind 1\n");
+    assert_eq!(get(&with_header, &url).unwrap(), "behind 1\n");
+
+    // Credentials in the proxy URL still reach it next to other headers.
+    let with_user = client(
+        format!("http://edge:s3cret@127.0.0.1:{}", proxy.port),
+        &[("X-Edge-Trace", "abc")],
+    );
+    assert_eq!(get(&with_user, &url).unwrap(), "behind 1\n");
+    let connect = format!("CONNECT 127.0.0.1:{}", target.addr.port());
+    assert!(proxy.log().contains(&connect), "{}", proxy.log());
 }

@@ -188,6 +188,9 @@ pub struct OAuth2 {
     /// As [`HttpClientConfig::proxy_from_environment`], for the token endpoint.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub proxy_from_environment: bool,
+    /// As [`HttpClientConfig::proxy_connect_header`], for the token endpoint.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
     /// Only `client_credentials`, the default, is accepted (validation
     /// refuses the JWT bearer grant by name).
     #[serde(default, skip_serializing)]
@@ -220,6 +223,9 @@ pub struct HttpClientConfig {
     /// Take the proxy from `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub proxy_from_environment: bool,
+    /// Headers sent to the proxy with each CONNECT (https targets).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
     /// Follow HTTP 3xx redirects.
     pub follow_redirects: bool,
     /// Extra request headers, by name.
@@ -237,6 +243,7 @@ impl Default for HttpClientConfig {
             proxy_url: None,
             no_proxy: None,
             proxy_from_environment: false,
+            proxy_connect_header: BTreeMap::new(),
             follow_redirects: true,
             http_headers: BTreeMap::new(),
         }

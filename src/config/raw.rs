@@ -35,6 +35,7 @@ struct InlineHttp {
     proxy_url: Option<String>,
     no_proxy: Option<String>,
     proxy_from_environment: bool,
+    proxy_connect_header: BTreeMap<String, Vec<Secret>>,
     follow_redirects: bool,
     http_headers: BTreeMap<String, HttpHeader>,
 }
@@ -68,6 +69,8 @@ macro_rules! with_inline_http {
             no_proxy: Option<String>,
             #[serde(default)]
             proxy_from_environment: bool,
+            #[serde(default)]
+            proxy_connect_header: BTreeMap<String, Vec<Secret>>,
             #[serde(default = "default_true")]
             follow_redirects: bool,
             #[serde(default)]
@@ -90,6 +93,7 @@ macro_rules! with_inline_http {
                     proxy_url: self.proxy_url.take(),
                     no_proxy: self.no_proxy.take(),
                     proxy_from_environment: self.proxy_from_environment,
+                    proxy_connect_header: std::mem::take(&mut self.proxy_connect_header),
                     follow_redirects: self.follow_redirects,
                     http_headers: std::mem::take(&mut self.http_headers),
                 }
@@ -129,6 +133,7 @@ impl InlineHttp {
             proxy_url: self.proxy_url.filter(|u| !u.is_empty()),
             no_proxy: self.no_proxy.filter(|n| !n.is_empty()),
             proxy_from_environment: self.proxy_from_environment,
+            proxy_connect_header: self.proxy_connect_header,
             follow_redirects: self.follow_redirects,
             http_headers: self.http_headers,
         }

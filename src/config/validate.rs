@@ -66,12 +66,7 @@ const TOP_REFUSED: &[&str] = &[
 /// `global` fields that only matter to what edgescrape does not do (query
 /// log, rule evaluation offsets).
 const GLOBAL_REFUSED: &[&str] = &["query_log_file", "rule_query_offset"];
-/// HTTP client fields of Prometheus's `common/config` that edgescrape's
-/// client does not implement: its HTTP library sends no extra headers with
-/// a CONNECT.
-const HTTP_REFUSED: &[&str] = &["proxy_connect_header"];
-/// `oauth2` fields of Prometheus's JWT bearer grant and secret manager,
-/// and the proxy fields edgescrape's client does not implement.
+/// `oauth2` fields of Prometheus's JWT bearer grant and secret manager.
 const OAUTH2_REFUSED: &[&str] = &[
     "client_secret_ref",
     "client_certificate_key",
@@ -82,7 +77,6 @@ const OAUTH2_REFUSED: &[&str] = &[
     "iss",
     "audience",
     "claims",
-    "proxy_connect_header",
 ];
 /// Native-histogram settings; edgescrape reads classic histograms only.
 const SCRAPE_REFUSED: &[&str] = &[
@@ -231,7 +225,6 @@ fn refuse_keys(node: &Node, path: &[Step], refused: &[&str], ctx: &str) -> Resul
 }
 
 fn refuse_http_keys(node: &Node, path: &[Step], ctx: &str) -> Result<(), Refusal> {
-    refuse_keys(node, path, HTTP_REFUSED, ctx)?;
     match node.get("oauth2") {
         Some(oauth2) => refuse_keys(oauth2, &sub(path, &[key("oauth2")]), OAUTH2_REFUSED, ctx),
         None => Ok(()),

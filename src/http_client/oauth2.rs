@@ -83,6 +83,7 @@ impl TokenSource {
             proxy_url: config.proxy_url.clone(),
             no_proxy: config.no_proxy.clone(),
             proxy_from_environment: config.proxy_from_environment,
+            proxy_connect_header: config.proxy_connect_header.clone(),
             ..HttpClientConfig::default()
         })?;
         Ok(TokenSource {

@@ -3,9 +3,11 @@
 //! plus the checks that make a bad PEM block or an unusable TLS version
 //! fail at load rather than at every scrape.
 
+use std::collections::BTreeMap;
+
 use super::{key, sub, Refusal};
 use crate::config::yaml::{Node, Step};
-use crate::config::{HttpClientConfig, OAuth2, TlsConfig, TlsVersion};
+use crate::config::{HttpClientConfig, OAuth2, Secret, TlsConfig, TlsVersion};
 
 /// Headers Prometheus's HTTP client refuses in `http_headers` (its
 /// `ReservedHeaders`), in Go's canonical spelling.
@@ -221,9 +223,12 @@ fn check_oauth2(o: &OAuth2, root: &Node, path: &[Step]) -> Result<(), Refusal> {
         ));
     }
     check_proxy_config(
-        o.proxy_url.as_deref(),
-        o.no_proxy.as_deref(),
-        o.proxy_from_environment,
+        ProxyFields {
+            url: o.proxy_url.as_deref(),
+            no_proxy: o.no_proxy.as_deref(),
+            from_environment: o.proxy_from_environment,
+            connect_header: &o.proxy_connect_header,
+        },
         root,
         path,
     )?;
@@ -232,22 +237,46 @@ fn check_oauth2(o: &OAuth2, root: &Node, path: &[Step]) -> Result<(), Refusal> {
 
 fn check_proxy(http: &HttpClientConfig, root: &Node, path: &[Step]) -> Result<(), Refusal> {
     check_proxy_config(
-        http.proxy_url.as_deref(),
-        http.no_proxy.as_deref(),
-        http.proxy_from_environment,
+        ProxyFields {
+            url: http.proxy_url.as_deref(),
+            no_proxy: http.no_proxy.as_deref(),
+            from_environment: http.proxy_from_environment,
+            connect_header: &http.proxy_connect_header,
+        },
         root,
         path,
     )
 }
 
-/// Prometheus's `ProxyConfig.Validate`, then the proxy URL itself.
-fn check_proxy_config(
-    proxy_url: Option<&str>,
-    no_proxy: Option<&str>,
+/// Prometheus's `ProxyConfig`, as a scrape config or `oauth2` has it.
+struct ProxyFields<'a> {
+    url: Option<&'a str>,
+    no_proxy: Option<&'a str>,
     from_environment: bool,
-    root: &Node,
-    path: &[Step],
-) -> Result<(), Refusal> {
+    connect_header: &'a BTreeMap<String, Vec<Secret>>,
+}
+
+/// Prometheus's `ProxyConfig.Validate`, then the proxy URL itself and the
+/// connect headers' names and values.
+fn check_proxy_config(p: ProxyFields<'_>, root: &Node, path: &[Step]) -> Result<(), Refusal> {
+    let (proxy_url, no_proxy, from_environment) = (p.url, p.no_proxy, p.from_environment);
+    if !p.connect_header.is_empty() && proxy_url.is_none() && !from_environment {
+        return Err(Refusal::at_key(
+            root,
+            &at(path, &["proxy_connect_header"]),
+            "if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured",
+        ));
+    }
+    for (name, values) in p.connect_header {
+        let bad_value = values.iter().any(|v| v.expose().contains(['\r', '\n']));
+        if !is_token(name) || bad_value {
+            return Err(Refusal::at_key(
+                root,
+                &at(path, &["proxy_connect_header", name]),
+                format!("{name:?} is not a valid HTTP header name, or a value holds a line break"),
+            ));
+        }
+    }
     let conflict = match (proxy_url, no_proxy, from_environment) {
         (Some(_), _, true) => Some((
             "proxy_from_environment",
