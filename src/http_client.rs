@@ -429,10 +429,9 @@ impl HttpClient {
         if let Some(agent) = state.agents.get(&key) {
             return Ok(agent.clone());
         }
+        let adapted = |url: &str| !self.connect_headers.is_empty() || url.starts_with("https://");
         let via = match proxy {
-            Some(url) if !self.connect_headers.is_empty() => {
-                Some(self.adapter_url(&mut state, url)?)
-            }
+            Some(url) if adapted(url) => Some(self.adapter_url(&mut state, url)?),
             _ => proxy.map(str::to_string),
         };
         let agent = build_agent(&self.config, &state.tls, via.as_deref())?;
@@ -440,28 +439,38 @@ impl HttpClient {
         Ok(agent)
     }
 
-    /// The URL of the forwarder that adds the connect headers on the way to
-    /// `proxy` (started on first use), with the proxy URL's user info so ureq
-    /// still sends `Proxy-Authorization`.
+    /// The URL of the forwarder to `proxy` that adds the connect headers
+    /// and speaks TLS to an `https://` proxy (started on first use), with
+    /// the proxy URL's user info so ureq still sends `Proxy-Authorization`.
     fn adapter_url(&self, state: &mut AgentState, proxy: &str) -> Result<String, HttpClientError> {
         let invalid = |message: String| HttpClientError::Proxy {
             url: proxy.to_string(),
             message,
         };
         let parsed = url::Url::parse(proxy).map_err(|e| invalid(e.to_string()))?;
-        if parsed.scheme() != "http" {
-            return Err(invalid("only http:// proxies are supported".to_string()));
-        }
         let host = parsed
             .host_str()
             .ok_or_else(|| invalid("no host".to_string()))?;
-        let port = parsed.port().unwrap_or(80);
+        let port = parsed
+            .port_or_known_default()
+            .ok_or_else(|| invalid("no port".to_string()))?;
+        let tls = match parsed.scheme() {
+            "http" => None,
+            "https" => {
+                let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                    .map_err(|e| invalid(e.to_string()))?;
+                Some((Arc::clone(&state.tls), name))
+            }
+            other => return Err(invalid(format!("scheme {other:?} is not http or https"))),
+        };
         if !state.adapters.contains_key(proxy) {
-            let adapter = connect_adapter::ConnectAdapter::start(
-                format!("{host}:{port}"),
-                Arc::clone(&self.connect_headers),
-            )
-            .map_err(|e| invalid(format!("starting the connect header forwarder: {e}")))?;
+            let upstream = connect_adapter::Upstream {
+                addr: format!("{host}:{port}"),
+                tls,
+            };
+            let adapter =
+                connect_adapter::ConnectAdapter::start(upstream, Arc::clone(&self.connect_headers))
+                    .map_err(|e| invalid(format!("starting the proxy forwarder: {e}")))?;
             state.adapters.insert(proxy.to_string(), adapter);
         }
         let local = state.adapters[proxy].local_addr();

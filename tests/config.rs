@@ -372,7 +372,7 @@ fn http_client_refusals() {
         &job("    proxy_url: socks5://p:1080\n"),
         3,
         16,
-        &["proxy_url", "only http:// proxies"],
+        &["proxy_url", "only http:// and https:// proxies"],
     );
     refused(
         &job("    tls_config:\n      cert_file: c\n"),
@@ -466,11 +466,10 @@ fn proxy_settings_as_prometheus_checks_them() {
         5,
         &["if proxy_from_environment is configured, no_proxy must not be configured"],
     );
-    refused(
-        &job("    proxy_url: https://p:3128\n"),
-        3,
-        16,
-        &["only http:// proxies"],
+    let c = accepted(&job("    proxy_url: https://p:3128\n"));
+    assert_eq!(
+        c.scrape_configs[0].http.proxy_url.as_deref(),
+        Some("https://p:3128")
     );
     refused(
         &job("    proxy_connect_header: {X: [y]}\n"),

@@ -1067,3 +1067,106 @@ fn proxy_connect_header_reaches_tinyproxy_with_each_connect() {
     let connect = format!("CONNECT 127.0.0.1:{}", target.addr.port());
     assert!(proxy.log().contains(&connect), "{}", proxy.log());
 }
+
+/// Debian's nginx with its stream module on 127.0.0.1, ending TLS (a
+/// certificate of `pki` for 127.0.0.1) in front of `backend_port`: an
+/// `https://` proxy when the backend is tinyproxy. Killed by PID on drop.
+struct TlsFront {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsFront {
+    fn start(pki: &Pki, backend_port: u16) -> TlsFront {
+        let module = Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
+        assert!(
+            module.exists(),
+            "nginx's stream module is not installed: run scripts/install-peers.sh (make peers)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let leaf = pki.leaf(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+        let cert = write(dir.path(), "cert.pem", &leaf.cert_pem);
+        let key = write(dir.path(), "key.pem", &leaf.key_pem);
+        let port = common::closed_port();
+        let d = dir.path().display();
+        let conf = write(
+            dir.path(),
+            "nginx.conf",
+            &format!(
+                "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nload_module {};\nevents {{}}\nstream {{\n  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n    proxy_pass 127.0.0.1:{backend_port};\n  }}\n}}\n",
+                module.display(),
+                cert.display(),
+                key.display()
+            ),
+        );
+        let child = std::process::Command::new("/usr/sbin/nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let front = TlsFront {
+            child,
+            port,
+            _dir: dir,
+        };
+        let up = common::wait_until(Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "nginx did not listen on {port}");
+        front
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_proxy_is_reached_over_tls() {
+    let pki = Pki::new();
+    let proxy = Tinyproxy::start();
+    let front = TlsFront::start(&pki, proxy.port);
+    let cfg = HttpClientConfig {
+        proxy_url: Some(format!("https://127.0.0.1:{}", front.port)),
+        tls_config: TlsConfig {
+            ca: Some(pki.ca_pem()),
+            ..TlsConfig::default()
+        },
+        ..HttpClientConfig::default()
+    };
+    let client = HttpClient::new(&cfg).unwrap();
+
+    let (server, seen) = recording_server();
+    let url = format!("http://{}/metrics", server.address());
+    assert_eq!(get(&client, &url).unwrap(), "m 1\n");
+    let via_header = via(&seen).unwrap_or_default();
+    assert!(via_header.contains("tinyproxy"), "{via_header:?}");
+
+    let leaf = pki.leaf(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let target = TlsServer::start(server_config(&leaf, None), "over tls 1\n");
+    assert_eq!(
+        get(&client, &target.url("127.0.0.1")).unwrap(),
+        "over tls 1\n"
+    );
+    let connect = format!("CONNECT 127.0.0.1:{}", target.addr.port());
+    assert!(proxy.log().contains(&connect), "{}", proxy.log());
+
+    // A proxy whose certificate the client does not trust is refused.
+    let untrusting = HttpClient::new(&HttpClientConfig {
+        tls_config: TlsConfig {
+            ca: Some(Pki::new().ca_pem()),
+            ..TlsConfig::default()
+        },
+        ..cfg.clone()
+    })
+    .unwrap();
+    assert!(get(&untrusting, &url).is_err());
+}

@@ -1,17 +1,21 @@
-//! `proxy_connect_header`: headers sent to an HTTP proxy with each CONNECT,
-//! as Go's `Transport.ProxyConnectHeader`.
+//! `https://` proxies and `proxy_connect_header` (headers sent to the proxy
+//! with each CONNECT), as Go's `Transport` does them.
 //!
-//! ureq 2 writes the CONNECT itself and adds nothing but
-//! `Proxy-Authorization`, so a client with connect headers talks to a small
-//! forwarder of its own on 127.0.0.1 instead of the proxy: for each
-//! connection the forwarder reads the request head, adds the headers when
-//! it is a CONNECT, sends it to the real proxy and then copies bytes both
-//! ways until either side closes. Requests that are not CONNECTs (plain
-//! http targets) pass unchanged, as Go sends them.
+//! ureq 2 speaks plain HTTP to its proxy and writes the CONNECT itself with
+//! nothing but `Proxy-Authorization`, so such a client talks to a small
+//! forwarder of its own on 127.0.0.1 instead: for each connection the
+//! forwarder reads the request head, adds the headers when it is a CONNECT,
+//! sends it to the real proxy (over TLS for an `https://` proxy, with the
+//! client's TLS settings and the proxy's host name, as Go) and then copies
+//! bytes both ways until either side closes. Requests that are not CONNECTs
+//! (plain http targets) pass unchanged, as Go sends them.
 //!
 //! Threads: one accepting thread ("http proxy adapter") and two per
 //! forwarded connection; they end when the client (and so the adapter) is
-//! dropped and the connections close.
+//! dropped and the connections close. Over TLS the two threads share the
+//! connection's TLS state behind a lock, which is held while a TLS record
+//! is written to the socket (records must go out in order) but never while
+//! waiting to read.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -20,10 +24,20 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+use rustls::pki_types::ServerName;
+
 /// Longest request head read from ureq.
 const MAX_HEAD: usize = 64 * 1024;
 /// Connect timeout to the real proxy.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The real proxy: `host:port`, and TLS settings for an `https://` one.
+#[derive(Clone)]
+pub(super) struct Upstream {
+    pub(super) addr: String,
+    pub(super) tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+}
 
 /// A forwarder to one proxy; stops accepting when dropped.
 #[derive(Debug)]
@@ -34,9 +48,9 @@ pub(super) struct ConnectAdapter {
 }
 
 impl ConnectAdapter {
-    /// Starts a forwarder to the proxy at `proxy` (`host:port`) that adds
-    /// `headers` (already `Name: value` lines without CRLF) to CONNECTs.
-    pub(super) fn start(proxy: String, headers: Arc<Vec<String>>) -> io::Result<ConnectAdapter> {
+    /// Starts a forwarder to `proxy` that adds `headers` (already
+    /// `Name: value` lines without CRLF) to CONNECTs.
+    pub(super) fn start(proxy: Upstream, headers: Arc<Vec<String>>) -> io::Result<ConnectAdapter> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let local = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -83,31 +97,130 @@ impl Drop for ConnectAdapter {
 }
 
 /// Forwards one connection; errors just close it (ureq reports them).
-fn forward(mut client: TcpStream, proxy: &str, headers: &[String]) {
+fn forward(mut client: TcpStream, proxy: &Upstream, headers: &[String]) {
     let result = (|| -> io::Result<()> {
         let (head, rest) = read_head(&mut client)?;
-        let head = with_connect_headers(&head, headers);
+        let mut first = with_connect_headers(&head, headers);
+        first.extend_from_slice(&rest);
         let addr = proxy
+            .addr
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "proxy address"))?;
-        let mut upstream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
-        upstream.write_all(&head)?;
-        upstream.write_all(&rest)?;
-        let (mut up_read, mut client_write) = (upstream.try_clone()?, client.try_clone()?);
-        let back = std::thread::Builder::new()
-            .name("http proxy conn".to_string())
-            .spawn(move || {
-                let _ = io::copy(&mut up_read, &mut client_write);
-                let _ = client_write.shutdown(Shutdown::Write);
-            })?;
-        let _ = io::copy(&mut client, &mut upstream);
-        let _ = upstream.shutdown(Shutdown::Write);
-        let _ = back.join();
-        Ok(())
+        let upstream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
+        match &proxy.tls {
+            None => pipe_plain(client, upstream, &first),
+            Some((config, name)) => pipe_tls(client, upstream, config, name, &first),
+        }
     })();
     if let Err(e) = result {
         log::debug!("msg=\"proxy connection ended\" err={e:?}");
+    }
+}
+
+/// Copies both ways between `client` and a plain proxy connection.
+fn pipe_plain(mut client: TcpStream, mut upstream: TcpStream, first: &[u8]) -> io::Result<()> {
+    upstream.write_all(first)?;
+    let (mut up_read, mut client_write) = (upstream.try_clone()?, client.try_clone()?);
+    let back = std::thread::Builder::new()
+        .name("http proxy conn".to_string())
+        .spawn(move || {
+            let _ = io::copy(&mut up_read, &mut client_write);
+            let _ = client_write.shutdown(Shutdown::Write);
+        })?;
+    let _ = io::copy(&mut client, &mut upstream);
+    let _ = upstream.shutdown(Shutdown::Write);
+    let _ = back.join();
+    Ok(())
+}
+
+fn tls_io(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Copies both ways between `client` and a TLS connection to the proxy.
+fn pipe_tls(
+    mut client: TcpStream,
+    mut tcp: TcpStream,
+    config: &Arc<rustls::ClientConfig>,
+    name: &ServerName<'static>,
+    first: &[u8],
+) -> io::Result<()> {
+    let mut conn =
+        rustls::ClientConnection::new(Arc::clone(config), name.clone()).map_err(tls_io)?;
+    tcp.set_read_timeout(Some(CONNECT_TIMEOUT))?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)?;
+    }
+    tcp.set_read_timeout(None)?;
+    conn.writer().write_all(first)?;
+    while conn.wants_write() {
+        conn.write_tls(&mut tcp)?;
+    }
+    let conn = Arc::new(Mutex::new(conn));
+    let (tcp_read, tcp_write) = (tcp.try_clone()?, tcp.try_clone()?);
+    let client_write = client.try_clone()?;
+    let shared = Arc::clone(&conn);
+    let back = std::thread::Builder::new()
+        .name("http proxy conn".to_string())
+        .spawn(move || {
+            let _ = tls_to_client(&shared, tcp_read, tcp_write, client_write);
+        })?;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = client.read(&mut buf)?;
+        let mut c = conn.lock();
+        if n == 0 {
+            c.send_close_notify();
+        } else {
+            c.writer().write_all(&buf[..n])?;
+        }
+        while c.wants_write() {
+            c.write_tls(&mut tcp)?;
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    let _ = back.join();
+    Ok(())
+}
+
+/// The proxy-to-client half over TLS: raw records are read without the
+/// lock, decrypted under it, and the plaintext written to the client.
+fn tls_to_client(
+    conn: &Mutex<rustls::ClientConnection>,
+    mut tcp_read: TcpStream,
+    mut tcp_write: TcpStream,
+    mut client: TcpStream,
+) -> io::Result<()> {
+    let mut raw = [0u8; 16 * 1024];
+    let mut plain = Vec::new();
+    loop {
+        let n = tcp_read.read(&mut raw)?;
+        let mut closed = n == 0;
+        plain.clear();
+        {
+            let mut c = conn.lock();
+            let mut records = &raw[..n];
+            while !records.is_empty() {
+                c.read_tls(&mut records)?;
+                c.process_new_packets().map_err(tls_io)?;
+            }
+            match c.reader().read_to_end(&mut plain) {
+                Ok(_) => closed = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            while c.wants_write() {
+                c.write_tls(&mut tcp_write)?;
+            }
+        }
+        client.write_all(&plain)?;
+        if closed {
+            let _ = client.shutdown(Shutdown::Write);
+            return Ok(());
+        }
     }
 }
 

@@ -305,10 +305,10 @@ fn check_proxy_url(proxy: Option<&str>, root: &Node, path: &[Step]) -> Result<()
     let ok = url::Url::parse(proxy)
         .map_err(|e| e.to_string())
         .and_then(|u| match u.scheme() {
-            "http" if u.host().is_some() => Ok(()),
-            "http" => Err("no host".to_string()),
+            "http" | "https" if u.host().is_some() => Ok(()),
+            "http" | "https" => Err("no host".to_string()),
             other => Err(format!(
-                "scheme {other:?}: only http:// proxies are supported"
+                "scheme {other:?}: only http:// and https:// proxies are supported"
             )),
         });
     ok.map_err(|why| {
