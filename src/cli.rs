@@ -44,6 +44,9 @@ pub struct Flags {
     /// `--web.config.file`: Prometheus exporter-toolkit web config (TLS,
     /// basic auth) for the web endpoints.
     pub web_config_file: Option<PathBuf>,
+    /// `--web.max-connections`: most web connections open at once (512, as
+    /// Prometheus); 0 means no cap.
+    pub max_connections: usize,
     /// `--log.level`.
     pub log_level: LogLevel,
     /// `--log.format`.
@@ -51,6 +54,14 @@ pub struct Flags {
     /// `--enable-feature`: feature flags turned on, in the order given,
     /// without repeats.
     pub features: Vec<Feature>,
+    /// `--query.timeout`: longest a query may run (2m).
+    pub query_timeout: Duration,
+    /// `--query.max-samples`: most samples one query may read (50000000).
+    pub query_max_samples: usize,
+    /// `--query.max-series`: most series one query may read (100000).
+    pub query_max_series: usize,
+    /// `--query.lookback-delta`: how far back an instant selector looks (5m).
+    pub query_lookback_delta: Duration,
 }
 
 /// Prometheus's default time retention, used when no retention flag is set.
@@ -67,9 +78,14 @@ impl Default for Flags {
             listen_address: "127.0.0.1:9099".to_string(),
             enable_lifecycle: false,
             web_config_file: None,
+            max_connections: 512,
             log_level: LogLevel::Info,
             log_format: LogFormat::Logfmt,
             features: Vec::new(),
+            query_timeout: Duration::from_secs(120),
+            query_max_samples: 50_000_000,
+            query_max_series: 100_000,
+            query_lookback_delta: Duration::from_secs(300),
         }
     }
 }
@@ -116,9 +132,23 @@ impl Flags {
                     .as_ref()
                     .map(|p| p.display().to_string())),
             ),
+            (
+                "web.max-connections".into(),
+                self.max_connections.to_string(),
+            ),
             ("log.level".into(), self.log_level.name().into()),
             ("log.format".into(), self.log_format.name().into()),
             ("enable-feature".into(), features.join(",")),
+            ("query.timeout".into(), self.query_timeout.to_string()),
+            (
+                "query.max-samples".into(),
+                self.query_max_samples.to_string(),
+            ),
+            ("query.max-series".into(), self.query_max_series.to_string()),
+            (
+                "query.lookback-delta".into(),
+                self.query_lookback_delta.to_string(),
+            ),
         ]
     }
 
@@ -186,6 +216,23 @@ impl Flags {
                             flags.listen_address = value.clone();
                         }
                         "web.config.file" => flags.web_config_file = Some(PathBuf::from(&value)),
+                        "query.timeout" => {
+                            flags.query_timeout = positive_duration(&value).map_err(bad)?
+                        }
+                        "query.lookback-delta" => {
+                            flags.query_lookback_delta = positive_duration(&value).map_err(bad)?;
+                        }
+                        "query.max-samples" => {
+                            flags.query_max_samples = count(&value).map_err(bad)?
+                        }
+                        "query.max-series" => {
+                            flags.query_max_series = count(&value).map_err(bad)?
+                        }
+                        "web.max-connections" => {
+                            flags.max_connections = value.parse().map_err(|_| {
+                                bad("expected a whole number of connections (0: no cap)".into())
+                            })?;
+                        }
                         "log.level" => {
                             flags.log_level = LogLevel::parse(&value).ok_or_else(|| {
                                 bad(format!("expected {}", alternatives::<LogLevel>()))
@@ -231,10 +278,32 @@ const VALUE_FLAGS: &[&str] = &[
     "storage.fsync",
     "web.listen-address",
     "web.config.file",
+    "web.max-connections",
     "log.level",
     "log.format",
     "enable-feature",
+    "query.timeout",
+    "query.max-samples",
+    "query.max-series",
+    "query.lookback-delta",
 ];
+
+/// A duration flag that must be above zero.
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    let d = Duration::parse(value)?;
+    if d.0.is_zero() {
+        return Err("must be greater than 0".to_string());
+    }
+    Ok(d)
+}
+
+/// A count flag: a positive integer.
+fn count(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a positive integer".to_string()),
+    }
+}
 
 fn parse_check_config(args: &[String]) -> Result<Command, FlagError> {
     let mut files = Vec::new();
@@ -297,6 +366,8 @@ fn check_listen_address(addr: &str) -> Result<(), String> {
 }
 
 /// What the command line asks for.
+// Built once at start-up and matched once: boxing `Run` would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Scrape with these flags.
@@ -484,9 +555,14 @@ Flags (--flag=value or --flag value):
   --web.listen-address=ADDR      web endpoints ({listen})
   --web.enable-lifecycle         allow POST /-/reload and /-/quit
   --web.config.file=FILE         web TLS and basic auth config
+  --web.max-connections=N        most web connections open at once (512; 0: no cap)
   --log.level=LEVEL              debug, info, warn or error (info)
   --log.format=FORMAT            logfmt or json (logfmt)
   --enable-feature=NAME,...      extra-scrape-metrics
+  --query.timeout=DUR            longest a query may run (2m)
+  --query.max-samples=N          most samples one query may read (50000000)
+  --query.max-series=N           most series one query may read (100000)
+  --query.lookback-delta=DUR     how far back instant selectors look (5m)
   --version                      print the version
   --help                         print this text
 ",
@@ -579,6 +655,7 @@ mod tests {
         assert_eq!(f.listen_address, "127.0.0.1:9099");
         assert_eq!(f.retention_time, Some(DEFAULT_RETENTION_TIME));
         assert_eq!(f.fsync, FsyncPolicy::EveryCommit);
+        assert_eq!(f.max_connections, 512);
     }
 
     #[test]
@@ -599,12 +676,14 @@ mod tests {
             "--enable-feature",
             "extra-scrape-metrics",
             "--storage.fsync=100ms",
+            "--web.max-connections=64",
         ]);
         assert_eq!(f.retention_size, Some(ByteSize(512 << 20)));
         assert_eq!(f.retention_time, None, "a size alone turns off 15d");
         assert_eq!(f.listen_address, "0.0.0.0:9100");
         assert!(f.enable_lifecycle);
         assert_eq!(f.web_config_file, Some(PathBuf::from("web.yml")));
+        assert_eq!(f.max_connections, 64);
         assert_eq!(f.log_level, LogLevel::Debug);
         assert_eq!(f.log_format, LogFormat::Json);
         assert_eq!(f.features, vec![Feature::ExtraScrapeMetrics]);
@@ -669,6 +748,7 @@ mod tests {
         refused(&["--web.listen-address=:http"], "--web.listen-address");
         refused(&["--enable-feature=native-histograms"], "native-histograms");
         refused(&["--web.enable-lifecycle=yes"], "--web.enable-lifecycle");
+        refused(&["--web.max-connections=-1"], "--web.max-connections");
         refused(&["serve"], "unexpected argument \"serve\"");
         refused(&["check-config", "--strict"], "unknown flag --strict");
     }
