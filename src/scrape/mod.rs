@@ -51,6 +51,7 @@
 
 mod buffers;
 mod cache;
+mod failure_log;
 mod manager;
 mod metrics;
 mod pool;

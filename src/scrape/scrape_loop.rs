@@ -26,10 +26,11 @@ use parking_lot::Mutex;
 use crate::labels::{Labels, LabelsBuilder, METRIC_NAME};
 use crate::relabel::{self, RelabelConfig};
 use crate::storage::{stale_nan, AppendError, Appendable, Appender, SeriesRef};
-use crate::textparse::{Entry, Parser};
+use crate::textparse::{self, Entry, Parser};
 
 use super::buffers::BufferPool;
 use super::cache::{Lookup, ScrapeCache, SeriesKey};
+use super::failure_log::FailureLog;
 use super::metrics::{Counter, ScrapeMetrics, Summary};
 use super::scraper::TargetScraper;
 use super::target::Target;
@@ -94,6 +95,11 @@ pub struct LoopSettings {
     pub metric_relabel: Vec<RelabelConfig>,
     /// Append the extra report series (`--enable-feature=extra-scrape-metrics`).
     pub extra_metrics: bool,
+    /// Media type of `fallback_scrape_protocol`: how a body with a missing
+    /// or unknown Content-Type is parsed (`None`: as the text format).
+    pub fallback_media_type: Option<&'static str>,
+    /// `scrape_failure_log_file`, opened.
+    pub failure_log: Option<Arc<FailureLog>>,
 }
 
 /// Counts of one [`LoopState::append`].
@@ -229,13 +235,19 @@ impl LoopState {
             limit_count: 0,
             sample_limit_hit: false,
         };
+        let content_type =
+            textparse::content_type_or_fallback(content_type, self.settings.fallback_media_type);
         let mut parser = Parser::new(body, content_type);
         self.cache.begin_scrape();
         while let Some(entry) = parser.next() {
             let appended = match entry {
                 Ok(Entry::Series) => self.append_sample(app, &parser, &mut batch),
                 Ok(_) => continue,
-                Err(e) => Err(ScrapeError::Parse(e.to_string())),
+                Err(e) => {
+                    // As Prometheus 2.42, which counts a sample it then fails to append.
+                    batch.out.total += u64::from(e.counted_as_sample);
+                    Err(ScrapeError::Parse(e.to_string()))
+                }
             };
             if let Err(e) = appended {
                 batch.out.error = Some(e);
@@ -909,6 +921,9 @@ impl ScrapeLoop {
             Ok(_) => {}
             Err(e) => {
                 self.log(log::Level::Debug, "Scrape failed", e);
+                if let Some(failure_log) = &self.state.settings.failure_log {
+                    failure_log.log(self.state.target.url(), &e.to_string());
+                }
                 buf.clear();
             }
         }

@@ -268,7 +268,7 @@ impl<'a> OpenMetricsParser<'a> {
             find_duplicate(self.cur.labels.iter().map(|l| l.0), &mut self.cur.scratch)
         {
             let msg = format!("label name \"{}\" is not unique", checked_str(dup));
-            return Err(self.err_at(self.cur.start, msg));
+            return Err(self.err_at(self.cur.start, msg).counted_as_sample());
         }
         Ok(Entry::Series)
     }

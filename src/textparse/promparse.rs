@@ -237,7 +237,9 @@ impl<'a> PromParser<'a> {
             find_duplicate(self.cur.labels.iter().map(|l| l.0), &mut self.cur.scratch)
         {
             let msg = format!("label name \"{}\" is not unique", checked_str(dup));
-            return Some(Err(ParseError::at(self.l.b, self.cur.start, msg)));
+            return Some(Err(
+                ParseError::at(self.l.b, self.cur.start, msg).counted_as_sample()
+            ));
         }
         Some(Ok(Entry::Series))
     }
