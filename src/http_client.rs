@@ -27,6 +27,15 @@
 //! - `proxy_connect_header` through a local forwarder ([`connect_adapter`]),
 //!   as ureq 2 sends nothing but `Proxy-Authorization` with a CONNECT.
 //!
+//! Connections: an agent keeps its keep-alive connections idle between
+//! requests, up to [`MAX_IDLE_CONNECTIONS`] per host, so a pool whose
+//! targets all live on one host (one exporter per path, or a proxy) still
+//! keeps one connection per target instead of ureq's default of one per
+//! host. Every connection opened is counted on the thread that opened it
+//! ([`connections_opened_on_this_thread`]; ureq is blocking, so that is the
+//! thread that made the request), which is how a scrape loop attributes
+//! connections to its target.
+//!
 //! Deliberately not done: HTTP/2 (ureq 2 speaks HTTP/1.1, as most exporters
 //! do); `https://` proxies, as ureq 2 speaks plain HTTP to a proxy, so config
 //! validation refuses them.
@@ -35,10 +44,12 @@ mod connect_adapter;
 mod oauth2;
 mod proxy;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -56,6 +67,32 @@ use crate::config::{HttpClientConfig, Secret, TlsConfig, TlsVersion};
 
 /// Redirects followed when `follow_redirects` is true, as Go's client (10).
 const MAX_REDIRECTS: u32 = 10;
+
+/// Idle keep-alive connections an agent keeps, per host and in all. A
+/// connection is idle only between two requests of one caller, so the
+/// number actually kept is bounded by the callers (targets of a pool,
+/// shards of a queue); this only has to be above them.
+pub const MAX_IDLE_CONNECTIONS: usize = 4096;
+
+thread_local! {
+    static CONNECTIONS_OPENED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Connections (TCP, with TLS on top where the URL asks for it) that
+/// requests made on the calling thread have opened through any
+/// [`HttpClient`] since the thread started. A request over a kept-alive
+/// connection opens none.
+pub fn connections_opened_on_this_thread() -> u64 {
+    CONNECTIONS_OPENED.with(Cell::get)
+}
+
+/// ureq asks its resolver for addresses exactly when it is about to open
+/// a new connection (to the target, or to the proxy): the place to count
+/// them. Resolves as ureq's own resolver does.
+fn resolve_counting(netloc: &str) -> io::Result<Vec<SocketAddr>> {
+    CONNECTIONS_OPENED.with(|c| c.set(c.get() + 1));
+    netloc.to_socket_addrs().map(Iterator::collect)
+}
 
 /// Why an HTTP client could not be built or could not authenticate.
 #[derive(Debug)]
@@ -498,7 +535,10 @@ fn build_agent(
 ) -> Result<ureq::Agent, HttpClientError> {
     let mut builder = ureq::AgentBuilder::new()
         .tls_config(Arc::clone(tls))
-        .redirect_auth_headers(ureq::RedirectAuthHeaders::SameHost);
+        .redirect_auth_headers(ureq::RedirectAuthHeaders::SameHost)
+        .max_idle_connections(MAX_IDLE_CONNECTIONS)
+        .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
+        .resolver(resolve_counting);
     builder = if config.follow_redirects {
         builder.redirects(MAX_REDIRECTS)
     } else {

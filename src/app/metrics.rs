@@ -113,6 +113,14 @@ fn scrape(app: &App, out: &mut MetricsWriter) {
     for (name, help, c) in counters {
         out.counter(name, help, &[], c.get() as f64);
     }
+    for (job, c) in m.dialers_conn_attempted() {
+        out.counter(
+            "net_conntrack_dialer_conn_attempted",
+            "Total number of connections attempted by the given dialer a given name.",
+            &[("dialer_name", &job)],
+            c.get() as f64,
+        );
+    }
     for (job, p) in app.scrape.pool_metrics() {
         let label = [("scrape_job", job.as_str())];
         out.gauge(
