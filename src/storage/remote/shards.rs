@@ -268,7 +268,7 @@ impl Shard {
                     }
                     // As Prometheus: the next wait doubles the one just
                     // taken (a Retry-After included), up to max_backoff.
-                    backoff = (sleep * 2).min(ctx.max_backoff);
+                    backoff = sleep.saturating_mul(2).min(ctx.max_backoff);
                     attempt = attempt.saturating_add(1);
                 }
             }
