@@ -79,7 +79,12 @@ pub fn format_record(format: LogFormat, ts: &str, record: &log::Record<'_>) -> S
         LogFormat::Json => {
             let mut line = String::with_capacity(160);
             line.push('{');
-            for (key, value) in [("ts", ts), ("level", level), ("caller", &caller), ("msg", &msg)] {
+            for (key, value) in [
+                ("ts", ts),
+                ("level", level),
+                ("caller", &caller),
+                ("msg", &msg),
+            ] {
                 push_json_pair(&mut line, key, &value.into());
             }
             let _ = record.key_values().visit(&mut JsonPairs(&mut line));
@@ -135,13 +140,7 @@ fn push_logfmt_pair(line: &mut String, key: &str, value: &str) {
     if !line.is_empty() {
         line.push(' ');
     }
-    line.extend(key.chars().map(|c| {
-        if needs_quotes(c) {
-            '_'
-        } else {
-            c
-        }
-    }));
+    line.extend(key.chars().map(|c| if needs_quotes(c) { '_' } else { c }));
     line.push('=');
     push_logfmt_value(line, value);
 }

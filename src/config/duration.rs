@@ -136,7 +136,11 @@ mod tests {
     #[test]
     fn durations_beyond_prometheus_range_are_refused() {
         ok("292y", 292 * 365 * 86_400_000, "292y");
-        ok(&Duration::MAX.to_string(), MAX_MILLIS, "292y24w3d23h47m16s854ms");
+        ok(
+            &Duration::MAX.to_string(),
+            MAX_MILLIS,
+            "292y24w3d23h47m16s854ms",
+        );
         for s in [
             "293y",
             "1000y",

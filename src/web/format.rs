@@ -314,7 +314,14 @@ mod tests {
         );
         assert_eq!(parse_api_time("yesterday"), None);
         assert_eq!(parse_api_time("NaN"), None);
-        for huge in ["1e300", "-1e300", "inf", "-Inf", "9223372036854775807", "1.8e19"] {
+        for huge in [
+            "1e300",
+            "-1e300",
+            "inf",
+            "-Inf",
+            "9223372036854775807",
+            "1.8e19",
+        ] {
             assert_eq!(parse_api_time(huge), None, "{huge}");
         }
         let (min, max) = (API_MIN_SECS, API_MAX_SECS);
