@@ -39,20 +39,20 @@ pub fn init(level: LogLevel, format: LogFormat) {
         writeln!(buf, "{line}")
     });
     if builder.try_init().is_ok() {
-        std::panic::set_hook(Box::new(log_panic));
+        // The hook's argument type is named differently before Rust 1.81.
+        std::panic::set_hook(Box::new(|info| log_panic(info.payload(), info.location())));
     }
 }
 
 /// The panic hook: one error line instead of the default free text.
-fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
-    let payload = info.payload();
+fn log_panic(payload: &(dyn std::any::Any + Send), location: Option<&std::panic::Location<'_>>) {
     let message = payload
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)");
     let thread = std::thread::current();
-    let location = info.location().map(ToString::to_string).unwrap_or_default();
+    let location = location.map(ToString::to_string).unwrap_or_default();
     log::error!(
         thread = thread.name().unwrap_or("unnamed"),
         location = location.as_str(),

@@ -278,7 +278,12 @@ fn metrics_answer_while_a_reload_waits_for_a_remote_queue_to_drain() {
     std::fs::write(&cfg, config(&target.address, &[("a", "1s")])).expect("write");
     let reload = {
         let url = format!("{base}/-/reload");
-        std::thread::spawn(move || ureq::post(&url).call().map(|r| r.status()))
+        std::thread::spawn(move || {
+            ureq::post(&url)
+                .call()
+                .map(|r| r.status())
+                .map_err(|e| e.to_string())
+        })
     };
     // The reload now waits for the queue; /metrics must still answer.
     std::thread::sleep(Duration::from_secs(1));
