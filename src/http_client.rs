@@ -287,7 +287,7 @@ impl HttpClient {
         if state.tls_stamps != now {
             state.agent = build_agent(&self.config)?;
             state.tls_stamps = now;
-            log::debug!("msg=\"TLS files changed, client rebuilt\"");
+            log::debug!("TLS files changed, client rebuilt");
         }
         Ok(state.agent.clone())
     }

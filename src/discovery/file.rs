@@ -149,11 +149,7 @@ impl FileDiscovery {
             .filter_map(|f| match glob::Pattern::new(f) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    warn!(
-                        "msg=\"invalid file SD glob, ignored\" job={} glob={f:?} err={:?}",
-                        key.job,
-                        e.to_string()
-                    );
+                    warn!(job = key.job.as_str(), glob = f.as_str(), err:% = e; "Invalid file SD glob, ignored");
                     None
                 }
             })
@@ -172,10 +168,7 @@ impl FileDiscovery {
     /// Reads the files, then re-reads them whenever a poll sees a change and
     /// every refresh interval, until `stop` is disconnected.
     pub(crate) fn run(mut self, stop: Receiver<()>) {
-        debug!(
-            "msg=\"file discovery started\" job={} provider={}",
-            self.key.job, self.key
-        );
+        debug!(job = self.key.job.as_str(), provider:% = self.key; "File discovery started");
         self.refresh(&stop);
         let poll = tick(POLL_INTERVAL);
         let refresh = tick(self.refresh_interval);
@@ -190,10 +183,7 @@ impl FileDiscovery {
                 recv(refresh) -> _ => self.refresh(&stop),
             }
         }
-        debug!(
-            "msg=\"file discovery stopped\" job={} provider={}",
-            self.key.job, self.key
-        );
+        debug!(job = self.key.job.as_str(), provider:% = self.key; "File discovery stopped");
     }
 
     /// The files matching the patterns, sorted and without duplicates.
@@ -206,11 +196,9 @@ impl FileDiscovery {
             for entry in paths {
                 match entry {
                     Ok(path) => files.push(path),
-                    Err(e) => debug!(
-                        "msg=\"cannot list file SD path\" job={} err={:?}",
-                        self.key.job,
-                        e.to_string()
-                    ),
+                    Err(e) => {
+                        debug!(job = self.key.job.as_str(), err:% = e; "Cannot list file SD path")
+                    }
                 }
             }
         }
@@ -249,10 +237,8 @@ impl FileDiscovery {
                 }
                 Err(e) => {
                     warn!(
-                        "msg=\"cannot read target groups, keeping the last good ones\" job={} file={:?} err={:?}",
-                        self.key.job,
-                        path.display().to_string(),
-                        e.to_string()
+                        job = self.key.job.as_str(), file:% = path.display(), err:% = e;
+                        "Cannot read target groups, keeping the last good ones"
                     );
                     let kept = self.last_refresh.get(&path).copied().unwrap_or(0);
                     counts.insert(path, kept);
@@ -263,10 +249,8 @@ impl FileDiscovery {
             let now = counts.get(path).copied().unwrap_or(0);
             if now < before {
                 debug!(
-                    "msg=\"file SD groups vanished\" job={} file={:?} groups={}",
-                    self.key.job,
-                    path.display().to_string(),
-                    before - now
+                    job = self.key.job.as_str(), file:% = path.display(), groups = before - now;
+                    "File SD groups vanished"
                 );
             }
             let name = path.display().to_string();

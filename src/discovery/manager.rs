@@ -304,10 +304,7 @@ impl Manager {
             }
         }
         for provider in stopped {
-            debug!(
-                "msg=\"stopping provider\" job={} provider={}",
-                provider.key.job, provider.key
-            );
+            debug!(job = provider.key.job.as_str(), provider:% = provider.key; "Stopping provider");
             if let Some(thread) = provider.thread {
                 drop(thread.stop);
                 providers.retired.push(thread.handle);
@@ -336,7 +333,7 @@ impl Manager {
             kind: config.kind(),
             id,
         };
-        debug!("msg=\"starting provider\" job={} provider={}", key.job, key);
+        debug!(job = key.job.as_str(), provider:% = key; "Starting provider");
         self.shared
             .targets
             .lock()
@@ -362,10 +359,8 @@ impl Manager {
                     Ok(handle) => Some(ProviderThread { stop, handle }),
                     Err(e) => {
                         warn!(
-                            "msg=\"cannot start file discovery\" job={} provider={} err={:?}",
-                            key.job,
-                            key,
-                            e.to_string()
+                            job = key.job.as_str(), provider:% = key, err:% = e;
+                            "Cannot start file discovery"
                         );
                         self.shared.targets.lock().providers.remove(&key);
                         return None;
@@ -401,10 +396,10 @@ impl Manager {
         handles.push(self.sender);
         for handle in handles {
             if handle.join().is_err() {
-                warn!("msg=\"discovery thread panicked\"");
+                warn!("Discovery thread panicked");
             }
         }
-        debug!("msg=\"discovery manager stopped\"");
+        debug!("Discovery manager stopped");
     }
 }
 
@@ -446,7 +441,7 @@ impl SyncSender {
                 pending = false;
             }
         }
-        debug!("msg=\"discovery sender stopped\"");
+        debug!("Discovery sender stopped");
     }
 
     fn send(&self) {
@@ -457,10 +452,7 @@ impl SyncSender {
             all
         };
         let groups: usize = all.values().map(Vec::len).sum();
-        debug!(
-            "msg=\"sending target groups\" jobs={} groups={groups}",
-            all.len()
-        );
+        debug!(jobs = all.len(), groups = groups; "Sending target groups");
         if let Err(TrySendError::Full(mut all)) = self.sync_tx.try_send(all) {
             // The receiver has not taken the previous map: replace it, keeping
             // the once-only empty entries of jobs removed since.

@@ -345,15 +345,15 @@ impl LoopState {
     }
 
     fn log_refused(&self, out: &AppendOutcome) {
-        let (job, target) = (&self.settings.job, self.target.url());
+        let (job, target) = (self.settings.job.as_str(), self.target.url());
         if out.out_of_order > 0 {
-            log::warn!("msg=\"Error on ingesting out-of-order samples\" job={job} target={target} num_dropped={}", out.out_of_order);
+            log::warn!(job = job, target = target, num_dropped = out.out_of_order; "Error on ingesting out-of-order samples");
         }
         if out.duplicates > 0 {
-            log::warn!("msg=\"Error on ingesting samples with different value but same timestamp\" job={job} target={target} num_dropped={}", out.duplicates);
+            log::warn!(job = job, target = target, num_dropped = out.duplicates; "Error on ingesting samples with different value but same timestamp");
         }
         if out.out_of_bounds > 0 {
-            log::warn!("msg=\"Error on ingesting samples that are too old or are too far into the future\" job={job} target={target} num_dropped={}", out.out_of_bounds);
+            log::warn!(job = job, target = target, num_dropped = out.out_of_bounds; "Error on ingesting samples that are too old or are too far into the future");
         }
     }
 
@@ -862,11 +862,7 @@ impl ScrapeLoop {
                     (None, ct)
                 }
                 Err(e) => {
-                    log::debug!(
-                        "msg=\"Scrape failed\" job={} target={} err=\"{e}\"",
-                        self.state.settings.job,
-                        self.state.target.url()
-                    );
+                    log::debug!(job = self.state.settings.job.as_str(), target = self.state.target.url(), err:% = e; "Scrape failed");
                     if e == ScrapeError::BodySizeLimit {
                         bytes = -1;
                         self.env
@@ -885,11 +881,7 @@ impl ScrapeLoop {
             if let Some(e) = outcome.error.take() {
                 app.rollback();
                 app = appendable.appender();
-                log::debug!(
-                    "msg=\"Append failed\" job={} target={} err=\"{e}\"",
-                    self.state.settings.job,
-                    self.state.target.url()
-                );
+                log::debug!(job = self.state.settings.job.as_str(), target = self.state.target.url(), err:% = e; "Append failed");
                 let stale = self.state.append(app.as_mut(), &[], "", ts);
                 if let Some(e2) = stale.error {
                     app.rollback();
@@ -917,30 +909,18 @@ impl ScrapeLoop {
         ) {
             Ok(()) => {
                 if let Err(e) = app.commit() {
-                    log::error!(
-                        "msg=\"Scrape commit failed\" job={} target={} err=\"{e}\"",
-                        self.state.settings.job,
-                        self.state.target.url()
-                    );
+                    log::error!(job = self.state.settings.job.as_str(), target = self.state.target.url(), err:% = e; "Scrape commit failed");
                 }
             }
             Err(e) => {
                 app.rollback();
-                log::warn!(
-                    "msg=\"Appending scrape report failed\" job={} target={} err=\"{e}\"",
-                    self.state.settings.job,
-                    self.state.target.url()
-                );
+                log::warn!(job = self.state.settings.job.as_str(), target = self.state.target.url(), err:% = e; "Appending scrape report failed");
             }
         }
     }
 
     fn warn(&self, msg: &str, e: &ScrapeError) {
-        log::warn!(
-            "msg=\"{msg}\" job={} target={} err=\"{e}\"",
-            self.state.settings.job,
-            self.state.target.url()
-        );
+        log::warn!(job = self.state.settings.job.as_str(), target = self.state.target.url(), err:% = e; "{msg}");
     }
 
     /// After a stop: wait for when the next scrape would have been (its

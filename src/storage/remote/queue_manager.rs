@@ -278,10 +278,7 @@ impl QueueManager {
                 return Err(io_err("spawn watcher thread", e));
             }
         };
-        log::info!(
-            "remote_write queue started queue={name} url={} shards={n}",
-            cfg.url
-        );
+        log::info!(queue = name.as_str(), url = cfg.url.as_str(), shards = n; "Remote_write queue started");
         Ok(QueueManager {
             name,
             stats,
@@ -315,9 +312,9 @@ impl QueueManager {
         };
         self.stop.stop(Instant::now() + timeout);
         if watcher.join().is_err() {
-            log::warn!("remote_write watcher panicked queue={}", self.name);
+            log::warn!(queue = self.name.as_str(); "Remote_write watcher panicked");
         }
-        log::info!("remote_write queue stopped queue={}", self.name);
+        log::info!(queue = self.name.as_str(); "Remote_write queue stopped");
     }
 }
 
@@ -385,10 +382,7 @@ impl Watcher {
                     self.wait();
                 }
                 Err(e) => {
-                    log::warn!(
-                        "remote_write cannot read the WAL, retrying queue={} err=\"{e}\"",
-                        self.name
-                    );
+                    log::warn!(queue = self.name.as_str(), err:% = e; "Remote_write cannot read the WAL, retrying");
                     if self.flush_all().is_err() {
                         break;
                     }
@@ -483,9 +477,8 @@ impl Watcher {
         if unknown > 0 {
             self.stats.add_dropped(DropReason::UnknownSeries, unknown);
             log::warn!(
-                "remote_write samples of unknown series dropped queue={} samples={unknown} segment={}",
-                self.name,
-                end.segment
+                queue = self.name.as_str(), samples = unknown, segment = end.segment;
+                "Remote_write samples of unknown series dropped"
             );
         }
         self.stats.add_dropped(DropReason::DroppedSeries, dropped);
@@ -522,10 +515,7 @@ impl Watcher {
                     }
                 }
                 Err(SendTimeoutError::Disconnected(_)) => {
-                    log::warn!(
-                        "remote_write shard exited early queue={} shard={k}",
-                        self.name
-                    );
+                    log::warn!(queue = self.name.as_str(), shard = k; "Remote_write shard exited early");
                     return Err(Stopped);
                 }
             }
@@ -549,10 +539,7 @@ impl Watcher {
                         .store(finished, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    log::warn!(
-                        "remote_write cannot save progress queue={} err=\"{e}\"",
-                        self.name
-                    );
+                    log::warn!(queue = self.name.as_str(), err:% = e; "Remote_write cannot save progress");
                     self.tracker.lock().mark_dirty();
                 }
             }
@@ -569,7 +556,7 @@ impl Watcher {
         self.shard_tx.clear();
         for t in std::mem::take(&mut self.shard_threads) {
             if t.join().is_err() {
-                log::warn!("remote_write shard panicked queue={}", self.name);
+                log::warn!(queue = self.name.as_str(); "Remote_write shard panicked");
             }
         }
         self.persist();
