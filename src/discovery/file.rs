@@ -149,7 +149,11 @@ impl FileDiscovery {
             .filter_map(|f| match glob::Pattern::new(f) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    warn!(job = key.job.as_str(), glob = f.as_str(), err:% = e; "Invalid file SD glob, ignored");
+                    warn!(
+                        "msg=\"invalid file SD glob, ignored\" job={} glob={f:?} err={:?}",
+                        key.job,
+                        e.to_string()
+                    );
                     None
                 }
             })
@@ -168,7 +172,10 @@ impl FileDiscovery {
     /// Reads the files, then re-reads them whenever a poll sees a change and
     /// every refresh interval, until `stop` is disconnected.
     pub(crate) fn run(mut self, stop: Receiver<()>) {
-        debug!(job = self.key.job.as_str(), provider:% = self.key; "File discovery started");
+        debug!(
+            "msg=\"file discovery started\" job={} provider={}",
+            self.key.job, self.key
+        );
         self.refresh(&stop);
         let poll = tick(POLL_INTERVAL);
         let refresh = tick(self.refresh_interval);
@@ -183,7 +190,10 @@ impl FileDiscovery {
                 recv(refresh) -> _ => self.refresh(&stop),
             }
         }
-        debug!(job = self.key.job.as_str(), provider:% = self.key; "File discovery stopped");
+        debug!(
+            "msg=\"file discovery stopped\" job={} provider={}",
+            self.key.job, self.key
+        );
     }
 
     /// The files matching the patterns, sorted and without duplicates.
@@ -196,9 +206,11 @@ impl FileDiscovery {
             for entry in paths {
                 match entry {
                     Ok(path) => files.push(path),
-                    Err(e) => {
-                        debug!(job = self.key.job.as_str(), err:% = e; "Cannot list file SD path")
-                    }
+                    Err(e) => debug!(
+                        "msg=\"cannot list file SD path\" job={} err={:?}",
+                        self.key.job,
+                        e.to_string()
+                    ),
                 }
             }
         }
@@ -237,8 +249,10 @@ impl FileDiscovery {
                 }
                 Err(e) => {
                     warn!(
-                        job = self.key.job.as_str(), file:% = path.display(), err:% = e;
-                        "Cannot read target groups, keeping the last good ones"
+                        "msg=\"cannot read target groups, keeping the last good ones\" job={} file={:?} err={:?}",
+                        self.key.job,
+                        path.display().to_string(),
+                        e.to_string()
                     );
                     let kept = self.last_refresh.get(&path).copied().unwrap_or(0);
                     counts.insert(path, kept);
@@ -249,8 +263,10 @@ impl FileDiscovery {
             let now = counts.get(path).copied().unwrap_or(0);
             if now < before {
                 debug!(
-                    job = self.key.job.as_str(), file:% = path.display(), groups = before - now;
-                    "File SD groups vanished"
+                    "msg=\"file SD groups vanished\" job={} file={:?} groups={}",
+                    self.key.job,
+                    path.display().to_string(),
+                    before - now
                 );
             }
             let name = path.display().to_string();

@@ -304,7 +304,10 @@ impl Manager {
             }
         }
         for provider in stopped {
-            debug!(job = provider.key.job.as_str(), provider:% = provider.key; "Stopping provider");
+            debug!(
+                "msg=\"stopping provider\" job={} provider={}",
+                provider.key.job, provider.key
+            );
             if let Some(thread) = provider.thread {
                 drop(thread.stop);
                 providers.retired.push(thread.handle);
@@ -333,7 +336,7 @@ impl Manager {
             kind: config.kind(),
             id,
         };
-        debug!(job = key.job.as_str(), provider:% = key; "Starting provider");
+        debug!("msg=\"starting provider\" job={} provider={}", key.job, key);
         self.shared
             .targets
             .lock()
@@ -359,8 +362,10 @@ impl Manager {
                     Ok(handle) => Some(ProviderThread { stop, handle }),
                     Err(e) => {
                         warn!(
-                            job = key.job.as_str(), provider:% = key, err:% = e;
-                            "Cannot start file discovery"
+                            "msg=\"cannot start file discovery\" job={} provider={} err={:?}",
+                            key.job,
+                            key,
+                            e.to_string()
                         );
                         self.shared.targets.lock().providers.remove(&key);
                         return None;
@@ -396,10 +401,10 @@ impl Manager {
         handles.push(self.sender);
         for handle in handles {
             if handle.join().is_err() {
-                warn!("Discovery thread panicked");
+                warn!("msg=\"discovery thread panicked\"");
             }
         }
-        debug!("Discovery manager stopped");
+        debug!("msg=\"discovery manager stopped\"");
     }
 }
 
@@ -441,7 +446,7 @@ impl SyncSender {
                 pending = false;
             }
         }
-        debug!("Discovery sender stopped");
+        debug!("msg=\"discovery sender stopped\"");
     }
 
     fn send(&self) {
@@ -452,7 +457,10 @@ impl SyncSender {
             all
         };
         let groups: usize = all.values().map(Vec::len).sum();
-        debug!(jobs = all.len(), groups = groups; "Sending target groups");
+        debug!(
+            "msg=\"sending target groups\" jobs={} groups={groups}",
+            all.len()
+        );
         if let Err(TrySendError::Full(mut all)) = self.sync_tx.try_send(all) {
             // The receiver has not taken the previous map: replace it, keeping
             // the once-only empty entries of jobs removed since.

@@ -278,7 +278,10 @@ impl QueueManager {
                 return Err(io_err("spawn watcher thread", e));
             }
         };
-        log::info!(queue = name.as_str(), url = cfg.url.as_str(), shards = n; "Remote_write queue started");
+        log::info!(
+            "remote_write queue started queue={name} url={} shards={n}",
+            cfg.url
+        );
         Ok(QueueManager {
             name,
             stats,
@@ -312,9 +315,9 @@ impl QueueManager {
         };
         self.stop.stop(Instant::now() + timeout);
         if watcher.join().is_err() {
-            log::warn!(queue = self.name.as_str(); "Remote_write watcher panicked");
+            log::warn!("remote_write watcher panicked queue={}", self.name);
         }
-        log::info!(queue = self.name.as_str(); "Remote_write queue stopped");
+        log::info!("remote_write queue stopped queue={}", self.name);
     }
 }
 
@@ -382,7 +385,10 @@ impl Watcher {
                     self.wait();
                 }
                 Err(e) => {
-                    log::warn!(queue = self.name.as_str(), err:% = e; "Remote_write cannot read the WAL, retrying");
+                    log::warn!(
+                        "remote_write cannot read the WAL, retrying queue={} err=\"{e}\"",
+                        self.name
+                    );
                     if self.flush_all().is_err() {
                         break;
                     }
@@ -477,8 +483,9 @@ impl Watcher {
         if unknown > 0 {
             self.stats.add_dropped(DropReason::UnknownSeries, unknown);
             log::warn!(
-                queue = self.name.as_str(), samples = unknown, segment = end.segment;
-                "Remote_write samples of unknown series dropped"
+                "remote_write samples of unknown series dropped queue={} samples={unknown} segment={}",
+                self.name,
+                end.segment
             );
         }
         self.stats.add_dropped(DropReason::DroppedSeries, dropped);
@@ -515,7 +522,10 @@ impl Watcher {
                     }
                 }
                 Err(SendTimeoutError::Disconnected(_)) => {
-                    log::warn!(queue = self.name.as_str(), shard = k; "Remote_write shard exited early");
+                    log::warn!(
+                        "remote_write shard exited early queue={} shard={k}",
+                        self.name
+                    );
                     return Err(Stopped);
                 }
             }
@@ -539,7 +549,10 @@ impl Watcher {
                         .store(finished, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    log::warn!(queue = self.name.as_str(), err:% = e; "Remote_write cannot save progress");
+                    log::warn!(
+                        "remote_write cannot save progress queue={} err=\"{e}\"",
+                        self.name
+                    );
                     self.tracker.lock().mark_dirty();
                 }
             }
@@ -556,7 +569,7 @@ impl Watcher {
         self.shard_tx.clear();
         for t in std::mem::take(&mut self.shard_threads) {
             if t.join().is_err() {
-                log::warn!(queue = self.name.as_str(); "Remote_write shard panicked");
+                log::warn!("remote_write shard panicked queue={}", self.name);
             }
         }
         self.persist();

@@ -681,7 +681,7 @@ impl Wal {
         });
         StorageStats::add(&self.stats.wal_segments_created_total, 1);
         self.update_gauges(w);
-        log::debug!(path:% = path.display(); "WAL segment created");
+        log::debug!("wal segment created path={}", path.display());
         Ok(())
     }
 
@@ -775,7 +775,7 @@ impl Wal {
                         recv(fsync_tick) -> _ => {
                             let Some(wal) = weak.upgrade() else { break };
                             if let Err(e) = wal.flush() {
-                                log::warn!(err:% = e; "WAL fsync failed");
+                                log::warn!("wal fsync failed err=\"{e}\"");
                             }
                         }
                         recv(retention_tick) -> _ => {
@@ -796,7 +796,7 @@ impl Wal {
         if let Some((stop, handle)) = self.worker.lock().take() {
             drop(stop);
             if handle.join().is_err() {
-                log::warn!(dir:% = self.dir.display(); "WAL background thread panicked");
+                log::warn!("wal background thread panicked dir={}", self.dir.display());
             }
         }
         let mut w = self.writer.lock();
@@ -819,7 +819,10 @@ impl Drop for Wal {
         let w = self.writer.get_mut();
         if let Some(file) = w.file.take() {
             if let Err(e) = file.sync_data() {
-                log::warn!(dir:% = self.dir.display(), err:% = e; "WAL fsync on drop failed");
+                log::warn!(
+                    "wal fsync on drop failed dir={} err=\"{e}\"",
+                    self.dir.display()
+                );
             }
         }
     }
@@ -853,7 +856,7 @@ fn encode_batch<I>(
         let slot = encoder.slot(series_ref);
         if matches!(slot, Entry::Vacant(_)) {
             let Some(labels) = labels_of(series_ref) else {
-                log::debug!(series_ref = series_ref; "WAL sample for a series without labels left out");
+                log::debug!("wal sample for a series without labels left out ref={series_ref}");
                 continue;
             };
             put_series(series, series_ref, &labels);

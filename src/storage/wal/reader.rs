@@ -103,8 +103,8 @@ fn count_damage(stats: &StorageStats, path: &Path, good: usize, bad: usize, reas
     StorageStats::add(&stats.wal_corrupt_records_total, 1);
     StorageStats::add(&stats.wal_truncated_bytes_total, bad as u64);
     log::warn!(
-        path:% = path.display(), offset = good, bytes_dropped = bad, reason:% = reason;
-        "WAL damage"
+        "wal damage path={} offset={good} bytes_dropped={bad} reason=\"{reason}\"",
+        path.display()
     );
 }
 
@@ -118,7 +118,10 @@ pub(crate) fn replay_dir(
     let listing = list_dir(dir)?;
     for stale in &listing.stale {
         if let Err(e) = fs::remove_file(stale) {
-            log::warn!(path:% = stale.display(), err:% = e; "WAL could not remove stale file");
+            log::warn!(
+                "wal could not remove stale file path={} err=\"{e}\"",
+                stale.display()
+            );
         }
     }
     let mut known: RefMap<(crate::labels::Labels, u64)> = RefMap::default();
@@ -149,7 +152,10 @@ pub(crate) fn replay_dir(
             // Deleted by retention after the checkpoint, but the process
             // stopped before the file went.
             if let Err(e) = fs::remove_file(&path) {
-                log::warn!(path:% = path.display(), err:% = e; "WAL could not remove old segment");
+                log::warn!(
+                    "wal could not remove old segment path={} err=\"{e}\"",
+                    path.display()
+                );
             }
             continue;
         }
@@ -191,7 +197,7 @@ pub(crate) fn replay_dir(
                     .open(&path)
                     .and_then(|f| f.set_len(end.good as u64).and_then(|()| f.sync_all()));
                 if let Err(e) = cut {
-                    log::warn!(path:% = path.display(), err:% = e; "WAL could not truncate");
+                    log::warn!("wal could not truncate path={} err=\"{e}\"", path.display());
                 }
             }
         }
@@ -371,8 +377,9 @@ impl WalReader {
     fn skip_segment(&mut self) {
         self.skipped += 1;
         log::warn!(
-            path:% = self.dir.join(segment_name(self.seq)).display(), offset = self.offset;
-            "WAL reader skipping damaged rest of segment"
+            "wal reader skipping damaged rest of segment path={} offset={}",
+            self.dir.join(segment_name(self.seq)).display(),
+            self.offset
         );
         self.move_to_next_segment();
     }

@@ -58,18 +58,21 @@ impl Wal {
         if let Err(e) = self.write_checkpoint(w, last) {
             // Segments are self-contained, so deleting still leaves every
             // remaining record decodable; only the next-ref floor is lost.
-            log::warn!(err:% = e; "WAL checkpoint failed");
+            log::warn!("wal checkpoint failed err=\"{e}\"");
         }
         for seg in &doomed {
             let path = self.dir.join(segment_name(seg.seq));
             if let Err(e) = fs::remove_file(&path) {
-                log::warn!(path:% = path.display(), err:% = e; "WAL could not delete segment");
+                log::warn!(
+                    "wal could not delete segment path={} err=\"{e}\"",
+                    path.display()
+                );
             }
             StorageStats::add(&self.stats.retention_segments_deleted_total, 1);
-            log::debug!(path:% = path.display(); "WAL segment deleted");
+            log::debug!("wal segment deleted path={}", path.display());
         }
         if let Err(e) = sync_dir(&self.dir) {
-            log::warn!(err:% = e; "WAL directory sync failed");
+            log::warn!("wal {e}");
         }
         w.segments.drain(..doomed.len());
         w.known.retain(|_, (_, seg)| *seg > last);
@@ -95,10 +98,9 @@ impl Wal {
         StorageStats::add(&self.stats.retention_segments_dropped_unread_total, 1);
         StorageStats::add(&self.stats.retention_samples_dropped_unread_total, unread);
         log::warn!(
-            path:% = self.dir.join(segment_name(seg.seq)).display(),
-            samples = unread,
-            readers:? = names;
-            "WAL retention dropped unread segment"
+            "wal retention dropped unread segment path={} samples={unread} readers={:?}",
+            self.dir.join(segment_name(seg.seq)).display(),
+            names
         );
     }
 
@@ -158,14 +160,18 @@ impl Wal {
             }
         }
         StorageStats::add(&self.stats.wal_checkpoints_total, 1);
-        log::debug!(path:% = path.display(), series = live.len(); "WAL checkpoint written");
+        log::debug!(
+            "wal checkpoint written path={} series={}",
+            path.display(),
+            live.len()
+        );
         Ok(())
     }
 }
 
 fn remove_quietly(path: &Path) {
     if let Err(e) = fs::remove_file(path) {
-        log::warn!(path:% = path.display(), err:% = e; "WAL could not delete");
+        log::warn!("wal could not delete path={} err=\"{e}\"", path.display());
     }
 }
 
