@@ -250,3 +250,105 @@ fn a_huge_retry_after_is_bounded_and_shutdown_stays_prompt() {
     assert!(!log.contains("panicked"), "{log}");
     assert!(log.contains("backoff=3600s"), "{log}");
 }
+
+/// Splits a logfmt line into pairs, undoing go-logfmt's quoting.
+fn logfmt_pairs(line: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut rest = line.trim_start();
+    while let Some((key, after)) = rest.split_once('=') {
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let mut value = String::new();
+                let mut chars = quoted.char_indices();
+                let mut end = quoted.len();
+                while let Some((i, c)) = chars.next() {
+                    match c {
+                        '"' => {
+                            end = i + 1;
+                            break;
+                        }
+                        '\\' => match chars.next().map(|(_, e)| e) {
+                            Some('n') => value.push('\n'),
+                            Some('t') => value.push('\t'),
+                            Some('r') => value.push('\r'),
+                            Some(other) => value.push(other),
+                            None => {}
+                        },
+                        c => value.push(c),
+                    }
+                }
+                (value, &quoted[end..])
+            }
+            None => {
+                let end = after.find(' ').unwrap_or(after.len());
+                (after[..end].to_string(), &after[end..])
+            }
+        };
+        pairs.push((key.to_string(), value));
+        rest = next.trim_start();
+    }
+    pairs
+}
+
+#[test]
+fn scrape_errors_with_quotes_stay_one_field_in_logfmt_and_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = peers::free_port();
+    let config = format!(
+        "scrape_configs:\n  - job_name: \"two words\"\n    scrape_interval: 1s\n    \
+         static_configs:\n      - targets: [\"127.0.0.1:{port}\"]\n"
+    );
+    let cfg = dir.path().join("edge.yml");
+    std::fs::write(&cfg, config).expect("write config");
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    for format in ["logfmt", "json"] {
+        let log = dir.path().join(format!("{format}.log"));
+        let mut a = args(dir.path(), &cfg, free_port());
+        a.push("--log.level=debug".into());
+        a.push(format!("--log.format={format}"));
+        let mut child = ChildGuard::spawn(BIN, &a, &log);
+        let failed_line = || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.contains("Scrape failed"))
+                .map(str::to_string)
+        };
+        assert!(
+            wait_until(SETTLE, || failed_line().is_some()),
+            "{format}: no scrape"
+        );
+        let line = failed_line().expect("line");
+        let fields: std::collections::HashMap<String, String> = match format {
+            "json" => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line)
+                .expect("one JSON object per line")
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map_or(v.to_string(), str::to_string)))
+                .collect(),
+            _ => logfmt_pairs(&line).into_iter().collect(),
+        };
+        assert_eq!(fields["level"], "debug", "{line}");
+        assert_eq!(fields["msg"], "Scrape failed", "{line}");
+        assert!(
+            fields["caller"].starts_with("scrape/scrape_loop.rs:"),
+            "{line}"
+        );
+        assert_eq!(fields["job"], "two words", "{line}");
+        assert_eq!(fields["target"], url, "{line}");
+        assert!(
+            fields["err"].starts_with(&format!("Get \"{url}\": ")),
+            "{line}"
+        );
+        assert!(!fields["ts"].is_empty(), "{line}");
+        child.child.kill().expect("kill");
+        child.child.wait().expect("reap");
+        let text = std::fs::read_to_string(&log).expect("log");
+        if format == "json" {
+            for l in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(l).expect("every line is JSON");
+                assert!(v["ts"].is_string() && v["level"].is_string() && v["msg"].is_string());
+            }
+        }
+        std::fs::remove_dir_all(dir.path().join("data")).expect("storage");
+    }
+}
