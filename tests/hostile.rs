@@ -176,6 +176,14 @@ fn configs_built_to_exhaust_memory_or_overflow_are_refused_with_a_reason() {
             "duration out of range: \"1000y\"",
         ),
         (
+            "queue.yml",
+            "remote_write:\n  - url: http://127.0.0.1:9/w\n    queue_config:\n      \
+             capacity: 100000000000000\n"
+                .to_string(),
+            "remote_write[0].queue_config.capacity: 100000000000000 is more than edgescrape \
+             allows (1000000)",
+        ),
+        (
             "ms.yml",
             "global:\n  scrape_timeout: 99999999999999999999999ms\n".to_string(),
             "duration out of range",
