@@ -292,6 +292,9 @@ fn load_and_use(text: &str) -> Result<(), TestCaseError> {
     }
     for rw in &config.remote_write {
         let q = &rw.queue_config;
+        // The bounds the queue's allocations and threads are sized by.
+        prop_assert!(q.capacity <= 1_000_000 && q.max_samples_per_send <= 100_000);
+        prop_assert!(q.min_shards <= 64 && q.max_shards <= 10_000);
         for d in [
             q.batch_send_deadline.get(),
             q.min_backoff.get(),

@@ -64,28 +64,21 @@ fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A target serving `demo 1` at `/m`.
+fn demo_target() -> ExpositionServer {
+    ExpositionServer::start(HashMap::from([(
+        "/m".to_string(),
+        vec![Step::text("demo 1\n")],
+    )]))
+}
+
 #[test]
 fn sighup_and_post_reload_follow_the_config_and_a_broken_one_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let target = ExpositionServer::start(HashMap::from([(
-        "/m".to_string(),
-        vec![Step::text("demo 1\n")],
-    )]));
+    let target = demo_target();
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(&cfg, config(&target.address, &[("a", "1s")])).expect("write config");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let edge = ChildGuard::spawn(
-        env!("CARGO_BIN_EXE_edgescrape"),
-        &[
-            format!("--config.file={}", cfg.display()),
-            format!("--storage.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--web.enable-lifecycle".into(),
-        ],
-        &dir.path().join("edgescrape.log"),
-    );
-    wait_http_ok(&format!("{base}/-/ready"), Duration::from_secs(30));
+    let (edge, base, _log) = start_edge(dir.path(), &cfg);
     let settle = Duration::from_secs(30);
     assert!(
         wait_until(settle, || active(&base) == pairs(&[("a", "1s")])),
@@ -161,10 +154,7 @@ fn start_edge(
 #[test]
 fn a_failing_stage_does_not_keep_the_others_from_the_new_config() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let target = ExpositionServer::start(HashMap::from([(
-        "/m".to_string(),
-        vec![Step::text("demo 1\n")],
-    )]));
+    let target = demo_target();
     let receiver = peers::receiver::Receiver::start();
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(&cfg, config(&target.address, &[("a", "1s")])).expect("write config");
@@ -229,10 +219,7 @@ fn metrics_answer_while_a_reload_waits_for_a_remote_queue_to_drain() {
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let target = ExpositionServer::start(HashMap::from([(
-        "/m".to_string(),
-        vec![Step::text("demo 1\n")],
-    )]));
+    let target = demo_target();
     // A receiver that accepts connections and never answers: the queue's
     // sends hang, so stopping it takes the whole stop deadline (10 s).
     let hole = TcpListener::bind("127.0.0.1:0").expect("bind");
