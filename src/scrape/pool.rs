@@ -195,7 +195,8 @@ impl ScrapePool {
         }
         let start = Instant::now();
         let cfg = Arc::clone(&inner.config);
-        let keep = cfg.keep_dropped_targets.unwrap_or(0) as usize;
+        // Saturating: on a 32-bit box a huge limit must not wrap to 0 (all).
+        let keep = usize::try_from(cfg.keep_dropped_targets.unwrap_or(0)).unwrap_or(usize::MAX);
         let mut all = Vec::new();
         let mut dropped = Vec::new();
         let mut dropped_count = 0;
