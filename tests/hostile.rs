@@ -98,8 +98,9 @@ fn a_second_process_on_one_storage_path_refuses_to_start_naming_the_holder() {
     let _again = Edge::start(dir.path(), EMPTY, "again");
 }
 
-#[test]
-fn the_first_scrape_does_not_wait_for_the_reload_tick() {
+/// Seconds from the process's start (as it reports it) to the first
+/// scrape of the target that `config` makes of its address.
+fn first_scrape_after_start(config: impl Fn(&str, &Path) -> String) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let first_request: Arc<Mutex<Option<SystemTime>>> = Arc::default();
     let seen = Arc::clone(&first_request);
@@ -107,12 +108,7 @@ fn the_first_scrape_does_not_wait_for_the_reload_tick() {
         seen.lock().get_or_insert_with(SystemTime::now);
         Reply::text("demo 1\n")
     });
-    let config = format!(
-        "scrape_configs:\n  - job_name: fast\n    scrape_interval: 1s\n    \
-         static_configs:\n      - targets: [\"{}\"]\n",
-        target.address()
-    );
-    let edge = Edge::start(dir.path(), &config, "edge");
+    let edge = Edge::start(dir.path(), &config(&target.address(), dir.path()), "edge");
     assert!(
         wait_until(SETTLE, || first_request.lock().is_some()),
         "never scraped"
@@ -122,15 +118,39 @@ fn the_first_scrape_does_not_wait_for_the_reload_tick() {
     let started = edge
         .metric("process_start_time_seconds")
         .expect("process_start_time_seconds");
-    // The scrape manager's reloader ticks every 5 s, so a first scrape that
-    // waited for it comes at least 5 s after the start. Without the wait it
-    // comes after the target's offset (under the 1 s interval) plus the
-    // start-up itself.
-    let after_start = scraped.as_secs_f64() - started;
-    assert!(
-        after_start < 5.0,
-        "first scrape {after_start:.2} s after the process started"
-    );
+    scraped.as_secs_f64() - started
+}
+
+#[test]
+fn the_first_scrape_does_not_wait_for_the_reload_tick() {
+    let static_job = |address: &str, _: &Path| {
+        format!(
+            "scrape_configs:\n  - job_name: fast\n    scrape_interval: 1s\n    \
+             static_configs:\n      - targets: [\"{address}\"]\n"
+        )
+    };
+    let file_job = |address: &str, dir: &Path| {
+        let file = dir.join("targets.json");
+        std::fs::write(&file, format!("[{{\"targets\": [\"{address}\"]}}]")).expect("write");
+        format!(
+            "scrape_configs:\n  - job_name: fast\n    scrape_interval: 1s\n    \
+             file_sd_configs:\n      - files: [\"{}\"]\n",
+            file.display()
+        )
+    };
+    // Discovery sends on a 5 s throttle and the scrape manager's reloader
+    // ticks every 5 s, so a first scrape that waited for either comes at
+    // least 5 s after the start. Without the wait it comes after the
+    // target's offset (under the 1 s interval) plus the start-up itself.
+    for (kind, after_start) in [
+        ("static_configs", first_scrape_after_start(static_job)),
+        ("file_sd_configs", first_scrape_after_start(file_job)),
+    ] {
+        assert!(
+            after_start < 5.0,
+            "{kind}: first scrape {after_start:.2} s after the process started"
+        );
+    }
 }
 
 /// `edgescrape check-config` on `yaml`: exit code and output.
