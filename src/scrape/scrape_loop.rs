@@ -862,7 +862,11 @@ impl ScrapeLoop {
                     (None, ct)
                 }
                 Err(e) => {
-                    log::debug!(job = self.state.settings.job.as_str(), target = self.state.target.url(), err:% = e; "Scrape failed");
+                    log::debug!(
+                        "msg=\"Scrape failed\" job={} target={} err=\"{e}\"",
+                        self.state.settings.job,
+                        self.state.target.url()
+                    );
                     if e == ScrapeError::BodySizeLimit {
                         bytes = -1;
                         self.env
@@ -881,7 +885,11 @@ impl ScrapeLoop {
             if let Some(e) = outcome.error.take() {
                 app.rollback();
                 app = appendable.appender();
-                log::debug!(job = self.state.settings.job.as_str(), target = self.state.target.url(), err:% = e; "Append failed");
+                log::debug!(
+                    "msg=\"Append failed\" job={} target={} err=\"{e}\"",
+                    self.state.settings.job,
+                    self.state.target.url()
+                );
                 let stale = self.state.append(app.as_mut(), &[], "", ts);
                 if let Some(e2) = stale.error {
                     app.rollback();
@@ -909,18 +917,30 @@ impl ScrapeLoop {
         ) {
             Ok(()) => {
                 if let Err(e) = app.commit() {
-                    log::error!(job = self.state.settings.job.as_str(), target = self.state.target.url(), err:% = e; "Scrape commit failed");
+                    log::error!(
+                        "msg=\"Scrape commit failed\" job={} target={} err=\"{e}\"",
+                        self.state.settings.job,
+                        self.state.target.url()
+                    );
                 }
             }
             Err(e) => {
                 app.rollback();
-                log::warn!(job = self.state.settings.job.as_str(), target = self.state.target.url(), err:% = e; "Appending scrape report failed");
+                log::warn!(
+                    "msg=\"Appending scrape report failed\" job={} target={} err=\"{e}\"",
+                    self.state.settings.job,
+                    self.state.target.url()
+                );
             }
         }
     }
 
     fn warn(&self, msg: &str, e: &ScrapeError) {
-        log::warn!(job = self.state.settings.job.as_str(), target = self.state.target.url(), err:% = e; "{msg}");
+        log::warn!(
+            "msg=\"{msg}\" job={} target={} err=\"{e}\"",
+            self.state.settings.job,
+            self.state.target.url()
+        );
     }
 
     /// After a stop: wait for when the next scrape would have been (its
