@@ -7,6 +7,7 @@
 mod common;
 mod peers;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -320,60 +321,79 @@ fn logfmt_pairs(line: &str) -> Vec<(String, String)> {
     pairs
 }
 
+/// The first line of `log` containing `needle`, as fields: parsed as
+/// JSON or as logfmt.
+fn log_fields(log: &Path, needle: &str, json: bool) -> Option<HashMap<String, String>> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let line = text.lines().find(|l| l.contains(needle))?;
+    let fields = if json {
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
+            .expect("one JSON object per line")
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map_or(v.to_string(), str::to_string)))
+            .collect()
+    } else {
+        logfmt_pairs(line).into_iter().collect()
+    };
+    Some(fields)
+}
+
 #[test]
-fn scrape_errors_with_quotes_stay_one_field_in_logfmt_and_json() {
+fn job_target_and_quoted_errors_stay_fields_in_logfmt_and_json() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = peers::free_port();
+    // Each scrape repeats a series: a warning naming job and target.
+    let target = TestServer::start(|_| Reply::text("dup 1\ndup 2\n"));
     let config = format!(
         "scrape_configs:\n  - job_name: \"two words\"\n    scrape_interval: 1s\n    \
-         static_configs:\n      - targets: [\"127.0.0.1:{port}\"]\n"
+         static_configs:\n      - targets: [\"{}\"]\n",
+        target.address()
     );
     let cfg = dir.path().join("edge.yml");
-    std::fs::write(&cfg, config).expect("write config");
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    for format in ["logfmt", "json"] {
+    let url = format!("http://{}/metrics", target.address());
+    for (format, json) in [("logfmt", false), ("json", true)] {
+        std::fs::write(&cfg, &config).expect("write config");
         let log = dir.path().join(format!("{format}.log"));
         let mut a = args(dir.path(), &cfg, free_port());
-        a.push("--log.level=debug".into());
         a.push(format!("--log.format={format}"));
         let mut child = ChildGuard::spawn(BIN, &a, &log);
-        let failed_line = || {
-            std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .lines()
-                .find(|l| l.contains("Scrape failed"))
-                .map(str::to_string)
-        };
+        let dup = "same timestamp";
         assert!(
-            wait_until(SETTLE, || failed_line().is_some()),
+            wait_until(SETTLE, || log_fields(&log, dup, json).is_some()),
             "{format}: no scrape"
         );
-        let line = failed_line().expect("line");
-        let fields: std::collections::HashMap<String, String> = match format {
-            "json" => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line)
-                .expect("one JSON object per line")
-                .into_iter()
-                .map(|(k, v)| (k, v.as_str().map_or(v.to_string(), str::to_string)))
-                .collect(),
-            _ => logfmt_pairs(&line).into_iter().collect(),
-        };
-        assert_eq!(fields["level"], "debug", "{line}");
-        assert_eq!(fields["msg"], "Scrape failed", "{line}");
+        let fields = log_fields(&log, dup, json).expect("line");
+        assert_eq!(fields["level"], "warn", "{fields:?}");
+        assert!(
+            fields["msg"].starts_with("Error on ingesting samples"),
+            "{fields:?}"
+        );
         assert!(
             fields["caller"].starts_with("scrape/scrape_loop.rs:"),
-            "{line}"
+            "{fields:?}"
         );
-        assert_eq!(fields["job"], "two words", "{line}");
-        assert_eq!(fields["target"], url, "{line}");
+        assert_eq!(fields["job"], "two words", "{fields:?}");
+        assert_eq!(fields["target"], url, "{fields:?}");
+        assert_eq!(fields["num_dropped"], "1", "{fields:?}");
+        assert!(!fields["ts"].is_empty(), "{fields:?}");
+
+        // A refused reload: the error text holds quotes and spaces.
+        std::fs::write(&cfg, "global:\n  scrape_interval: \"1 x\"\n").expect("write");
+        child.signal(1);
+        let refused = "Error reloading config";
         assert!(
-            fields["err"].starts_with(&format!("Get \"{url}\": ")),
-            "{line}"
+            wait_until(SETTLE, || log_fields(&log, refused, json).is_some()),
+            "{format}: no reload error"
         );
-        assert!(!fields["ts"].is_empty(), "{line}");
+        let fields = log_fields(&log, refused, json).expect("line");
+        assert_eq!(fields["level"], "error", "{fields:?}");
+        assert!(
+            fields["err"].ends_with("global.scrape_interval: not a valid duration string: \"1 x\""),
+            "{fields:?}"
+        );
         child.child.kill().expect("kill");
         child.child.wait().expect("reap");
-        let text = std::fs::read_to_string(&log).expect("log");
-        if format == "json" {
+        if json {
+            let text = std::fs::read_to_string(&log).expect("log");
             for l in text.lines() {
                 let v: serde_json::Value = serde_json::from_str(l).expect("every line is JSON");
                 assert!(v["ts"].is_string() && v["level"].is_string() && v["msg"].is_string());
