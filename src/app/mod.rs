@@ -183,6 +183,12 @@ impl App {
                 listen_address: app.flags.listen_address.clone(),
                 enable_lifecycle: app.flags.enable_lifecycle,
                 web_config_file: app.flags.web_config_file.clone(),
+                query_limits: edgescrape::promql::Limits {
+                    max_samples: app.flags.query_max_samples,
+                    max_series: app.flags.query_max_series,
+                    timeout: app.flags.query_timeout.0,
+                    lookback: app.flags.query_lookback_delta.0,
+                },
                 limits: web::Limits {
                     max_connections: app.flags.max_connections,
                     ..web::Limits::default()
