@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgescrape::config::{ByteSize, Config, Duration as PromDuration};
 use edgescrape::labels::Labels;
+use edgescrape::promql::{self, Limits};
 use edgescrape::relabel;
 use edgescrape::web::{format, selector};
 use proptest::prelude::*;
@@ -308,6 +309,39 @@ fn load_and_use(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// PromQL built from the subset's pieces with hostile durations and
+/// offsets, or arbitrary text.
+fn promql_text() -> impl Strategy<Value = String> {
+    let duration = prop_oneof![
+        4 => "[1-9][0-9]{0,2}(ms|s|m|h|d|w|y)",
+        1 => duration_text(),
+    ];
+    let selector = prop_oneof![
+        Just("up".to_string()),
+        Just("up{job=\"j\"}".to_string()),
+        Just("{__name__=~\".+\"}".to_string()),
+    ];
+    prop_oneof![
+        (selector.clone(), duration.clone(), duration.clone())
+            .prop_map(|(s, r, o)| format!("rate({s}[{r}] offset {o})")),
+        (selector.clone(), duration.clone()).prop_map(|(s, o)| format!("{s} offset -{o}")),
+        (selector.clone(), "-?[0-9]{1,25}(\\.[0-9]{1,5})?")
+            .prop_map(|(s, at)| format!("{s} @ {at}")),
+        (selector, duration).prop_map(|(s, r)| format!("sum by (job) (increase({s}[{r}]))")),
+        "\\PC{0,60}",
+    ]
+}
+
+/// Milliseconds across the whole range the API accepts, ends included.
+fn api_time_ms() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        Just(-9_223_309_901_257_974_000i64),
+        Just(9_223_309_901_257_974_000i64),
+        -9_223_309_901_257_974_000i64..=9_223_309_901_257_974_000,
+        0i64..2_000_000_000_000,
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 256,
@@ -364,6 +398,27 @@ proptest! {
             if let Some(t) = as_time {
                 prop_assert!(!format::rfc3339_nano(t).is_empty());
             }
+        }
+    }
+
+    #[test]
+    fn promql_queries_at_any_time_answer_or_are_refused(
+        query in promql_text(),
+        at in api_time_ms(),
+        span in api_time_ms(),
+        step in prop_oneof![1i64..100_000, Just(i64::MAX)],
+    ) {
+        let select = |_: &[_], mint: i64, maxt: i64| -> Result<Vec<promql::ast::SeriesSamples>, String> {
+            // A few samples near the window's ends.
+            let labels = Labels::from_pairs([("__name__", "up"), ("job", "j")]);
+            Ok(vec![(labels, vec![(mint, 1.0), (maxt, 2.0)])])
+        };
+        let limits = Limits::default();
+        let _ = promql::instant_query(&query, at, &limits, &select);
+        // The range API's own guard: at most 11,000 points per series.
+        let (start, end) = (at.min(span), at.max(span));
+        if end.saturating_sub(start) / step <= 11_000 {
+            let _ = promql::range_query(&query, start, end, step, &limits, &select);
         }
     }
 

@@ -246,6 +246,22 @@ fn absurd_query_times_are_bad_data_and_the_server_lives() {
             other => panic!("time={time}: {other:?}"),
         }
     }
+    // Range queries over the whole accepted range: the point count and the
+    // step loop saturate instead of overflowing (or wrapping into a loop
+    // of two minutes in a release build).
+    let (min, max) = ("-9223309901257974", "9223309901257974");
+    for (start, end, step, status) in [(min, max, "1", 400), (max, max, "292y", 200)] {
+        let url = format!(
+            "{}/api/v1/query_range?query=up&start={start}&end={end}&step={step}",
+            edge.base
+        );
+        let got = match ureq::get(&url).call() {
+            Ok(resp) => resp.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("{url}: {e}"),
+        };
+        assert_eq!(got, status, "{url}");
+    }
     wait_http_ok(&format!("{}/-/healthy", edge.base), SETTLE);
     assert!(!edge.log_text().contains("panicked"), "{}", edge.log_text());
 }
