@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs the real programs the tests and benchmarks run against, from
 # Debian's packages: prometheus 2.42, victoria-metrics (with vmagent),
-# prometheus-node-exporter, nginx and chromium, plus procps (kill) and
+# prometheus-node-exporter, nginx, chromium, tinyproxy (proxy tests) and
+# dnsmasq (DNS SD tests), nginx's stream module (a TLS front for an https
+# proxy in tests), plus procps (kill) and
 # util-linux (prlimit) that tests call. Services are not started by
 # the packages; each test starts what it needs on 127.0.0.1 and stops it.
 set -eu
 
-want="prometheus victoria-metrics prometheus-node-exporter nginx-light chromium procps util-linux strace"
+want="prometheus victoria-metrics prometheus-node-exporter nginx-light chromium procps util-linux strace tinyproxy dnsmasq libnginx-mod-stream"
 missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -20,8 +20,33 @@ pub fn register(metrics: &Metrics, app: &Arc<App>) {
             scrape(&app, out);
             storage(&app, out);
             remote(&app, out);
+            discovery(&app, out);
         }
     });
+}
+
+fn discovery(app: &App, out: &mut MetricsWriter) {
+    let Some(m) = app.discovery.lock().as_ref().map(|d| d.metrics()) else {
+        return;
+    };
+    out.counter(
+        "prometheus_sd_http_failures_total",
+        "Number of HTTP service discovery refresh failures.",
+        &[],
+        m.http_failures.load(Ordering::Relaxed) as f64,
+    );
+    out.counter(
+        "prometheus_sd_dns_lookups_total",
+        "The number of DNS-SD lookups.",
+        &[],
+        m.dns_lookups.load(Ordering::Relaxed) as f64,
+    );
+    out.counter(
+        "prometheus_sd_dns_lookup_failures_total",
+        "The number of DNS-SD lookup failures.",
+        &[],
+        m.dns_lookup_failures.load(Ordering::Relaxed) as f64,
+    );
 }
 
 fn reload(app: &App, out: &mut MetricsWriter) {

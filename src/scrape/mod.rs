@@ -55,6 +55,7 @@
 
 mod buffers;
 mod cache;
+mod failure_log;
 mod manager;
 mod metrics;
 mod pool;

@@ -21,6 +21,7 @@ use crate::http_client::HttpClient;
 use crate::labels::LabelsBuilder;
 
 use super::cache::ScrapeCache;
+use super::failure_log::FailureLog;
 use super::metrics::PoolMetrics;
 use super::scrape_loop::{LoopEnv, LoopHandle, LoopSettings, LoopState, ScrapeLoop};
 use super::scraper::{accept_header, TargetScraper};
@@ -77,8 +78,17 @@ pub struct ScrapePool {
     cancelled: Receiver<()>,
 }
 
-fn settings_from(cfg: &ScrapeConfig, extra_metrics: bool) -> LoopSettings {
-    LoopSettings {
+fn settings_from(cfg: &ScrapeConfig, extra_metrics: bool) -> Result<LoopSettings, ScrapeError> {
+    let failure_log = match &cfg.scrape_failure_log_file {
+        Some(path) => Some(Arc::new(FailureLog::open(path, &cfg.job_name).map_err(
+            |e| ScrapeError::Pool {
+                job: cfg.job_name.clone(),
+                message: format!("can't create json logger {}: {e}", path.display()),
+            },
+        )?)),
+        None => None,
+    };
+    Ok(LoopSettings {
         job: cfg.job_name.clone(),
         honor_labels: cfg.honor_labels,
         honor_timestamps: cfg.honor_timestamps,
@@ -89,7 +99,9 @@ fn settings_from(cfg: &ScrapeConfig, extra_metrics: bool) -> LoopSettings {
         label_value_length_limit: cfg.label_value_length_limit.unwrap_or(0),
         metric_relabel: cfg.metric_relabel_configs.clone(),
         extra_metrics,
-    }
+        fallback_media_type: cfg.fallback_scrape_protocol.map(|p| p.media_type()),
+        failure_log,
+    })
 }
 
 /// Whether a loop's cache stays valid under the new config: only settings
@@ -113,6 +125,7 @@ impl ScrapePool {
             job: cfg.job_name.clone(),
             message: format!("error creating HTTP client: {e}"),
         })?;
+        let settings = settings_from(&cfg, env.extra_metrics)?;
         let (cancel_tx, cancel_rx) = bounded(0);
         let metrics = Arc::new(PoolMetrics::default());
         metrics.target_limit.set(cfg.target_limit.unwrap_or(0));
@@ -120,7 +133,7 @@ impl ScrapePool {
             job: cfg.job_name.clone(),
             metrics,
             inner: Mutex::new(Inner {
-                settings: Arc::new(settings_from(&cfg, env.extra_metrics)),
+                settings: Arc::new(settings),
                 accept: accept_header(&cfg.protocols()).into(),
                 client: Arc::new(client),
                 config: cfg,
@@ -382,9 +395,12 @@ impl ScrapePool {
                 message: format!("error creating HTTP client: {e}"),
             }
         })?;
+        let settings = settings_from(&cfg, self.env.extra_metrics).inspect_err(|_| {
+            metrics.target_scrape_pool_reloads_failed_total.inc();
+        })?;
         let reuse = reusable_cache(&inner.config, &cfg);
         inner.client = Arc::new(client);
-        inner.settings = Arc::new(settings_from(&cfg, self.env.extra_metrics));
+        inner.settings = Arc::new(settings);
         inner.accept = accept_header(&cfg.protocols()).into();
         inner.config = Arc::clone(&cfg);
         self.metrics.target_limit.set(cfg.target_limit.unwrap_or(0));

@@ -27,10 +27,11 @@ use parking_lot::Mutex;
 use crate::labels::{Labels, LabelsBuilder, METRIC_NAME};
 use crate::relabel::{self, RelabelConfig};
 use crate::storage::{stale_nan, AppendError, Appendable, Appender, SeriesRef};
-use crate::textparse::{Entry, Parser};
+use crate::textparse::{self, Entry, Parser};
 
 use super::buffers::BufferPool;
 use super::cache::{Lookup, ScrapeCache};
+use super::failure_log::FailureLog;
 use super::metrics::{ScrapeMetrics, Summary};
 use super::scraper::TargetScraper;
 use super::target::Target;
@@ -88,6 +89,11 @@ pub struct LoopSettings {
     pub metric_relabel: Vec<RelabelConfig>,
     /// Append the extra report series (`--enable-feature=extra-scrape-metrics`).
     pub extra_metrics: bool,
+    /// Media type of `fallback_scrape_protocol`: how a body with a missing
+    /// or unknown Content-Type is parsed (`None`: as the text format).
+    pub fallback_media_type: Option<&'static str>,
+    /// `scrape_failure_log_file`, opened.
+    pub failure_log: Option<Arc<FailureLog>>,
 }
 
 /// Counts of one [`LoopState::append`].
@@ -167,6 +173,8 @@ impl LoopState {
         let settings = Arc::clone(&self.settings);
         let mut limit_count: u64 = 0;
         let mut sample_limit_hit = false;
+        let content_type =
+            textparse::content_type_or_fallback(content_type, settings.fallback_media_type);
         let mut parser = Parser::new(body, content_type);
         self.cache.begin_scrape();
 
@@ -175,6 +183,8 @@ impl LoopState {
                 Ok(Entry::Series) => {}
                 Ok(_) => continue,
                 Err(e) => {
+                    // As Prometheus 2.42, which counts a sample it then fails to append.
+                    out.total += u64::from(e.counted_as_sample);
                     out.error = Some(ScrapeError::Parse(e.to_string()));
                     break;
                 }
@@ -867,6 +877,9 @@ impl ScrapeLoop {
                         self.state.settings.job,
                         self.state.target.url()
                     );
+                    if let Some(failure_log) = &self.state.settings.failure_log {
+                        failure_log.log(self.state.target.url(), &e.to_string());
+                    }
                     if e == ScrapeError::BodySizeLimit {
                         bytes = -1;
                         self.env

@@ -99,6 +99,10 @@ pub struct ParseError {
     /// The start of the offending line (at most [`ParseError::SNIPPET_LEN`]
     /// characters, invalid UTF-8 replaced).
     pub snippet: String,
+    /// Whether Prometheus 2.42 reads the offending line as a sample and
+    /// counts it in `scrape_samples_scraped` before failing the scrape
+    /// (duplicate label names, which it finds only when appending).
+    pub counted_as_sample: bool,
 }
 
 impl ParseError {
@@ -119,6 +123,15 @@ impl ParseError {
             line,
             message,
             snippet: text.chars().take(Self::SNIPPET_LEN).collect(),
+            counted_as_sample: false,
+        }
+    }
+
+    /// The same error, marked as one Prometheus counts as a sample.
+    pub(crate) fn counted_as_sample(self) -> ParseError {
+        ParseError {
+            counted_as_sample: true,
+            ..self
         }
     }
 }
@@ -267,6 +280,25 @@ impl<'a> Parser<'a> {
     /// Whether this parser reads OpenMetrics.
     pub fn is_openmetrics(&self) -> bool {
         matches!(self, Parser::OpenMetrics(_))
+    }
+}
+
+/// The Content-Type to parse a body as: `content_type` itself when it names
+/// a format Prometheus knows, else the media type of `fallback`
+/// (`fallback_scrape_protocol`, as Prometheus 3's `extractMediaType`).
+/// Without a fallback it is `content_type` unchanged, which [`Parser::new`]
+/// reads as the text format, as Prometheus 2.x does; nothing is computed
+/// then, so the scrape path allocates nothing more.
+pub fn content_type_or_fallback<'a>(content_type: &'a str, fallback: Option<&'a str>) -> &'a str {
+    let known = || {
+        matches!(
+            media_type(content_type).as_deref(),
+            Some("application/openmetrics-text" | "application/vnd.google.protobuf" | "text/plain")
+        )
+    };
+    match fallback {
+        Some(fallback) if !known() => fallback,
+        _ => content_type,
     }
 }
 

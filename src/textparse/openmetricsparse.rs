@@ -286,7 +286,7 @@ impl<'a> OpenMetricsParser<'a> {
         }
         if let Some(dup) = find_duplicate(self.labels.iter().map(|l| l.0), &mut self.scratch) {
             let msg = format!("label name \"{}\" is not unique", checked_str(dup));
-            return Err(self.err_at(self.start, msg));
+            return Err(self.err_at(self.start, msg).counted_as_sample());
         }
         Ok(Entry::Series)
     }

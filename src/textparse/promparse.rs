@@ -250,7 +250,9 @@ impl<'a> PromParser<'a> {
         }
         if let Some(dup) = find_duplicate(self.labels.iter().map(|l| l.0), &mut self.scratch) {
             let msg = format!("label name \"{}\" is not unique", checked_str(dup));
-            return Some(Err(ParseError::at(self.l.b, self.start, msg)));
+            return Some(Err(
+                ParseError::at(self.l.b, self.start, msg).counted_as_sample()
+            ));
         }
         Some(Ok(Entry::Series))
     }
