@@ -130,7 +130,7 @@ impl Wal {
     /// Writes one batch: a series record for each series the WAL does not
     /// hold yet (its labels from `labels_of`), then one samples record,
     /// written and fsynced together with the batches of concurrent commits
-    /// (see the module doc of [`self`]). `samples` yields `(ref, t, v)` with
+    /// (group commit, see `wal/commit.rs`). `samples` yields `(ref, t, v)` with
     /// non-zero refs, a ref always standing for the same labels. A sample
     /// whose ref neither the WAL nor `labels_of` knows is left out. Returns
     /// the position after the batch once it is written and, under

@@ -70,7 +70,7 @@
 //!   or of the machine loses no committed sample; the batch being written at
 //!   the moment of the crash is either whole on disk or cut off at replay as
 //!   a torn tail (the commit that wrote it had not returned). Concurrent
-//!   commits share one write and one fsync (group commit, see [`commit`]),
+//!   commits share one write and one fsync (group commit, see `wal/commit.rs`),
 //!   so fsyncs per second follow the disk's latency, not the number of
 //!   scrape loops.
 //! - [`FsyncPolicy::Interval`]: `commit()` returns after `write`, and a
@@ -231,7 +231,7 @@ pub struct WalOptions {
     /// waits for more commits to join its write and fsync (zero: none).
     /// Each commit may take this much longer; in exchange fsyncs per second
     /// stay at most one per window, and each rewrites a partial page less
-    /// often (see the module doc of [`commit`]).
+    /// often (see the module doc of `wal/commit.rs`).
     pub commit_window: Duration,
 }
 
@@ -510,7 +510,7 @@ impl ReaderHandle {
 /// The write-ahead log of one storage.
 ///
 /// Shared by `Arc`: any thread may call [`Wal::log`]; concurrent commits
-/// share one write and one fsync (see [`commit`]). A background thread
+/// share one write and one fsync (see `wal/commit.rs`). A background thread
 /// named `wal` fsyncs under [`FsyncPolicy::Interval`] and applies
 /// retention; [`Wal::close`] stops and joins it.
 pub struct Wal {
