@@ -11,7 +11,7 @@ use discovery_common::{
 };
 use edgescrape::discovery::{read_file, Manager, FILEPATH_LABEL};
 
-/// Every log line of this test binary, as `LEVEL message`.
+/// Every log line of this test binary, as `LEVEL message key=value…`.
 static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 struct Capture;
@@ -21,10 +21,25 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, record: &log::Record) {
-        let line = format!("{} {}", record.level(), record.args());
+        let mut line = format!("{} {}", record.level(), record.args());
+        let _ = record.key_values().visit(&mut Pairs(&mut line));
         LOGGED.lock().unwrap().push(line);
     }
     fn flush(&self) {}
+}
+
+/// Appends a record's key-value pairs to its line as ` key=value`.
+struct Pairs<'a>(&'a mut String);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Pairs<'_> {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        self.0.push_str(&format!(" {key}={value}"));
+        Ok(())
+    }
 }
 
 fn capture_logs() {
