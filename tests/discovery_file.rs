@@ -1,6 +1,7 @@
 //! File-based discovery on real files: formats, globs, changes, errors.
 
 mod discovery_common;
+mod log_pairs;
 
 use std::path::Path;
 use std::sync::{Mutex, Once};
@@ -22,24 +23,12 @@ impl log::Log for Capture {
     }
     fn log(&self, record: &log::Record) {
         let mut line = format!("{} {}", record.level(), record.args());
-        let _ = record.key_values().visit(&mut Pairs(&mut line));
+        for (key, value) in log_pairs::pairs(record) {
+            line.push_str(&format!(" {key}={value}"));
+        }
         LOGGED.lock().unwrap().push(line);
     }
     fn flush(&self) {}
-}
-
-/// Appends a record's key-value pairs to its line as ` key=value`.
-struct Pairs<'a>(&'a mut String);
-
-impl<'kvs> log::kv::VisitSource<'kvs> for Pairs<'_> {
-    fn visit_pair(
-        &mut self,
-        key: log::kv::Key<'kvs>,
-        value: log::kv::Value<'kvs>,
-    ) -> Result<(), log::kv::Error> {
-        self.0.push_str(&format!(" {key}={value}"));
-        Ok(())
-    }
 }
 
 fn capture_logs() {
