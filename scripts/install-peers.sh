@@ -17,14 +17,17 @@ done
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-# Keep package scripts from starting daemons on this machine.
-printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-$SUDO chmod +x /usr/sbin/policy-rc.d
+# Keep package scripts from starting daemons on this machine. A
+# policy-rc.d the machine already has is left as it is; the one written
+# here is removed again, even when the install fails.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends $missing
-$SUDO rm -f /usr/sbin/policy-rc.d
-# Packages that start anyway (no policy-rc.d honoured) are stopped again.
-for svc in prometheus prometheus-node-exporter victoria-metrics nginx; do
-    pkill -x "$svc" 2>/dev/null || true
-done
+# Nothing is stopped afterwards: policy-rc.d kept the packages from
+# starting anything, and a process found by name may be one this script
+# never started (an operator's own prometheus or nginx).

@@ -1,4 +1,5 @@
-//! Command-line flags, as Prometheus spells them, and log set-up.
+//! Command-line flags, as Prometheus spells them (log output is set up by
+//! [`crate::logging`]).
 //!
 //! Flags are parsed by hand: there are a dozen of them, all `--name=value`
 //! or `--name value` in Prometheus's dotted style, and a parser crate would
@@ -11,7 +12,6 @@
 //! ```
 
 use std::fmt;
-use std::io::Write;
 use std::path::PathBuf;
 
 use crate::config::{ByteSize, Duration};
@@ -486,17 +486,6 @@ impl NamedValue for LogLevel {
     }
 }
 
-impl LogLevel {
-    fn filter(self) -> log::LevelFilter {
-        match self {
-            LogLevel::Debug => log::LevelFilter::Debug,
-            LogLevel::Info => log::LevelFilter::Info,
-            LogLevel::Warn => log::LevelFilter::Warn,
-            LogLevel::Error => log::LevelFilter::Error,
-        }
-    }
-}
-
 /// `--log.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -575,55 +564,6 @@ Flags (--flag=value or --flag value):
 /// The `--version` text.
 pub fn version() -> String {
     format!("edgescrape, version {}", env!("CARGO_PKG_VERSION"))
-}
-
-/// Sends `log` records to stderr in the chosen format at the chosen level.
-/// Call once, before any thread logs.
-pub fn init_logging(level: LogLevel, format: LogFormat) {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(level.filter());
-    builder.format(move |buf, record| {
-        let ts = buf.timestamp_millis();
-        let level = match record.level() {
-            log::Level::Error => "error",
-            log::Level::Warn => "warn",
-            log::Level::Info => "info",
-            log::Level::Debug | log::Level::Trace => "debug",
-        };
-        let caller = record.target().trim_start_matches("edgescrape::");
-        let msg = record.args().to_string();
-        match format {
-            // Records written as key=value pairs (`msg="..." job=x`) are
-            // already logfmt; plain messages are quoted as one `msg`.
-            LogFormat::Logfmt if msg.starts_with("msg=") => {
-                writeln!(buf, "ts={ts} level={level} caller={caller} {msg}")
-            }
-            LogFormat::Logfmt => writeln!(
-                buf,
-                "ts={ts} level={level} caller={caller} msg={}",
-                logfmt_value(&msg)
-            ),
-            LogFormat::Json => {
-                let line = serde_json::json!({
-                    "ts": ts.to_string(),
-                    "level": level,
-                    "caller": caller,
-                    "msg": msg,
-                });
-                writeln!(buf, "{line}")
-            }
-        }
-    });
-    // A second call keeps the first logger, which is what a caller wants.
-    let _ = builder.try_init();
-}
-
-/// Quotes a logfmt value when it needs it.
-fn logfmt_value(s: &str) -> String {
-    if !s.is_empty() && !s.contains(|c: char| c == ' ' || c == '"' || c == '=' || c.is_control()) {
-        return s.to_string();
-    }
-    format!("{s:?}")
 }
 
 #[cfg(test)]
@@ -778,13 +718,5 @@ mod tests {
             &["--enable-feature=x"],
             "unknown feature \"x\"; edgescrape knows: extra-scrape-metrics",
         );
-    }
-
-    #[test]
-    fn logfmt_quotes_only_when_needed() {
-        assert_eq!(logfmt_value("ready"), "ready");
-        assert_eq!(logfmt_value("two words"), "\"two words\"");
-        assert_eq!(logfmt_value("a=\"b\""), "\"a=\\\"b\\\"\"");
-        assert_eq!(logfmt_value(""), "\"\"");
     }
 }

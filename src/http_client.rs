@@ -460,7 +460,7 @@ impl HttpClient {
             state.tls = build_tls(&self.config.tls_config)?;
             state.agents.clear();
             state.tls_stamps = now;
-            log::debug!("msg=\"TLS files changed, client rebuilt\"");
+            log::debug!("TLS files changed, client rebuilt");
         }
         let key = proxy.map(str::to_string);
         if let Some(agent) = state.agents.get(&key) {

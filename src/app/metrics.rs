@@ -121,6 +121,12 @@ fn scrape(app: &App, out: &mut MetricsWriter) {
             c.get() as f64,
         );
     }
+    out.counter(
+        "edgescrape_target_scrape_loop_panics",
+        "Total number of scrape loops that panicked; each target was started again.",
+        &[],
+        m.target_scrape_loop_panics_total.get() as f64,
+    );
     for (job, p) in app.scrape.pool_metrics() {
         let label = [("scrape_job", job.as_str())];
         out.gauge(

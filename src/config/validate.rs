@@ -668,7 +668,40 @@ fn check_remote_write(
             ));
         }
     }
+    check_queue_counts(&rw.queue_config, root, path)?;
     check_http(&mut rw.http, root, path)
+}
+
+/// The largest `queue_config` counts edgescrape takes. Each sizes
+/// something allocated or spawned when the queue starts (the shards'
+/// channels and send buffers, a thread per shard), so a value a few zeros
+/// too long would abort the process on a failed allocation or run it out
+/// of threads. Prometheus has no bounds; its defaults are 10000, 2000, 1
+/// and 50.
+const QUEUE_COUNT_BOUNDS: [(&str, usize); 4] = [
+    ("capacity", 1_000_000),
+    ("max_samples_per_send", 100_000),
+    ("min_shards", 64),
+    ("max_shards", 10_000),
+];
+
+fn check_queue_counts(q: &super::QueueConfig, root: &Node, path: &[Step]) -> Result<(), Refusal> {
+    let values = [
+        q.capacity,
+        q.max_samples_per_send,
+        q.min_shards,
+        q.max_shards,
+    ];
+    for ((field, bound), value) in QUEUE_COUNT_BOUNDS.into_iter().zip(values) {
+        if value > bound {
+            return Err(Refusal::at_value(
+                root,
+                &sub(path, &[key("queue_config"), key(field)]),
+                format!("{value} is more than edgescrape allows ({bound})"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

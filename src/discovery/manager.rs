@@ -518,9 +518,14 @@ impl SyncSender {
     ///
     /// Prometheus only sends on a 5s tick; sending the first change at once
     /// gets targets scraped without waiting a tick at start and after reloads.
+    /// Likewise a provider's first groups (a file provider reads its files
+    /// just after the static groups went out) are sent at once, not after
+    /// the interval: only changes to groups already sent are throttled.
     fn run(self) {
         let mut last_send: Option<Instant> = None;
         let mut pending = false;
+        // Providers that had reported when the last map went out.
+        let mut reported_at_send = 0;
         loop {
             let timer = match (pending, last_send) {
                 (true, Some(sent)) => at(sent + self.interval),
@@ -531,9 +536,11 @@ impl SyncSender {
                 recv(self.trigger) -> _ => pending = true,
                 recv(timer) -> _ => {}
             }
-            let due = last_send.map_or(true, |sent| sent.elapsed() >= self.interval);
+            let first_groups = self.reported_providers() > reported_at_send;
+            let due =
+                first_groups || last_send.map_or(true, |sent| sent.elapsed() >= self.interval);
             if pending && due {
-                self.send();
+                reported_at_send = self.send();
                 last_send = Some(Instant::now());
                 pending = false;
             }
@@ -541,12 +548,17 @@ impl SyncSender {
         debug!("msg=\"discovery sender stopped\"");
     }
 
-    fn send(&self) {
-        let all = {
+    fn reported_providers(&self) -> usize {
+        reported_providers(&self.shared.targets.lock())
+    }
+
+    /// Sends the full map; returns how many providers it holds groups of.
+    fn send(&self) -> usize {
+        let (all, reported) = {
             let mut targets = self.shared.targets.lock();
             let all = targets.all_groups();
             targets.removed_jobs.clear();
-            all
+            (all, reported_providers(&targets))
         };
         let groups: usize = all.values().map(Vec::len).sum();
         debug!(
@@ -564,5 +576,15 @@ impl SyncSender {
             // Only this thread sends, so the slot is free now.
             let _ = self.sync_tx.try_send(all);
         }
+        reported
     }
+}
+
+/// How many registered providers have reported groups.
+fn reported_providers(targets: &Targets) -> usize {
+    targets
+        .providers
+        .values()
+        .filter(|set| set.is_some())
+        .count()
 }

@@ -124,7 +124,11 @@ pub fn range_query(
                 }
             }
         }
-        t += step_ms;
+        // Checked: `end_ms` may be Prometheus's maxTime.
+        match t.checked_add(step_ms) {
+            Some(next) => t = next,
+            None => break,
+        }
     }
     Ok(out.into_iter().collect())
 }

@@ -127,6 +127,9 @@ pub struct ScrapeMetrics {
     pub target_scrapes_sample_out_of_bounds_total: Counter,
     /// `prometheus_target_scrapes_cache_flush_forced_total`
     pub target_scrapes_cache_flush_forced_total: Counter,
+    /// `edgescrape_target_scrape_loop_panics_total`: scrape loops that
+    /// panicked (each restarted by its pool).
+    pub target_scrape_loop_panics_total: Counter,
     /// `prometheus_target_interval_length_seconds{interval}`
     interval_length: Mutex<BTreeMap<String, Arc<Summary>>>,
     /// `prometheus_target_reload_length_seconds{interval}`

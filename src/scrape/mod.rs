@@ -3,9 +3,11 @@
 //! ```text
 //! discovery ──HashMap<job, Vec<TargetGroup>>──► Manager::run
 //!     update thread ("scrape-update"): stores the target sets,
+//!         try_send(new_job) when a configured job has no pool yet, else
 //!         try_send(trigger_reload)  (capacity 1: bursts coalesce)
-//!     reloader thread ("scrape-reloader"): select! { tick(5s) → if
-//!         triggered: reload(), stop }
+//!     reloader thread ("scrape-reloader"): select! { new_job → reload(),
+//!         tick(5s) → restart panicked loops and arm, armed trigger →
+//!         reload(), stop }
 //! Manager::reload      one ScrapePool per job; pool syncs in parallel
 //! ScrapePool::sync     targets_from_group + populate_labels, dedupe by hash,
 //!                      a ScrapeLoop thread per new target, stop vanished
@@ -14,6 +16,13 @@
 //!                      scrape → parse → ScrapeCache → relabel → limits →
 //!                      stale markers → report series → commit/rollback
 //! ```
+//!
+//! A loop thread that panics catches it: logged with job and target,
+//! counted (`edgescrape_target_scrape_loop_panics_total`), and its pool
+//! starts the target again with an empty cache at the reloader's next tick.
+//! The other targets keep scraping. This needs `panic = "unwind"` (the
+//! default); with `panic = "abort"` a panic ends the process, as a
+//! panicking goroutine ends Prometheus.
 //!
 //! Principal types: [`Manager`] (owned by `main`, shared with the web for
 //! its read-only views), [`ScrapePool`], [`Target`], [`ScrapeCache`],
@@ -124,7 +133,7 @@ pub enum ScrapeError {
         /// Why.
         message: String,
     },
-    /// Some pools failed to take a new configuration.
+    /// Some pools failed to take a new configuration: why, pool by pool.
     ApplyConfig(Vec<String>),
 }
 
@@ -147,10 +156,10 @@ impl fmt::Display for ScrapeError {
             ),
             ScrapeError::Storage(m) => write!(f, "storage: {m}"),
             ScrapeError::Pool { job, message } => write!(f, "scrape pool {job:?}: {message}"),
-            ScrapeError::ApplyConfig(jobs) => write!(
+            ScrapeError::ApplyConfig(failures) => write!(
                 f,
-                "failed to apply the new configuration (scrape pools: {})",
-                jobs.join(", ")
+                "failed to apply the new configuration: {}",
+                failures.join("; ")
             ),
         }
     }

@@ -61,6 +61,8 @@ struct Inner {
     loops: HashMap<u64, LoopHandle>,
     /// Stopped loops still waiting to write end-of-run stale markers.
     finishing: Vec<JoinHandle<ScrapeCache>>,
+    /// The error every loop reports instead of scraping (target_limit).
+    forced: Option<ScrapeError>,
     stopped: bool,
 }
 
@@ -137,6 +139,7 @@ impl ScrapePool {
                 config: cfg,
                 loops: HashMap::new(),
                 finishing: Vec::new(),
+                forced: None,
                 stopped: false,
             }),
             env,
@@ -205,7 +208,8 @@ impl ScrapePool {
         }
         let start = Instant::now();
         let cfg = Arc::clone(&inner.config);
-        let keep = cfg.keep_dropped_targets.unwrap_or(0) as usize;
+        // Saturating: on a 32-bit box a huge limit must not wrap to 0 (all).
+        let keep = usize::try_from(cfg.keep_dropped_targets.unwrap_or(0)).unwrap_or(usize::MAX);
         let mut all = Vec::new();
         let mut dropped = Vec::new();
         let mut dropped_count = 0;
@@ -214,10 +218,7 @@ impl ScrapePool {
             let (targets, failures) =
                 targets_from_group(group, &cfg, self.env.no_default_port, &mut lb);
             for e in &failures {
-                log::error!(
-                    "msg=\"Creating target failed\" scrape_pool={} err=\"{e}\"",
-                    self.job
-                );
+                log::error!(scrape_pool = self.job.as_str(), err:% = e; "Creating target failed");
             }
             self.metrics.sync_failed_total.add(failures.len() as u64);
             for t in targets {
@@ -293,6 +294,7 @@ impl ScrapePool {
         for handle in inner.loops.values() {
             handle.set_forced_error(forced.clone());
         }
+        inner.forced = forced.clone();
         for (hash, scrape_loop) in to_start {
             self.start_loop(inner, hash, scrape_loop, &forced);
         }
@@ -348,11 +350,12 @@ impl ScrapePool {
                 inner.loops.insert(hash, handle);
             }
             Err(e) => {
+                let gone = self.targets.lock().active.remove(&hash);
+                let target = gone.as_ref().map_or("", |a| a.target.url());
                 log::error!(
-                    "msg=\"Cannot start scrape thread\" scrape_pool={} err=\"{e}\"",
-                    self.job
+                    job = self.job.as_str(), target = target, err:% = e;
+                    "Cannot start scrape thread"
                 );
-                self.targets.lock().active.remove(&hash);
             }
         }
     }
@@ -404,6 +407,7 @@ impl ScrapePool {
 
         let active_count = self.targets.lock().active.len();
         let forced = self.target_limit_error(&cfg, active_count);
+        inner.forced = forced.clone();
         let mut old: Vec<(u64, LoopHandle)> = inner.loops.drain().collect();
         for (_, handle) in &mut old {
             if reuse {
@@ -437,6 +441,51 @@ impl ScrapePool {
             .reload_length(&cfg.interval().to_string())
             .observe(start.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Starts afresh, with an empty cache, every loop whose thread
+    /// panicked; returns how many. Called by the manager's reloader on
+    /// each tick, so a target that panics on every scrape restarts at most
+    /// once per tick. Prometheus has no counterpart: a panicking goroutine
+    /// ends the whole process there; here one bad target keeps the others
+    /// scraping.
+    pub fn restart_panicked(&self) -> usize {
+        let mut inner = self.inner.lock();
+        if inner.stopped {
+            return 0;
+        }
+        let panicked: Vec<u64> = inner
+            .loops
+            .iter()
+            .filter(|(_, handle)| handle.panicked())
+            .map(|(hash, _)| *hash)
+            .collect();
+        for &hash in &panicked {
+            if let Some(handle) = inner.loops.remove(&hash) {
+                // Ended already: joins at once.
+                let _ = handle.stop_and_join();
+            }
+            let scrape_loop = {
+                let targets = self.targets.lock();
+                let Some(active) = targets.active.get(&hash) else {
+                    continue;
+                };
+                log::warn!(
+                    job = self.job.as_str(), target = active.target.url();
+                    "Restarting scrape loop after a panic"
+                );
+                self.new_loop(
+                    &inner,
+                    &active.target,
+                    active.interval,
+                    active.timeout,
+                    None,
+                )
+            };
+            let forced = inner.forced.clone();
+            self.start_loop(&mut inner, hash, scrape_loop, &forced);
+        }
+        panicked.len()
     }
 
     /// Cancels every loop (no end-of-run stale markers, as Prometheus on

@@ -15,6 +15,7 @@
 //! (which writes none on shutdown, expecting to restart where it was).
 
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -434,15 +435,15 @@ impl LoopState {
     }
 
     fn log_refused(&self, out: &AppendOutcome) {
-        let (job, target) = (&self.settings.job, self.target.url());
+        let (job, target) = (self.settings.job.as_str(), self.target.url());
         if out.out_of_order > 0 {
-            log::warn!("msg=\"Error on ingesting out-of-order samples\" job={job} target={target} num_dropped={}", out.out_of_order);
+            log::warn!(job = job, target = target, num_dropped = out.out_of_order; "Error on ingesting out-of-order samples");
         }
         if out.duplicates > 0 {
-            log::warn!("msg=\"Error on ingesting samples with different value but same timestamp\" job={job} target={target} num_dropped={}", out.duplicates);
+            log::warn!(job = job, target = target, num_dropped = out.duplicates; "Error on ingesting samples with different value but same timestamp");
         }
         if out.out_of_bounds > 0 {
-            log::warn!("msg=\"Error on ingesting samples that are too old or are too far into the future\" job={job} target={target} num_dropped={}", out.out_of_bounds);
+            log::warn!(job = job, target = target, num_dropped = out.out_of_bounds; "Error on ingesting samples that are too old or are too far into the future");
         }
     }
 
@@ -652,6 +653,8 @@ pub(crate) fn unix_ms(t: SystemTime) -> i64 {
 pub(crate) struct LoopShared {
     forced_error: Mutex<Option<ScrapeError>>,
     end_of_run_disabled: AtomicBool,
+    /// Set when the loop thread panicked; its pool restarts the target.
+    panicked: AtomicBool,
 }
 
 impl LoopShared {
@@ -700,6 +703,11 @@ pub(crate) struct LoopHandle {
 impl LoopHandle {
     pub(crate) fn set_forced_error(&self, err: Option<ScrapeError>) {
         self.shared.set_forced_error(err);
+    }
+
+    /// Whether the loop thread panicked and has ended.
+    pub(crate) fn panicked(&self) -> bool {
+        self.shared.panicked.load(Ordering::Acquire)
     }
 
     /// Keeps the loop from writing end-of-run stale markers (its cache
@@ -780,13 +788,42 @@ impl ScrapeLoop {
         let thread = std::thread::Builder::new()
             .name(name)
             .stack_size(LOOP_STACK_SIZE)
-            .spawn(move || self.run(stop_rx, cancel, stopped_tx))?;
+            .spawn(move || self.run_catching_panics(stop_rx, cancel, stopped_tx))?;
         Ok(LoopHandle {
             stop: Some(stop_tx),
             stopped: stopped_rx,
             shared,
             thread,
         })
+    }
+
+    /// [`ScrapeLoop::run`], with a panic caught: it is logged with job and
+    /// target, counted, and flagged for the pool, which starts the target
+    /// afresh (see `ScrapePool::restart_panicked`). The panic's own line
+    /// comes from the process's panic hook. The stop channels go with the
+    /// unwinding, so a pool stopping this loop never waits for it.
+    fn run_catching_panics(
+        self,
+        stop: Receiver<()>,
+        cancel: Receiver<()>,
+        stopped: Sender<()>,
+    ) -> ScrapeCache {
+        let job = self.state.settings.job.clone();
+        let target = self.state.target.url().to_string();
+        let shared = Arc::clone(&self.shared);
+        let metrics = Arc::clone(&self.env.metrics);
+        match catch_unwind(AssertUnwindSafe(move || self.run(stop, cancel, stopped))) {
+            Ok(cache) => cache,
+            Err(_) => {
+                metrics.target_scrape_loop_panics_total.inc();
+                log::error!(
+                    job = job.as_str(), target = target.as_str();
+                    "Scrape loop panicked; the target restarts with an empty cache"
+                );
+                shared.panicked.store(true, Ordering::Release);
+                ScrapeCache::default()
+            }
+        }
     }
 
     fn run(mut self, stop: Receiver<()>, cancel: Receiver<()>, stopped: Sender<()>) -> ScrapeCache {

@@ -71,7 +71,8 @@ pub fn range(series: &dyn SeriesView, limits: &Limits, form: &FormGet<'_>) -> Ap
             ));
         }
         // As Prometheus: more points per series than this is refused.
-        if (end - start) / step_ms > MAX_POINTS_PER_SERIES {
+        // Saturating: start and end may be Prometheus's minTime and maxTime.
+        if end.saturating_sub(start) / step_ms > MAX_POINTS_PER_SERIES {
             return Err(QueryError::BadData(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
                     .to_string(),
