@@ -199,7 +199,11 @@ fn loopback_targets_are_asked_for_identity_unless_compression_is_written() {
     ];
     let mut yaml = "scrape_configs:\n".to_string();
     for (name, extra) in jobs {
-        yaml += &job(name, "100ms", &format!("{extra}    metrics_path: /{name}\n"));
+        yaml += &job(
+            name,
+            "100ms",
+            &format!("{extra}    metrics_path: /{name}\n"),
+        );
     }
     yaml += &job("by_name", "100ms", "    metrics_path: /by_name\n");
     let r = start(&yaml);
