@@ -85,7 +85,7 @@ impl edgescrape::web::SeriesView for Series {
             .storage
             .instant(matchers, at_ms, LOOKBACK_MS)
             .unwrap_or_else(|e| {
-                log::warn!("msg=\"instant query failed\" at_ms={at_ms} err=\"{e}\"");
+                log::warn!(at_ms = at_ms, err:% = e; "Instant query failed");
                 Vec::new()
             })
     }

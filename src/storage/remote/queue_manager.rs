@@ -310,8 +310,8 @@ impl QueueManager {
             }
         };
         log::info!(
-            "remote_write queue started queue={name} url={} shards={n}",
-            cfg.url
+            queue = name.as_str(), url = cfg.url.as_str(), shards = n;
+            "Remote_write queue started"
         );
         Ok(QueueManager {
             name,
@@ -354,9 +354,9 @@ impl QueueManager {
         self.stats.record_stopped();
         self.stop.stop(Instant::now() + timeout);
         if watcher.join().is_err() {
-            log::warn!("remote_write watcher panicked queue={}", self.name);
+            log::warn!(queue = self.name.as_str(); "Remote_write watcher panicked");
         }
-        log::info!("remote_write queue stopped queue={}", self.name);
+        log::info!(queue = self.name.as_str(); "Remote_write queue stopped");
     }
 }
 
@@ -456,8 +456,8 @@ impl Watcher {
             }
             Err(e) => {
                 log::warn!(
-                    "remote_write cannot read the WAL, retrying queue={} err=\"{e}\"",
-                    self.name
+                    queue = self.name.as_str(), err:% = e;
+                    "Remote_write cannot read the WAL, retrying"
                 );
                 Ok(false)
             }
@@ -504,8 +504,8 @@ impl Watcher {
                 self.live = false;
             }
             Err(e) => log::warn!(
-                "remote_write cannot reopen the WAL queue={} err=\"{e}\"",
-                self.name
+                queue = self.name.as_str(), err:% = e;
+                "Remote_write cannot reopen the WAL"
             ),
         }
         Ok(())
@@ -624,9 +624,8 @@ impl Watcher {
         if unknown > 0 {
             self.stats.add_dropped(DropReason::UnknownSeries, unknown);
             log::warn!(
-                "remote_write samples of unknown series dropped queue={} samples={unknown} segment={}",
-                self.name,
-                end.segment
+                queue = self.name.as_str(), samples = unknown, segment = end.segment;
+                "Remote_write samples of unknown series dropped"
             );
         }
         self.stats.add_dropped(DropReason::DroppedSeries, dropped);
@@ -663,10 +662,7 @@ impl Watcher {
                     }
                 }
                 Err(SendTimeoutError::Disconnected(_)) => {
-                    log::warn!(
-                        "remote_write shard exited early queue={} shard={k}",
-                        self.name
-                    );
+                    log::warn!(queue = self.name.as_str(), shard = k; "Remote_write shard exited early");
                     return Err(Stopped);
                 }
             }
@@ -702,10 +698,7 @@ impl Watcher {
                     }
                 }
                 Err(e) => {
-                    log::warn!(
-                        "remote_write cannot save progress queue={} err=\"{e}\"",
-                        self.name
-                    );
+                    log::warn!(queue = self.name.as_str(), err:% = e; "Remote_write cannot save progress");
                     self.tracker.lock().mark_dirty();
                 }
             }
@@ -722,7 +715,7 @@ impl Watcher {
         self.shard_tx.clear();
         for t in std::mem::take(&mut self.shard_threads) {
             if t.join().is_err() {
-                log::warn!("remote_write shard panicked queue={}", self.name);
+                log::warn!(queue = self.name.as_str(); "Remote_write shard panicked");
             }
         }
         self.save_progress(true);
