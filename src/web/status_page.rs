@@ -342,4 +342,28 @@ mod tests {
         assert!(html.contains("time bound in 59m 0s"), "{html}");
         assert!(html.contains("1.0 MiB of 4.0 MiB"), "{html}");
     }
+
+    #[test]
+    fn drops_follow_the_unsent_bytes_and_the_recent_rate() {
+        let queue = QueueStatus {
+            samples_pending: 5,
+            oldest_unsent_ms: Some(999_000_000),
+            bytes_unsent: Some(3 << 20),
+            ..QueueStatus::default()
+        };
+        let wal = WalStatus {
+            bytes: 4 << 20,
+            bytes_written_total: 100 << 20,
+            retention_bytes: Some(5 << 20),
+            retention_time: Some(Duration::from_secs(3600)),
+            recent_write_rate: Some(1024.0 * 1024.0 / 60.0),
+            ..WalStatus::default()
+        };
+        // 2 MiB of room above the unsent 3 MiB at 1 MiB a minute; the
+        // oldest unsent sample is 1000 s old.
+        assert_eq!(
+            until_drops(&wal, &[queue], None, 1_000_000_000),
+            "size bound in about 2m 0s; time bound in 43m 20s"
+        );
+    }
 }
