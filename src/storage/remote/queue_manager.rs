@@ -186,6 +186,7 @@ pub struct QueueManager {
     name: String,
     stats: Arc<QueueStats>,
     stop: Arc<StopSignal>,
+    tracker: Arc<Mutex<AckTracker>>,
     watcher: Option<JoinHandle<()>>,
 }
 
@@ -278,7 +279,7 @@ impl QueueManager {
             wal_dir: wal.dir().to_path_buf(),
             finished: finished_rx,
             stop: stop.clone(),
-            tracker,
+            tracker: tracker.clone(),
             stats: stats.clone(),
             filter_end: saved.filter_end(),
             saved,
@@ -316,6 +317,7 @@ impl QueueManager {
             name,
             stats,
             stop,
+            tracker,
             watcher: Some(watcher),
         })
     }
@@ -328,6 +330,12 @@ impl QueueManager {
     /// The queue's counters.
     pub fn stats(&self) -> &Arc<QueueStats> {
         &self.stats
+    }
+
+    /// The oldest WAL position the queue still needs: everything from
+    /// here on is not yet acknowledged by the receiver.
+    pub fn position(&self) -> Position {
+        self.tracker.lock().read_up_to()
     }
 
     /// Stops reading, gives the shards until `timeout` to deliver what they
@@ -343,6 +351,7 @@ impl QueueManager {
         let Some(watcher) = self.watcher.take() else {
             return;
         };
+        self.stats.record_stopped();
         self.stop.stop(Instant::now() + timeout);
         if watcher.join().is_err() {
             log::warn!(queue = self.name.as_str(); "Remote_write watcher panicked");
