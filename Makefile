@@ -19,9 +19,12 @@ peers:
 test: peers
 	$(CARGO) test --all-targets --no-fail-fast
 
-## bench: criterion benchmarks of the hot paths
-bench:
-	$(CARGO) bench
+## bench: edgescrape, vmagent and Prometheus's agent side by side on the same
+## targets (benches/system/; ~7 min a scenario, BENCH_* variables shorten or
+## choose, see its module doc), report in bench/RESULTS.md. The criterion
+## benchmarks of the hot paths: cargo bench --bench NAME.
+bench: peers
+	$(CARGO) bench --bench system
 
 ## lint: formatting and clippy, warnings are errors
 lint:

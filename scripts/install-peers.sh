@@ -6,7 +6,7 @@
 # the packages; each test starts what it needs on 127.0.0.1 and stops it.
 set -eu
 
-want="prometheus victoria-metrics prometheus-node-exporter nginx-light chromium procps util-linux"
+want="prometheus victoria-metrics prometheus-node-exporter nginx-light chromium procps util-linux strace"
 missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

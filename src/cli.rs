@@ -44,6 +44,9 @@ pub struct Flags {
     /// `--web.config.file`: Prometheus exporter-toolkit web config (TLS,
     /// basic auth) for the web endpoints.
     pub web_config_file: Option<PathBuf>,
+    /// `--web.max-connections`: most web connections open at once (512, as
+    /// Prometheus); 0 means no cap.
+    pub max_connections: usize,
     /// `--log.level`.
     pub log_level: LogLevel,
     /// `--log.format`.
@@ -67,6 +70,7 @@ impl Default for Flags {
             listen_address: "127.0.0.1:9099".to_string(),
             enable_lifecycle: false,
             web_config_file: None,
+            max_connections: 512,
             log_level: LogLevel::Info,
             log_format: LogFormat::Logfmt,
             features: Vec::new(),
@@ -115,6 +119,10 @@ impl Flags {
                     .web_config_file
                     .as_ref()
                     .map(|p| p.display().to_string())),
+            ),
+            (
+                "web.max-connections".into(),
+                self.max_connections.to_string(),
             ),
             ("log.level".into(), self.log_level.name().into()),
             ("log.format".into(), self.log_format.name().into()),
@@ -186,6 +194,11 @@ impl Flags {
                             flags.listen_address = value.clone();
                         }
                         "web.config.file" => flags.web_config_file = Some(PathBuf::from(&value)),
+                        "web.max-connections" => {
+                            flags.max_connections = value.parse().map_err(|_| {
+                                bad("expected a whole number of connections (0: no cap)".into())
+                            })?;
+                        }
                         "log.level" => {
                             flags.log_level = LogLevel::parse(&value).ok_or_else(|| {
                                 bad(format!("expected {}", alternatives::<LogLevel>()))
@@ -231,6 +244,7 @@ const VALUE_FLAGS: &[&str] = &[
     "storage.fsync",
     "web.listen-address",
     "web.config.file",
+    "web.max-connections",
     "log.level",
     "log.format",
     "enable-feature",
@@ -484,6 +498,7 @@ Flags (--flag=value or --flag value):
   --web.listen-address=ADDR      web endpoints ({listen})
   --web.enable-lifecycle         allow POST /-/reload and /-/quit
   --web.config.file=FILE         web TLS and basic auth config
+  --web.max-connections=N        most web connections open at once (512; 0: no cap)
   --log.level=LEVEL              debug, info, warn or error (info)
   --log.format=FORMAT            logfmt or json (logfmt)
   --enable-feature=NAME,...      extra-scrape-metrics
@@ -579,6 +594,7 @@ mod tests {
         assert_eq!(f.listen_address, "127.0.0.1:9099");
         assert_eq!(f.retention_time, Some(DEFAULT_RETENTION_TIME));
         assert_eq!(f.fsync, FsyncPolicy::EveryCommit);
+        assert_eq!(f.max_connections, 512);
     }
 
     #[test]
@@ -599,12 +615,14 @@ mod tests {
             "--enable-feature",
             "extra-scrape-metrics",
             "--storage.fsync=100ms",
+            "--web.max-connections=64",
         ]);
         assert_eq!(f.retention_size, Some(ByteSize(512 << 20)));
         assert_eq!(f.retention_time, None, "a size alone turns off 15d");
         assert_eq!(f.listen_address, "0.0.0.0:9100");
         assert!(f.enable_lifecycle);
         assert_eq!(f.web_config_file, Some(PathBuf::from("web.yml")));
+        assert_eq!(f.max_connections, 64);
         assert_eq!(f.log_level, LogLevel::Debug);
         assert_eq!(f.log_format, LogFormat::Json);
         assert_eq!(f.features, vec![Feature::ExtraScrapeMetrics]);
@@ -669,6 +687,7 @@ mod tests {
         refused(&["--web.listen-address=:http"], "--web.listen-address");
         refused(&["--enable-feature=native-histograms"], "native-histograms");
         refused(&["--web.enable-lifecycle=yes"], "--web.enable-lifecycle");
+        refused(&["--web.max-connections=-1"], "--web.max-connections");
         refused(&["serve"], "unexpected argument \"serve\"");
         refused(&["check-config", "--strict"], "unknown flag --strict");
     }

@@ -130,7 +130,7 @@ fn tls_serves_with_a_self_signed_certificate() {
     assert_eq!(r.status, 401);
 
     // A client that does not trust the certificate fails the handshake, and
-    // plain HTTP gets no answer that parses as HTTP.
+    // plain HTTP is refused with a 400, as Go does.
     assert!(ureq::get(&url).call().is_err());
     let plain = url.replacen("https://", "http://", 1);
     assert!(ureq::get(&plain).call().is_err());

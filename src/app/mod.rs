@@ -176,6 +176,10 @@ impl App {
                 listen_address: app.flags.listen_address.clone(),
                 enable_lifecycle: app.flags.enable_lifecycle,
                 web_config_file: app.flags.web_config_file.clone(),
+                limits: web::Limits {
+                    max_connections: app.flags.max_connections,
+                    ..web::Limits::default()
+                },
                 ..WebOptions::default()
             },
             views,

@@ -2,10 +2,11 @@
 //! `/api/v1/targets`, `/api/v1/query`, `/federate`, the status and lifecycle
 //! endpoints, and a targets page at `/`.
 //!
-//! [`Server::start`] binds the listener and starts a fixed pool of named
-//! worker threads (`web worker <n>`) that take requests from `tiny_http`'s
-//! queue and answer them one at a time; there is no async runtime.
-//! [`Server::stop`] wakes and joins every worker. The server reads the rest
+//! [`Server::start`] binds the listener and starts the HTTP/1.1 server of
+//! [`http`](self::http): an accept thread and one named thread per
+//! connection, bounded by [`Limits`] (deadlines, sizes, and the connection
+//! cap `--web.max-connections`); there is no async runtime.
+//! [`Server::stop`] closes and joins them all. The server reads the rest
 //! of the process only through the [`Views`] it is given: the
 //! [`TargetsView`], [`SeriesView`] and [`Lifecycle`] traits and the
 //! [`Metrics`] registry, all of which `main` implements over the real types.
@@ -17,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod federate;
 pub mod format;
+mod http;
 pub mod metrics;
 pub mod page;
 pub mod selector;
@@ -27,6 +29,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use http::Limits;
 pub use metrics::{Metrics, MetricsSource, MetricsWriter};
 pub use server::Server;
 pub use views::{DroppedTargetInfo, Health, Lifecycle, SeriesView, TargetInfo, TargetsView};
@@ -46,8 +49,8 @@ pub struct WebOptions {
     pub external_url: Option<String>,
     /// Name shown in page titles and `/-/healthy` (`edgescrape`).
     pub app_name: String,
-    /// Number of worker threads answering requests.
-    pub workers: usize,
+    /// Connection cap, deadlines and size limits of the HTTP server.
+    pub limits: Limits,
 }
 
 impl Default for WebOptions {
@@ -58,7 +61,7 @@ impl Default for WebOptions {
             web_config_file: None,
             external_url: None,
             app_name: "edgescrape".to_string(),
-            workers: 4,
+            limits: Limits::default(),
         }
     }
 }
@@ -94,7 +97,7 @@ pub enum WebError {
     Tls(PathBuf, String),
     /// Binding the listen address (or setting up TLS on it) failed.
     Listen(String, String),
-    /// A worker thread could not be spawned.
+    /// The accept thread could not be spawned.
     Spawn(std::io::Error),
 }
 
@@ -105,7 +108,7 @@ impl fmt::Display for WebError {
             WebError::TlsFile(p, e) => write!(f, "reading TLS file {}: {e}", p.display()),
             WebError::Tls(p, e) => write!(f, "TLS file {}: {e}", p.display()),
             WebError::Listen(addr, e) => write!(f, "listening on {addr}: {e}"),
-            WebError::Spawn(e) => write!(f, "spawning web worker thread: {e}"),
+            WebError::Spawn(e) => write!(f, "spawning the web accept thread: {e}"),
         }
     }
 }

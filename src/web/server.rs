@@ -1,84 +1,59 @@
-//! The `tiny_http` server, its worker pool and the routes.
+//! The web server: the HTTP layer ([`super::http`]) underneath, the
+//! handler with the routes on top.
 
-use std::io::{Read, Write};
-use std::net::SocketAddr;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use flate2::write::GzEncoder;
-use tiny_http::{Header, Method, Request, Response};
 
 use crate::web::api::{self, ErrorType, TargetsFilter};
 use crate::web::auth::{BasicAuth, WebConfig};
-use crate::web::{federate, metrics, page, selector, Views, WebError, WebOptions};
-
-/// Largest request body read (form-encoded POSTs).
-const MAX_BODY: u64 = 1 << 20;
+use crate::web::http::{tls, Listener, ListenerStats, Method, Request, Response};
+use crate::web::{federate, metrics, page, selector, Metrics, Views, WebError, WebOptions};
 
 /// Bodies at least this long are gzipped when the client accepts it.
 const GZIP_MIN: usize = 1024;
 
-/// A running web server. Dropping it without [`Server::stop`] leaves the
-/// workers running until the process ends.
+/// A running web server. Dropping it without [`Server::stop`] leaves its
+/// threads running until the process ends.
 pub struct Server {
-    http: Arc<tiny_http::Server>,
-    addr: SocketAddr,
+    listener: Listener,
     tls: bool,
-    stopping: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("addr", &self.addr)
+            .field("addr", &self.listener.local_addr())
             .field("tls", &self.tls)
-            .field("workers", &self.workers.len())
             .finish()
     }
 }
 
 impl Server {
     /// Reads the web config (if any), binds the listen address and starts
-    /// the workers. Returns once the server accepts connections.
+    /// the accept thread. Returns once the server accepts connections.
     pub fn start(options: WebOptions, views: Views) -> Result<Server, WebError> {
         let web_config = match &options.web_config_file {
             Some(path) => WebConfig::load(path).map_err(WebError::WebConfig)?,
             None => WebConfig::default(),
         };
-        let http = match &web_config.tls_server_config {
-            Some(tls) => {
-                let certificate = std::fs::read(&tls.cert_file)
-                    .map_err(|e| WebError::TlsFile(tls.cert_file.clone(), e))?;
-                let private_key = std::fs::read(&tls.key_file)
-                    .map_err(|e| WebError::TlsFile(tls.key_file.clone(), e))?;
-                check_pem(&tls.cert_file, &certificate, &tls.key_file, &private_key)?;
-                tiny_http::Server::https(
-                    options.listen_address.as_str(),
-                    tiny_http::SslConfig {
-                        certificate,
-                        private_key,
-                    },
-                )
-            }
-            None => tiny_http::Server::http(options.listen_address.as_str()),
-        }
-        .map_err(|e| WebError::Listen(options.listen_address.clone(), e.to_string()))?;
-        let addr = http.server_addr().to_ip().ok_or_else(|| {
-            WebError::Listen(
-                options.listen_address.clone(),
-                "not an IP listener".to_string(),
-            )
-        })?;
-        let http = Arc::new(http);
+        let tls = server_tls(&web_config)?;
+        raise_open_files_limit(options.limits.max_connections);
+        let listen_error =
+            |e: std::io::Error| WebError::Listen(options.listen_address.clone(), e.to_string());
+        let tcp = TcpListener::bind(options.listen_address.as_str()).map_err(listen_error)?;
+        let addr = tcp.local_addr().map_err(listen_error)?;
         let auth = (!web_config.basic_auth_users.is_empty())
             .then(|| BasicAuth::new(web_config.basic_auth_users.clone()));
         let external_url = options
             .external_url
             .clone()
             .unwrap_or_else(|| format!("http://{}:{}/", hostname(), addr.port()));
+        let metrics = views.metrics.clone();
         let handler = Arc::new(Handler {
             external: ExternalUrl::parse(&external_url),
             own_port: addr.port().to_string(),
@@ -87,41 +62,26 @@ impl Server {
             auth,
             quit_requested: AtomicBool::new(false),
         });
-        let stopping = Arc::new(AtomicBool::new(false));
-        let mut server = Server {
-            http: Arc::clone(&http),
-            addr,
-            tls: web_config.tls_server_config.is_some(),
-            stopping: Arc::clone(&stopping),
-            workers: Vec::new(),
-        };
-        for n in 0..options.workers.max(1) {
-            let http = Arc::clone(&http);
-            let handler = Arc::clone(&handler);
-            let stopping = Arc::clone(&stopping);
-            let spawned = std::thread::Builder::new()
-                .name(format!("web worker {n}"))
-                .spawn(move || worker(&http, &handler, &stopping));
-            match spawned {
-                Ok(h) => server.workers.push(h),
-                Err(e) => {
-                    server.stop();
-                    return Err(WebError::Spawn(e));
-                }
-            }
-        }
+        let serve = move |request: &Request| handler.serve(request);
+        let listener = Listener::start(tcp, tls.clone(), options.limits, Arc::new(serve))
+            .map_err(WebError::Spawn)?;
+        register_metrics(&metrics, listener.stats());
         log::info!(
-            "msg=\"web server listening\" address={addr} tls={} basic_auth={} lifecycle={}",
-            server.tls,
-            handler.auth.is_some(),
-            options.enable_lifecycle
+            "msg=\"web server listening\" address={addr} tls={} basic_auth={} lifecycle={} max_connections={}",
+            tls.is_some(),
+            !web_config.basic_auth_users.is_empty(),
+            options.enable_lifecycle,
+            options.limits.max_connections
         );
-        Ok(server)
+        Ok(Server {
+            listener,
+            tls: tls.is_some(),
+        })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.listener.local_addr()
     }
 
     /// Whether the server speaks TLS.
@@ -129,76 +89,70 @@ impl Server {
         self.tls
     }
 
-    /// Stops taking requests, lets each worker finish the request it is
-    /// answering, and joins them all.
-    pub fn stop(mut self) {
-        self.stop_workers();
-    }
-
-    fn stop_workers(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        for _ in 0..self.workers.len() {
-            self.http.unblock();
-        }
-        for w in self.workers.drain(..) {
-            if w.join().is_err() {
-                log::warn!("msg=\"web worker panicked\"");
-            }
-        }
+    /// Stops taking connections, lets each connection finish the request
+    /// it is answering, closes idle ones, and joins every thread.
+    pub fn stop(self) {
+        self.listener.stop();
     }
 }
 
-fn worker(http: &tiny_http::Server, handler: &Handler, stopping: &AtomicBool) {
-    while !stopping.load(Ordering::SeqCst) {
-        match http.recv() {
-            Ok(request) => handler.serve(request),
-            Err(e) => {
-                if !stopping.load(Ordering::SeqCst) {
-                    log::debug!("msg=\"web receive failed\" err={e}");
-                }
-            }
-        }
+/// The rustls config of the web config's `tls_server_config`, if any.
+fn server_tls(web_config: &WebConfig) -> Result<Option<Arc<rustls::ServerConfig>>, WebError> {
+    let Some(t) = &web_config.tls_server_config else {
+        return Ok(None);
+    };
+    tls::server_config(&t.cert_file, &t.key_file)
+        .map(Some)
+        .map_err(|e| match e {
+            tls::TlsError::Read(p, e) => WebError::TlsFile(p, e),
+            tls::TlsError::Invalid(p, msg) => WebError::Tls(p, msg),
+        })
+}
+
+/// Raises the soft limit on open files to the hard one, as Go's runtime
+/// does at start (so Prometheus runs with it), and warns when it still
+/// leaves too little room for `max_connections` besides the WAL and scrapes.
+fn raise_open_files_limit(max_connections: usize) {
+    /// Descriptors kept for everything but web connections.
+    const OTHER_FILES: u64 = 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < max_connections as u64 + OTHER_FILES => log::warn!(
+            "msg=\"open files limit is low for the web connection cap\" limit={limit} max_connections={max_connections}"
+        ),
+        Ok(limit) => log::debug!("msg=\"open files limit\" limit={limit}"),
+        Err(e) => log::warn!("msg=\"cannot raise the open files limit\" err=\"{e}\""),
     }
 }
 
-/// Checks what `tiny_http` would otherwise panic on: a certificate file
-/// without certificates, a key file without a PKCS#8 or RSA key.
-fn check_pem(
-    cert_path: &std::path::Path,
-    cert: &[u8],
-    key_path: &std::path::Path,
-    key: &[u8],
-) -> Result<(), WebError> {
-    let bad = |p: &std::path::Path, msg: &str| Err(WebError::Tls(p.to_path_buf(), msg.to_string()));
-    let mut certs = 0;
-    for item in rustls_pemfile::read_all(&mut &cert[..]) {
-        match item {
-            Ok(rustls_pemfile::Item::X509Certificate(_)) => certs += 1,
-            Ok(_) => {}
-            Err(e) => return bad(cert_path, &format!("invalid PEM: {e}")),
-        }
-    }
-    if certs == 0 {
-        return bad(cert_path, "no PEM certificate found");
-    }
-    let mut keys = 0;
-    for item in rustls_pemfile::read_all(&mut &key[..]) {
-        match item {
-            Ok(rustls_pemfile::Item::Pkcs8Key(_) | rustls_pemfile::Item::Pkcs1Key(_)) => keys += 1,
-            Ok(rustls_pemfile::Item::Sec1Key(_)) => {
-                return bad(
-                    key_path,
-                    "EC keys must be in PKCS#8 form (openssl pkcs8 -topk8 -nocrypt)",
-                )
-            }
-            Ok(_) => {}
-            Err(e) => return bad(key_path, &format!("invalid PEM: {e}")),
-        }
-    }
-    if keys == 0 {
-        return bad(key_path, "no PKCS#8 or RSA private key found");
-    }
-    Ok(())
+/// The listener's connection counts on `/metrics`.
+fn register_metrics(metrics: &Metrics, stats: Arc<ListenerStats>) {
+    metrics.add_source(move |out: &mut crate::web::MetricsWriter| {
+        let get = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed) as f64;
+        out.gauge(
+            "edgescrape_web_connections_open",
+            "Web connections open (at most --web.max-connections).",
+            &[],
+            stats.open.load(Ordering::Relaxed) as f64,
+        );
+        out.counter(
+            "edgescrape_web_connections_accepted",
+            "Web connections accepted and served.",
+            &[],
+            get(&stats.accepted),
+        );
+        out.counter(
+            "edgescrape_web_connections_refused",
+            "Web connections refused at --web.max-connections (answered 503, or closed).",
+            &[],
+            get(&stats.refused),
+        );
+        out.counter(
+            "edgescrape_web_connections_evicted",
+            "Idle web connections closed to make room at --web.max-connections.",
+            &[],
+            get(&stats.evicted),
+        );
+    });
 }
 
 /// The host's name, as Prometheus's default external URL uses it.
@@ -352,19 +306,12 @@ fn percent_decode_path(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn header<'a>(request: &'a Request, name: &'static str) -> Option<&'a str> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str())
-}
-
 impl Handler {
-    fn serve(&self, mut request: Request) {
-        let gzip_ok = header(&request, "Accept-Encoding").is_some_and(|v| v.contains("gzip"));
-        let reply = self.reply(&mut request);
-        let mut reply = reply;
+    fn serve(&self, request: &Request) -> Response {
+        let gzip_ok = request
+            .header("Accept-Encoding")
+            .is_some_and(|v| v.contains("gzip"));
+        let mut reply = self.reply(request);
         if gzip_ok && reply.body.len() >= GZIP_MIN {
             let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
             if enc.write_all(&reply.body).is_ok() {
@@ -374,22 +321,18 @@ impl Handler {
                 }
             }
         }
-        let mut response = Response::from_data(reply.body).with_status_code(reply.status);
-        let headers =
-            std::iter::once(("Content-Type", reply.content_type.to_string())).chain(reply.headers);
-        for (name, value) in headers {
-            if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                response.add_header(h);
-            }
-        }
-        if let Err(e) = request.respond(response) {
-            log::debug!("msg=\"writing web response failed\" err={e}");
+        let mut headers = vec![("Content-Type", reply.content_type.to_string())];
+        headers.extend(reply.headers);
+        Response {
+            status: reply.status,
+            headers,
+            body: reply.body,
         }
     }
 
-    fn reply(&self, request: &mut Request) -> Reply {
+    fn reply(&self, request: &Request) -> Reply {
         if let Some(auth) = &self.auth {
-            if !auth.check(header(request, "Authorization")) {
+            if !auth.check(request.header("Authorization")) {
                 let mut r = Reply::text(401, "Unauthorized\n");
                 r.headers.push(("WWW-Authenticate", "Basic".to_string()));
                 return r;
@@ -399,8 +342,7 @@ impl Handler {
             Ok(f) => f,
             Err(r) => return r,
         };
-        let method = request.method().clone();
-        self.route(&method, &form)
+        self.route(request.method(), &form)
     }
 
     fn route(&self, method: &Method, form: &Form) -> Reply {
@@ -593,28 +535,19 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn read_form(request: &mut Request) -> Result<Form, Reply> {
-    let url = request.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+/// The path and form values; a form body is read only from `POST` and
+/// `PUT` (the HTTP layer has bounded its size).
+fn read_form(request: &Request) -> Result<Form, Reply> {
+    let url = request.url();
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let mut values = Vec::new();
-    let is_form = header(request, "Content-Type")
+    let is_form = request
+        .header("Content-Type")
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if matches!(request.method(), Method::Post | Method::Put) && is_form {
-        let mut body = String::new();
-        let read = request
-            .as_reader()
-            .take(MAX_BODY + 1)
-            .read_to_string(&mut body);
-        if let Err(e) = read {
-            return Err(Reply::text(
-                400,
-                format!("error parsing form values: {e}\n"),
-            ));
-        }
-        if body.len() as u64 > MAX_BODY {
-            return Err(Reply::text(413, "request body too large\n"));
-        }
-        parse_query(&body, &mut values);
+        let body = std::str::from_utf8(request.body())
+            .map_err(|e| Reply::text(400, format!("error parsing form values: {e}\n")))?;
+        parse_query(body, &mut values);
     }
     parse_query(query, &mut values);
     Ok(Form {
