@@ -21,9 +21,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source=scripts/dist-lib.sh
+. scripts/dist-lib.sh
 appended() {
     curl -sf "http://127.0.0.1:$port/metrics" |
         sed -n 's/^prometheus_tsdb_head_samples_appended_total \([0-9.e+]*\)$/\1/p'

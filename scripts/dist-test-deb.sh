@@ -28,6 +28,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
+# shellcheck source=scripts/dist-lib.sh
+. "$(dirname "$0")/dist-lib.sh"
+
 fail() {
     echo "dist-test-deb: FAILED: $*" >&2
     tail -n 20 "$log" >&2
@@ -37,17 +40,6 @@ fail() {
 # in_netns COMMAND...: runs COMMAND in the service's network namespace.
 in_netns() {
     nsenter --net="/proc/$pid/ns/net" "$@"
-}
-
-wait_until() {
-    limit=$1 what=$2
-    shift 2
-    tries=$((limit * 2))
-    while ! "$@" >/dev/null 2>&1; do
-        tries=$((tries - 1))
-        [ "$tries" -gt 0 ] || fail "$what (waited ${limit}s)"
-        sleep 0.5
-    done
 }
 
 # up_is JOB VALUE: the service's own query API says up{job=JOB} is VALUE.

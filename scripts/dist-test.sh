@@ -33,28 +33,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
+# shellcheck source=scripts/dist-lib.sh
+. scripts/dist-lib.sh
+
 fail() {
     echo "dist-test: FAILED: $*" >&2
     for log in "$work"/*.log; do
         [ -e "$log" ] && { echo "--- $log" >&2; tail -n 20 "$log" >&2; }
     done
     exit 1
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_until SECONDS WHAT COMMAND...: runs COMMAND every half second until it succeeds.
-wait_until() {
-    limit=$1 what=$2
-    shift 2
-    tries=$((limit * 2))
-    while ! "$@" >/dev/null 2>&1; do
-        tries=$((tries - 1))
-        [ "$tries" -gt 0 ] || fail "$what (waited ${limit}s)"
-        sleep 0.5
-    done
 }
 
 # query_value PORT QUERY [TIME]: the value and timestamp of the query's first sample.
