@@ -2,10 +2,10 @@
 # `make dist-test`: runs what `make dist` built.
 #
 # 1. Each ARM binary under Debian's qemu-user-static: it scrapes a target on
-#    loopback (a static metrics file served over HTTP), answers /-/ready and
-#    a query with the scraped value, is killed with SIGKILL, starts again on
-#    the same WAL and answers a query at a time before the kill from what it
-#    replayed, then stops cleanly on SIGTERM.
+#    loopback (scripts/dist-target.py: a metrics text, plain and gzipped),
+#    answers /-/ready and queries with the scraped values, is killed with
+#    SIGKILL, starts again on the same WAL and answers a query at a time
+#    before the kill from what it replayed, then stops cleanly on SIGTERM.
 # 2. Each .deb: architecture, contents and conffiles checked; the binary's
 #    ELF machine checked against the architecture.
 # 3. The x86_64 .deb installed with dpkg -i, its unit checked by
@@ -58,14 +58,12 @@ has_value() {
     [ "$(query_value "$1" "$2" ${4:+"$4"} | cut -d' ' -f1)" = "$3" ]
 }
 
-# The loopback target: a metrics file served by Python's http.server.
-mkdir -p "$work/target"
-printf '# TYPE dist_test_value gauge\ndist_test_value{box="pi"} 42\n' >"$work/target/metrics.txt"
+# The loopback target: a metrics text served plain and gzipped.
+printf '# TYPE dist_test_value gauge\ndist_test_value{box="pi"} 42\n' >"$work/metrics.txt"
 target_port=$(free_port)
-python3 -m http.server --bind 127.0.0.1 --directory "$work/target" "$target_port" \
-    >"$work/http.log" 2>&1 &
+python3 scripts/dist-target.py "$target_port" "$work/metrics.txt" >"$work/target.log" 2>&1 &
 pids="$pids $!"
-wait_until 10 "the metrics file is served" curl -sf "http://127.0.0.1:$target_port/metrics.txt"
+wait_until 10 "the metrics are served" curl -sf "http://127.0.0.1:$target_port/metrics"
 
 # run_under_qemu TRIPLE QEMU GNU: the scrape, kill, replay and stop of one ARM binary.
 run_under_qemu() {
@@ -80,7 +78,10 @@ global:
   scrape_timeout: 1s
 scrape_configs:
   - job_name: loopback
-    metrics_path: /metrics.txt
+    static_configs:
+      - targets: ["127.0.0.1:$target_port"]
+  - job_name: gzip
+    metrics_path: /metrics.gz
     static_configs:
       - targets: ["127.0.0.1:$target_port"]
 EOF
@@ -92,18 +93,19 @@ EOF
     }
     start
     wait_until 180 "$triple: /-/ready under $qemu" curl -sf "http://127.0.0.1:$port/-/ready"
-    wait_until 60 "$triple: dist_test_value scraped" has_value "$port" dist_test_value 42
+    wait_until 60 "$triple: dist_test_value scraped" has_value "$port" 'dist_test_value{job="loopback"}' 42
+    wait_until 30 "$triple: dist_test_value scraped gzipped" has_value "$port" 'dist_test_value{job="gzip"}' 42
     wait_until 30 "$triple: up is 1" has_value "$port" 'up{job="loopback"}' 1
-    before=$(query_value "$port" dist_test_value | cut -d' ' -f2)
+    before=$(query_value "$port" 'dist_test_value{job="loopback"}' | cut -d' ' -f2)
     kill -9 "$pid"
     wait "$pid" 2>/dev/null || true
     start
     wait_until 180 "$triple: /-/ready after SIGKILL" curl -sf "http://127.0.0.1:$port/-/ready"
-    has_value "$port" dist_test_value 42 "$before" || fail "$triple: no replayed sample at $before"
+    has_value "$port" 'dist_test_value{job="loopback"}' 42 "$before" || fail "$triple: no replayed sample at $before"
     grep -q 'replayed_samples=[1-9]' "$log" || fail "$triple: the log shows no replayed samples"
     kill -TERM "$pid"
     wait "$pid" || fail "$triple: exit status $? after SIGTERM"
-    echo "dist-test: $triple under $qemu: scraped, answered /-/ready and queries, replayed its WAL after SIGKILL, stopped on SIGTERM"
+    echo "dist-test: $triple under $qemu: scraped (plain and gzip), answered /-/ready and queries, replayed its WAL after SIGKILL, stopped on SIGTERM"
 }
 
 run_under_qemu aarch64-unknown-linux-gnu qemu-aarch64-static aarch64-linux-gnu
