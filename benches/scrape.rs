@@ -12,21 +12,38 @@
 //! in `benches/storage.rs`); a metric relabel rule drops the `go_gc_*`
 //! series as a typical config would.
 //!
+//! Two more cases go through the network path: `inflate` decompresses the
+//! first body gzipped as an exporter sends it (MB/s of uncompressed
+//! output), and `http_gzip` runs the whole loop body of a warm target from
+//! the socket read to the appender: a real HTTP request over a kept-alive
+//! loopback connection to a server on other threads (not counted) that
+//! answers with the nine bodies gzipped in turn, then inflate, parse,
+//! cache, append and report.
+//!
 //! Run: `cargo bench --bench scrape`. Besides criterion's figures it prints
 //! nanoseconds per sample for each case, by the wall clock and on the CPU
 //! (the thread's scheduler time, which a busy machine does not inflate).
 
-use std::time::Instant;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use edgescrape::scrape::ScrapeCache;
+use edgescrape::config::HttpClientConfig;
+use edgescrape::http_client::HttpClient;
+use edgescrape::scrape::{ScrapeCache, TargetScraper};
 use edgescrape::textparse::{Entry, Parser};
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "../tests/common/fixture.rs"]
 mod fixture;
 #[path = "../tests/common/memstore.rs"]
 mod memstore;
+#[path = "../tests/common/plain_http.rs"]
+mod plain_http;
 
+use cpu::thread_cpu_ns;
 use fixture::{node_state as state, scrape, CONTENT_TYPE};
 
 /// The parser's share: every entry read and every sample's series bytes,
@@ -43,34 +60,110 @@ fn parse_only(body: &[u8]) -> u64 {
     samples
 }
 
-/// Nanoseconds this thread has spent on a CPU (the first field of
-/// /proc/thread-self/schedstat), so the figure holds on a busy machine.
-fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// Nanoseconds per unit (what `pass` returns) over `rounds` passes, by
+/// the wall clock and on the CPU.
+fn ns_per_unit(rounds: usize, mut pass: impl FnMut() -> u64) -> (f64, Option<f64>, u64) {
+    let cpu_start = thread_cpu_ns();
+    let start = Instant::now();
+    let mut units = 0;
+    for _ in 0..rounds {
+        units += pass();
+    }
+    let wall = start.elapsed().as_nanos() as f64 / units as f64;
+    let cpu = match (cpu_start, thread_cpu_ns()) {
+        (Some(a), Some(b)) => Some((b - a) as f64 / units as f64),
+        _ => None,
+    };
+    (wall, cpu, units)
 }
 
 /// Nanoseconds per sample over `rounds` passes, wall clock and on-CPU,
 /// printed for the notes.
-fn ns_per_sample(name: &str, rounds: usize, mut pass: impl FnMut() -> u64) {
-    let cpu_start = thread_cpu_ns();
-    let start = Instant::now();
-    let mut samples = 0;
-    for _ in 0..rounds {
-        samples += pass();
-    }
-    let wall = start.elapsed().as_nanos() as f64 / samples as f64;
-    let cpu = match (cpu_start, thread_cpu_ns()) {
-        (Some(a), Some(b)) => format!("{:.1}", (b - a) as f64 / samples as f64),
-        _ => "n/a".to_string(),
-    };
+fn ns_per_sample(name: &str, rounds: usize, pass: impl FnMut() -> u64) {
+    let (wall, cpu, samples) = ns_per_unit(rounds, pass);
+    let cpu = cpu.map_or("n/a".to_string(), |c| format!("{c:.1}"));
     eprintln!(
         "scrape/{name}: {wall:.1} ns/sample wall, {cpu} ns/sample on CPU, over {samples} samples"
     );
+}
+
+/// `body` gzipped at the default level, as exporters send it.
+fn gzipped(body: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(body).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+/// Decompresses `gz` into `out` as the scraper does; returns the bytes.
+fn inflate(gz: &[u8], out: &mut Vec<u8>) -> u64 {
+    out.clear();
+    flate2::read::MultiGzDecoder::new(gz)
+        .read_to_end(out)
+        .expect("gunzip") as u64
+}
+
+/// Serves the bodies in turn over HTTP/1.1 keep-alive on 127.0.0.1, from
+/// threads of its own, with `Content-Encoding: gzip` when `gzip`; returns
+/// the scrape URL.
+fn serve(bodies: Vec<Vec<u8>>, gzip: bool) -> String {
+    let mut headers = vec![("Content-Type".into(), fixture::CONTENT_TYPE.into())];
+    if gzip {
+        headers.push(("Content-Encoding".into(), "gzip".into()));
+    }
+    let answer = plain_http::Answer {
+        headers,
+        keep_alive: true,
+        delay: Duration::ZERO,
+    };
+    let addr = plain_http::serve(bodies, answer, Default::default());
+    format!("http://{addr}/metrics")
+}
+
+/// The loop body of a warm target from the socket read to the appender,
+/// scraping `bodies` from a local server (gzipped when `gzip`).
+fn bench_http(name: &str, bodies: Vec<Vec<u8>>, gzip: bool, rounds: usize) {
+    let warm_up = 2 * bodies.len();
+    let url = serve(bodies, gzip);
+    let client = Arc::new(HttpClient::new(&HttpClientConfig::default()).expect("client"));
+    let accept: Arc<str> = Arc::from("text/plain;version=0.0.4");
+    let timeout = Duration::from_secs(10);
+    let mut scraper = TargetScraper::new(client, &url, accept, gzip, timeout, 0);
+    let mut state = state(ScrapeCache::new());
+    let mut sink = memstore::Sink::default();
+    let mut buf = Vec::new();
+    let mut ts = 0;
+    let mut pass = || {
+        buf.clear();
+        scraper.scrape(&mut buf).expect("scrape the local server");
+        ts += 15_000;
+        scrape(&mut state, &mut sink, &buf, ts)
+    };
+    for _ in 0..warm_up {
+        pass();
+    }
+    ns_per_sample(name, rounds, pass);
+    eprintln!(
+        "scrape/{name}: {} connection(s) opened",
+        scraper.connections_opened()
+    );
+}
+
+/// The network cases: inflate alone, and the loop body from the socket
+/// with and without gzip.
+fn bench_network(bodies: &[Vec<u8>], rounds: impl Fn(usize) -> usize) {
+    let gz: Vec<Vec<u8>> = bodies.iter().map(|b| gzipped(b)).collect();
+    let mut out = Vec::new();
+    let (wall, cpu, bytes) = ns_per_unit(rounds(3000), || inflate(&gz[0], &mut out));
+    let mb_s = |ns_per_byte: f64| 1e3 / ns_per_byte;
+    eprintln!(
+        "scrape/inflate: {:.0} MB/s wall, {} MB/s on CPU ({} bytes gzipped to {}), over {bytes} bytes",
+        mb_s(wall),
+        cpu.map_or("n/a".to_string(), |c| format!("{:.0}", mb_s(c))),
+        bodies[0].len(),
+        gz[0].len()
+    );
+    bench_http("http_gzip", gz, true, rounds(3000));
+    bench_http("http_identity", bodies.to_vec(), false, rounds(3000));
 }
 
 fn bench_scrape(c: &mut Criterion) {
@@ -112,6 +205,8 @@ fn bench_scrape(c: &mut Criterion) {
             15_000,
         )
     });
+
+    bench_network(&bodies, rounds);
 
     let mut group = c.benchmark_group("scrape");
     group.throughput(Throughput::Elements(samples));

@@ -3,6 +3,10 @@
 //! warm scrape cache; and the same with `labels()` on every sample, the
 //! cold-cache case.
 //!
+//! Before criterion's (wall-clock) figures it prints the on-CPU throughput
+//! of the warm-cache pass on each fixture, from the thread's scheduler
+//! time, which a busy machine does not inflate.
+//!
 //! Fixtures: the node_exporter capture (`tests/fixtures/node_exporter.*`)
 //! and the synthetic 10,000-series body (`tests/fixtures/synthetic.rs`), each
 //! in the Prometheus text format and in OpenMetrics.
@@ -11,8 +15,12 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use edgescrape::labels::LabelsBuilder;
 use edgescrape::textparse::{Entry, Parser};
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "../tests/fixtures/synthetic.rs"]
 mod synthetic;
+
+use cpu::thread_cpu_ns;
 
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OM: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -39,6 +47,22 @@ fn parse(buf: &[u8], content_type: &str, decode_labels: bool) -> usize {
     series
 }
 
+/// Prints the on-CPU MB/s of `rounds` warm-cache passes over `buf`.
+fn on_cpu_throughput(name: &str, buf: &[u8], content_type: &str, rounds: usize) {
+    let start = thread_cpu_ns();
+    for _ in 0..rounds {
+        black_box(parse(black_box(buf), content_type, false));
+    }
+    let bytes = (buf.len() * rounds) as f64;
+    match (start, thread_cpu_ns()) {
+        (Some(a), Some(b)) if b > a => eprintln!(
+            "textparse/{name}/series: {:.0} MB/s on CPU over {rounds} passes",
+            bytes / (b - a) as f64 * 1e3
+        ),
+        _ => eprintln!("textparse/{name}/series: no thread CPU time measured"),
+    }
+}
+
 fn bench_textparse(c: &mut Criterion) {
     let fixtures: [(&str, Vec<u8>, &str); 4] = [
         (
@@ -62,6 +86,12 @@ fn bench_textparse(c: &mut Criterion) {
             OM,
         ),
     ];
+    // `cargo test --all-targets` runs this binary without `--bench`.
+    let benching = std::env::args().any(|a| a == "--bench");
+    for (name, buf, content_type) in &fixtures {
+        let rounds = if benching { 200_000_000 / buf.len() } else { 1 };
+        on_cpu_throughput(name, buf, content_type, rounds);
+    }
     let mut group = c.benchmark_group("textparse");
     for (name, buf, content_type) in &fixtures {
         let series = parse(buf, content_type, false);

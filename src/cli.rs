@@ -1,4 +1,5 @@
-//! Command-line flags, as Prometheus spells them, and log set-up.
+//! Command-line flags, as Prometheus spells them (log output is set up by
+//! [`crate::logging`]).
 //!
 //! Flags are parsed by hand: there are a dozen of them, all `--name=value`
 //! or `--name value` in Prometheus's dotted style, and a parser crate would
@@ -11,7 +12,6 @@
 //! ```
 
 use std::fmt;
-use std::io::Write;
 use std::path::PathBuf;
 
 use crate::config::{ByteSize, Duration};
@@ -54,6 +54,14 @@ pub struct Flags {
     /// `--enable-feature`: feature flags turned on, in the order given,
     /// without repeats.
     pub features: Vec<Feature>,
+    /// `--query.timeout`: longest a query may run (2m).
+    pub query_timeout: Duration,
+    /// `--query.max-samples`: most samples one query may read (50000000).
+    pub query_max_samples: usize,
+    /// `--query.max-series`: most series one query may read (100000).
+    pub query_max_series: usize,
+    /// `--query.lookback-delta`: how far back an instant selector looks (5m).
+    pub query_lookback_delta: Duration,
 }
 
 /// Prometheus's default time retention, used when no retention flag is set.
@@ -74,6 +82,10 @@ impl Default for Flags {
             log_level: LogLevel::Info,
             log_format: LogFormat::Logfmt,
             features: Vec::new(),
+            query_timeout: Duration::from_secs(120),
+            query_max_samples: 50_000_000,
+            query_max_series: 100_000,
+            query_lookback_delta: Duration::from_secs(300),
         }
     }
 }
@@ -127,6 +139,16 @@ impl Flags {
             ("log.level".into(), self.log_level.name().into()),
             ("log.format".into(), self.log_format.name().into()),
             ("enable-feature".into(), features.join(",")),
+            ("query.timeout".into(), self.query_timeout.to_string()),
+            (
+                "query.max-samples".into(),
+                self.query_max_samples.to_string(),
+            ),
+            ("query.max-series".into(), self.query_max_series.to_string()),
+            (
+                "query.lookback-delta".into(),
+                self.query_lookback_delta.to_string(),
+            ),
         ]
     }
 
@@ -194,6 +216,18 @@ impl Flags {
                             flags.listen_address = value.clone();
                         }
                         "web.config.file" => flags.web_config_file = Some(PathBuf::from(&value)),
+                        "query.timeout" => {
+                            flags.query_timeout = positive_duration(&value).map_err(bad)?
+                        }
+                        "query.lookback-delta" => {
+                            flags.query_lookback_delta = positive_duration(&value).map_err(bad)?;
+                        }
+                        "query.max-samples" => {
+                            flags.query_max_samples = count(&value).map_err(bad)?
+                        }
+                        "query.max-series" => {
+                            flags.query_max_series = count(&value).map_err(bad)?
+                        }
                         "web.max-connections" => {
                             flags.max_connections = value.parse().map_err(|_| {
                                 bad("expected a whole number of connections (0: no cap)".into())
@@ -248,7 +282,28 @@ const VALUE_FLAGS: &[&str] = &[
     "log.level",
     "log.format",
     "enable-feature",
+    "query.timeout",
+    "query.max-samples",
+    "query.max-series",
+    "query.lookback-delta",
 ];
+
+/// A duration flag that must be above zero.
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    let d = Duration::parse(value)?;
+    if d.0.is_zero() {
+        return Err("must be greater than 0".to_string());
+    }
+    Ok(d)
+}
+
+/// A count flag: a positive integer.
+fn count(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a positive integer".to_string()),
+    }
+}
 
 fn parse_check_config(args: &[String]) -> Result<Command, FlagError> {
     let mut files = Vec::new();
@@ -311,6 +366,8 @@ fn check_listen_address(addr: &str) -> Result<(), String> {
 }
 
 /// What the command line asks for.
+// Built once at start-up and matched once: boxing `Run` would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Scrape with these flags.
@@ -429,17 +486,6 @@ impl NamedValue for LogLevel {
     }
 }
 
-impl LogLevel {
-    fn filter(self) -> log::LevelFilter {
-        match self {
-            LogLevel::Debug => log::LevelFilter::Debug,
-            LogLevel::Info => log::LevelFilter::Info,
-            LogLevel::Warn => log::LevelFilter::Warn,
-            LogLevel::Error => log::LevelFilter::Error,
-        }
-    }
-}
-
 /// `--log.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -502,6 +548,10 @@ Flags (--flag=value or --flag value):
   --log.level=LEVEL              debug, info, warn or error (info)
   --log.format=FORMAT            logfmt or json (logfmt)
   --enable-feature=NAME,...      extra-scrape-metrics
+  --query.timeout=DUR            longest a query may run (2m)
+  --query.max-samples=N          most samples one query may read (50000000)
+  --query.max-series=N           most series one query may read (100000)
+  --query.lookback-delta=DUR     how far back instant selectors look (5m)
   --version                      print the version
   --help                         print this text
 ",
@@ -514,55 +564,6 @@ Flags (--flag=value or --flag value):
 /// The `--version` text.
 pub fn version() -> String {
     format!("edgescrape, version {}", env!("CARGO_PKG_VERSION"))
-}
-
-/// Sends `log` records to stderr in the chosen format at the chosen level.
-/// Call once, before any thread logs.
-pub fn init_logging(level: LogLevel, format: LogFormat) {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(level.filter());
-    builder.format(move |buf, record| {
-        let ts = buf.timestamp_millis();
-        let level = match record.level() {
-            log::Level::Error => "error",
-            log::Level::Warn => "warn",
-            log::Level::Info => "info",
-            log::Level::Debug | log::Level::Trace => "debug",
-        };
-        let caller = record.target().trim_start_matches("edgescrape::");
-        let msg = record.args().to_string();
-        match format {
-            // Records written as key=value pairs (`msg="..." job=x`) are
-            // already logfmt; plain messages are quoted as one `msg`.
-            LogFormat::Logfmt if msg.starts_with("msg=") => {
-                writeln!(buf, "ts={ts} level={level} caller={caller} {msg}")
-            }
-            LogFormat::Logfmt => writeln!(
-                buf,
-                "ts={ts} level={level} caller={caller} msg={}",
-                logfmt_value(&msg)
-            ),
-            LogFormat::Json => {
-                let line = serde_json::json!({
-                    "ts": ts.to_string(),
-                    "level": level,
-                    "caller": caller,
-                    "msg": msg,
-                });
-                writeln!(buf, "{line}")
-            }
-        }
-    });
-    // A second call keeps the first logger, which is what a caller wants.
-    let _ = builder.try_init();
-}
-
-/// Quotes a logfmt value when it needs it.
-fn logfmt_value(s: &str) -> String {
-    if !s.is_empty() && !s.contains(|c: char| c == ' ' || c == '"' || c == '=' || c.is_control()) {
-        return s.to_string();
-    }
-    format!("{s:?}")
 }
 
 #[cfg(test)]
@@ -717,13 +718,5 @@ mod tests {
             &["--enable-feature=x"],
             "unknown feature \"x\"; edgescrape knows: extra-scrape-metrics",
         );
-    }
-
-    #[test]
-    fn logfmt_quotes_only_when_needed() {
-        assert_eq!(logfmt_value("ready"), "ready");
-        assert_eq!(logfmt_value("two words"), "\"two words\"");
-        assert_eq!(logfmt_value("a=\"b\""), "\"a=\\\"b\\\"\"");
-        assert_eq!(logfmt_value(""), "\"\"");
     }
 }

@@ -14,6 +14,8 @@ pub mod config;
 pub mod discovery;
 pub mod http_client;
 pub mod labels;
+pub mod logging;
+pub mod promql;
 pub mod relabel;
 pub mod scrape;
 pub mod storage;

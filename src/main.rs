@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         }
         Ok(Command::CheckConfig(files)) => check_config(&files),
         Ok(Command::Run(flags)) => {
-            cli::init_logging(flags.log_level, flags.log_format);
+            edgescrape::logging::init(flags.log_level, flags.log_format);
             run(flags)
         }
     }
@@ -76,14 +76,14 @@ fn run(flags: Flags) -> ExitCode {
     let config = match Config::load_file(&flags.config_file) {
         Ok(c) => c,
         Err(e) => {
-            log::error!("msg=\"cannot load config\" err=\"{e}\"");
+            log::error!(file:% = flags.config_file.display(), err:% = e; "Cannot load config");
             return ExitCode::FAILURE;
         }
     };
     let signals = match Signals::new([SIGHUP, SIGTERM, SIGINT]) {
         Ok(s) => s,
         Err(e) => {
-            log::error!("msg=\"cannot install signal handlers\" err=\"{e}\"");
+            log::error!(err:% = e; "Cannot install signal handlers");
             return ExitCode::FAILURE;
         }
     };
@@ -91,7 +91,7 @@ fn run(flags: Flags) -> ExitCode {
     let (app, server) = match App::start(flags, config, quit_tx) {
         Ok(started) => started,
         Err(e) => {
-            log::error!("msg=\"cannot start\" err=\"{e}\"");
+            log::error!(err:% = e; "Cannot start");
             return ExitCode::FAILURE;
         }
     };
@@ -114,13 +114,13 @@ fn run(flags: Flags) -> ExitCode {
                     let _ = app.reload();
                 }
                 Ok(sig) => {
-                    log::info!("msg=\"received signal, exiting gracefully\" signal={sig}");
+                    log::info!(signal = sig; "Received signal, exiting gracefully");
                     break;
                 }
                 Err(_) => break,
             },
             recv(quit_rx) -> _ => {
-                log::info!("msg=\"received quit request, exiting gracefully\"");
+                log::info!("Received quit request, exiting gracefully");
                 break;
             }
         }
@@ -131,6 +131,6 @@ fn run(flags: Flags) -> ExitCode {
     if let Ok(t) = forwarder {
         let _ = t.join();
     }
-    log::info!("msg=\"see you next time!\"");
+    log::info!("See you next time!");
     ExitCode::SUCCESS
 }

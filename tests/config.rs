@@ -342,7 +342,7 @@ fn http_client_refusals() {
         &job("    basic_auth: {username: u}\n    authorization: {credentials: c}\n"),
         4,
         5,
-        &["at most one of basic_auth & authorization must be configured"],
+        &["at most one of basic_auth, oauth2 & authorization must be configured"],
     );
     refused(
         &job("    authorization:\n      type: Basic\n      credentials: c\n"),
@@ -360,7 +360,7 @@ fn http_client_refusals() {
         &job("    bearer_token: t\n    basic_auth: {username: u}\n"),
         4,
         5,
-        &["at most one of basic_auth, bearer_token & bearer_token_file"],
+        &["at most one of basic_auth, oauth2, bearer_token & bearer_token_file"],
     );
     refused(
         &job("    bearer_token: t\n    authorization: {credentials: c}\n"),
@@ -372,7 +372,7 @@ fn http_client_refusals() {
         &job("    proxy_url: socks5://p:1080\n"),
         3,
         16,
-        &["proxy_url", "only http:// proxies"],
+        &["proxy_url", "only http:// and https:// proxies"],
     );
     refused(
         &job("    tls_config:\n      cert_file: c\n"),
@@ -380,6 +380,307 @@ fn http_client_refusals() {
         7,
         &["key_file must be configured"],
     );
+    refused(
+        &job("    basic_auth:\n      username: u\n      username_file: f\n"),
+        5,
+        7,
+        &["at most one of basic_auth username & username_file"],
+    );
+    refused(
+        &job("    tls_config:\n      ca: x\n      ca_file: f\n"),
+        5,
+        7,
+        &["tls_config.ca_file", "at most one of ca & ca_file"],
+    );
+    refused(
+        &job("    tls_config:\n      key: k\n"),
+        4,
+        7,
+        &["cert or cert_file must be configured"],
+    );
+    refused(
+        &job("    tls_config:\n      ca: not pem\n"),
+        4,
+        11,
+        &["tls_config.ca", "ca holds no PEM certificate"],
+    );
+    refused(
+        &job("    tls_config:\n      min_version: TLS11\n"),
+        4,
+        20,
+        &["not supported: min_version TLS11", "TLS12 and TLS13 only"],
+    );
+    refused(
+        &job("    tls_config:\n      min_version: TLS13\n      max_version: TLS12\n"),
+        5,
+        20,
+        &["max_version TLS12 is below min_version TLS13"],
+    );
+    refused(
+        &job("    tls_config:\n      max_version: SSL3\n"),
+        4,
+        20,
+        &["unknown TLS version: SSL3"],
+    );
+    refused(
+        &job("    http_headers:\n      user-agent:\n        values: [x]\n"),
+        4,
+        7,
+        &[
+            "http_headers.user-agent",
+            "setting header \"User-Agent\" is not allowed",
+        ],
+    );
+    refused(
+        &job("    http_headers:\n      'X Bad':\n        values: [x]\n"),
+        4,
+        7,
+        &["not a valid HTTP header name"],
+    );
+    refused(
+        &job("    http_headers:\n      X-A:\n        value: [x]\n"),
+        5,
+        9,
+        &["unknown field `value`"],
+    );
+}
+
+#[test]
+fn proxy_settings_as_prometheus_checks_them() {
+    let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
+    refused(
+        &job("    no_proxy: localhost\n"),
+        3,
+        5,
+        &["if no_proxy is configured, proxy_url must also be configured"],
+    );
+    refused(
+        &job("    proxy_url: http://p:3128\n    proxy_from_environment: true\n"),
+        4,
+        5,
+        &["if proxy_from_environment is configured, proxy_url must not be configured"],
+    );
+    refused(
+        &job("    proxy_from_environment: true\n    no_proxy: x\n"),
+        4,
+        5,
+        &["if proxy_from_environment is configured, no_proxy must not be configured"],
+    );
+    let c = accepted(&job("    proxy_url: https://p:3128\n"));
+    assert_eq!(
+        c.scrape_configs[0].http.proxy_url.as_deref(),
+        Some("https://p:3128")
+    );
+    refused(
+        &job("    proxy_connect_header: {X: [y]}\n"),
+        3,
+        5,
+        &["if proxy_connect_header is configured, proxy_url or proxy_from_environment"],
+    );
+    refused(
+        &job("    proxy_url: http://p:3128\n    proxy_connect_header: {'X Y': [y]}\n"),
+        4,
+        28,
+        &["not a valid HTTP header name"],
+    );
+    let c = accepted(&job(
+        "    proxy_url: http://p:3128\n    proxy_connect_header: {Proxy-Authorization: [hunter2-connect]}\n",
+    ));
+    let headers = &c.scrape_configs[0].http.proxy_connect_header;
+    assert_eq!(
+        headers["Proxy-Authorization"][0].expose(),
+        "hunter2-connect"
+    );
+    assert!(!c.to_yaml().unwrap().contains("hunter2"));
+    let c = accepted(&job("    proxy_url: http://p:3128\n    no_proxy: 10.0.0.0/8,.lan\n  - job_name: b\n    proxy_from_environment: true\n"));
+    assert_eq!(
+        c.scrape_configs[0].http.no_proxy.as_deref(),
+        Some("10.0.0.0/8,.lan")
+    );
+    assert!(c.scrape_configs[1].http.proxy_from_environment);
+}
+
+#[test]
+fn discovery_configs_as_prometheus_checks_them() {
+    let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
+    refused(
+        &job("    dns_sd_configs:\n      - names: []\n"),
+        4,
+        9,
+        &[
+            "scrape_configs[0].dns_sd_configs[0]",
+            "at least one SRV record name",
+        ],
+    );
+    refused(
+        &job("    dns_sd_configs:\n      - names: [x]\n        type: A\n"),
+        4,
+        9,
+        &["a port is required in DNS-SD configs for all record types except SRV"],
+    );
+    refused(
+        &job("    dns_sd_configs:\n      - names: [x]\n        type: TXT\n"),
+        5,
+        15,
+        &["invalid DNS-SD records type TXT"],
+    );
+    refused(
+        &job("    http_sd_configs:\n      - refresh_interval: 1m\n"),
+        4,
+        9,
+        &["URL is missing"],
+    );
+    refused(
+        &job("    http_sd_configs:\n      - url: ftp://sd/targets\n"),
+        4,
+        14,
+        &["URL scheme must be 'http' or 'https'"],
+    );
+    refused(
+        &job("    http_sd_configs:\n      - url: http://sd/\n        no_proxy: x\n"),
+        5,
+        9,
+        &[
+            "http_sd_configs[0].no_proxy",
+            "proxy_url must also be configured",
+        ],
+    );
+    let c = accepted(&job("    dns_sd_configs:\n      - names: [_m._tcp.x]\n      - names: [y]\n        type: aaaa\n        port: 9100\n    http_sd_configs:\n      - url: https://sd/targets\n        basic_auth: {username: u, password: hunter2-sd}\n"));
+    let sc = &c.scrape_configs[0];
+    assert_eq!(sc.dns_sd_configs[0].kind, "SRV");
+    assert_eq!(sc.dns_sd_configs[0].refresh_interval, secs(30).unwrap());
+    assert_eq!(sc.dns_sd_configs[1].kind, "AAAA");
+    assert_eq!(sc.http_sd_configs[0].refresh_interval, secs(60).unwrap());
+    assert!(!c.to_yaml().unwrap().contains("hunter2"));
+}
+
+#[test]
+fn scrape_failure_log_file_is_inherited_and_relative_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write_file(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  scrape_failure_log_file: failures.log\nscrape_configs:\n  - job_name: a\n  - job_name: b\n    scrape_failure_log_file: /var/log/b.log\n",
+    );
+    let c = Config::load_file(&main).unwrap();
+    let a = c.scrape_configs[0].scrape_failure_log_file.clone();
+    assert_eq!(a, Some(dir.path().join("failures.log")));
+    let b = c.scrape_configs[1].scrape_failure_log_file.clone();
+    assert_eq!(b, Some(PathBuf::from("/var/log/b.log")));
+}
+
+#[test]
+fn fallback_scrape_protocol_names_a_text_protocol() {
+    let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
+    let c = accepted(&job("    fallback_scrape_protocol: OpenMetricsText1.0.0\n"));
+    assert_eq!(
+        c.scrape_configs[0].fallback_scrape_protocol,
+        Some(ScrapeProtocol::OpenMetricsText1_0_0)
+    );
+    assert!(c
+        .to_yaml()
+        .unwrap()
+        .contains("fallback_scrape_protocol: OpenMetricsText1.0.0"));
+    refused(
+        &job("    fallback_scrape_protocol: PrometheusProto\n"),
+        3,
+        31,
+        &["not supported: scrape protocol PrometheusProto"],
+    );
+    refused(
+        &job("    fallback_scrape_protocol: Text\n"),
+        3,
+        31,
+        &["unknown scrape protocol Text"],
+    );
+}
+
+#[test]
+fn oauth2_refusals() {
+    let job = |body: &str| format!("scrape_configs:\n  - job_name: a\n{body}");
+    refused(
+        &job("    oauth2:\n      token_url: http://t/token\n"),
+        3,
+        5,
+        &[
+            "scrape_configs[0].oauth2",
+            "oauth2 client_id must be configured",
+        ],
+    );
+    refused(
+        &job("    oauth2: {client_id: c}\n"),
+        3,
+        5,
+        &["oauth2 token_url must be configured"],
+    );
+    refused(
+        &job("    oauth2: {client_id: c, token_url: 'ftp://t'}\n"),
+        3,
+        39,
+        &["oauth2.token_url", "is not an http(s) URL"],
+    );
+    refused(
+        &job("    oauth2:\n      client_id: c\n      token_url: http://t\n      client_secret: s\n      client_secret_file: f\n"),
+        7,
+        7,
+        &["at most one of oauth2 client_secret & client_secret_file"],
+    );
+    refused(
+        &job("    oauth2: {client_id: c, token_url: 'http://t'}\n    basic_auth: {username: u}\n"),
+        3,
+        5,
+        &["at most one of basic_auth, oauth2 & authorization"],
+    );
+    refused(
+        &job("    oauth2: {client_id: c, token_url: 'http://t'}\n    bearer_token: b\n"),
+        3,
+        5,
+        &["at most one of basic_auth, oauth2, bearer_token"],
+    );
+    refused(
+        &job("    oauth2:\n      client_id: c\n      token_url: http://t\n      grant_type: urn:ietf:params:oauth:grant-type:jwt-bearer\n"),
+        6,
+        19,
+        &["not supported: oauth2 grant_type"],
+    );
+    refused(
+        &job("    oauth2:\n      client_id: c\n      client_certificate_key_file: k\n"),
+        5,
+        7,
+        &["not supported: client_certificate_key_file"],
+    );
+    refused(
+        &job("    oauth2:\n      client_id: c\n      token_url: http://t\n      tls_config: {cert_file: c}\n"),
+        6,
+        20,
+        &["oauth2.tls_config.cert_file", "key_file must be configured"],
+    );
+    let c = accepted(&job("    oauth2:\n      client_id: c\n      client_secret: hunter2-oauth\n      token_url: https://t/token\n      scopes: [a]\n      endpoint_params: {x: y}\n      tls_config: {ca_file: ca.pem}\n      proxy_url: http://proxy:3128\n"));
+    let o = c.scrape_configs[0].http.oauth2.as_ref().unwrap();
+    assert_eq!(o.client_secret.as_ref().unwrap().expose(), "hunter2-oauth");
+    assert_eq!(o.endpoint_params["x"], "y");
+    let yaml = c.to_yaml().unwrap();
+    assert!(
+        !yaml.contains("hunter2") && yaml.contains("oauth2:"),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn http_client_fields_of_prometheus_2_55_load() {
+    let c = accepted(
+        "scrape_configs:\n  - job_name: a\n    basic_auth: {username_file: user, password_file: pw}\n    http_headers:\n      X-Scope-OrgID:\n        values: [t1]\n        secrets: [hunter2-header]\n        files: [tenant]\n    tls_config:\n      min_version: TLS12\n      max_version: TLS13\n",
+    );
+    let http = &c.scrape_configs[0].http;
+    let basic = http.basic_auth.as_ref().unwrap();
+    assert_eq!(basic.username_file.as_deref(), Some(Path::new("user")));
+    let header = &http.http_headers["X-Scope-OrgID"];
+    assert_eq!(header.values, ["t1"]);
+    assert_eq!(header.secrets[0].expose(), "hunter2-header");
+    assert_eq!(header.files, [PathBuf::from("tenant")]);
+    let yaml = c.to_yaml().unwrap();
+    assert!(!yaml.contains("hunter2"), "{yaml}");
+    assert!(yaml.contains("min_version: TLS12"), "{yaml}");
 }
 
 #[test]
@@ -460,22 +761,16 @@ fn unimplemented_prometheus_fields_are_refused_by_name() {
             "not supported: query_log_file (in global)",
         ),
         (
-            "scrape_configs:\n  - job_name: job\n    oauth2: {client_id: x}\n",
-            3,
-            5,
-            "not supported: oauth2 (in scrape config \"job\")",
-        ),
-        (
             "scrape_configs:\n  - job_name: job\n    kubernetes_sd_configs: [{role: pod}]\n",
             3,
             5,
             "not supported: kubernetes_sd_configs (in scrape config \"job\")",
         ),
         (
-            "scrape_configs:\n  - job_name: job\n    dns_sd_configs: []\n",
+            "scrape_configs:\n  - job_name: job\n    consul_sd_configs: []\n",
             3,
             5,
-            "not supported: dns_sd_configs",
+            "not supported: consul_sd_configs",
         ),
         (
             "scrape_configs:\n  - job_name: job\n    native_histogram_bucket_limit: 10\n",
@@ -488,42 +783,6 @@ fn unimplemented_prometheus_fields_are_refused_by_name() {
             3,
             5,
             "not supported: scrape_classic_histograms: true",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    no_proxy: localhost\n",
-            3,
-            5,
-            "not supported: no_proxy",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    proxy_from_environment: true\n",
-            3,
-            5,
-            "not supported: proxy_from_environment",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    proxy_connect_header: {}\n",
-            3,
-            5,
-            "not supported: proxy_connect_header",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    http_headers: {}\n",
-            3,
-            5,
-            "not supported: http_headers",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    basic_auth: {username_file: f}\n",
-            3,
-            18,
-            "not supported: username_file",
-        ),
-        (
-            "scrape_configs:\n  - job_name: job\n    tls_config:\n      min_version: TLS12\n",
-            4,
-            7,
-            "not supported: min_version",
         ),
         (
             "remote_write:\n  - url: http://r/w\n    sigv4: {region: x}\n",
@@ -751,7 +1010,7 @@ fn check_config_command_reports_like_promtool() {
     );
     assert!(
         stderr.contains(&format!(
-            "FAILED: {}:3:5: scrape_configs[0].oauth2: not supported: oauth2 (in scrape config \"api\")",
+            "FAILED: {}:3:5: scrape_configs[0].oauth2: oauth2 token_url must be configured",
             oauth.display()
         )),
         "{stderr}"
@@ -794,4 +1053,121 @@ fn run_refuses_a_bad_config_with_its_position() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("level=error"), "{stderr}");
     assert!(stderr.contains("bad-oauth2.yml:3:5"), "{stderr}");
+}
+
+fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn scrape_config_files_add_jobs_relative_to_their_own_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write_file(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  scrape_interval: 7s\nscrape_config_files: ['jobs/*.yml', 'none/*.yml']\nscrape_configs:\n  - job_name: main\n",
+    );
+    write_file(
+        dir.path(),
+        "jobs/b.yml",
+        "scrape_configs:\n  - job_name: b\n    file_sd_configs: [{files: [targets.json]}]\n",
+    );
+    write_file(
+        dir.path(),
+        "jobs/a.yml",
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 3s\n    basic_auth: {username: u, password_file: pw}\n",
+    );
+    let c = Config::load_file(&main).unwrap();
+    let names: Vec<&str> = c
+        .scrape_configs
+        .iter()
+        .map(|s| s.job_name.as_str())
+        .collect();
+    assert_eq!(names, ["main", "a", "b"], "main first, then files by name");
+    let a = &c.scrape_configs[1];
+    assert_eq!(a.scrape_interval, secs(3));
+    let pw = a.http.basic_auth.as_ref().unwrap().password_file.clone();
+    assert_eq!(pw, Some(dir.path().join("jobs/pw")));
+    let b = &c.scrape_configs[2];
+    assert_eq!(b.scrape_interval, secs(7), "the main file's global applies");
+    let sd = dir.path().join("jobs/targets.json");
+    assert_eq!(b.file_sd_configs[0].files, [sd.to_string_lossy()]);
+
+    // Loaded again (as a reload does), the files' changes are seen.
+    write_file(
+        dir.path(),
+        "jobs/b.yml",
+        "scrape_configs:\n  - job_name: b2\n",
+    );
+    std::fs::remove_file(dir.path().join("jobs/a.yml")).unwrap();
+    let c = Config::load_file(&main).unwrap();
+    let names: Vec<&str> = c
+        .scrape_configs
+        .iter()
+        .map(|s| s.job_name.as_str())
+        .collect();
+    assert_eq!(names, ["main", "b2"]);
+}
+
+#[test]
+fn scrape_config_files_refusals_name_the_file_and_both_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write_file(
+        dir.path(),
+        "prometheus.yml",
+        "scrape_config_files: ['jobs/*.yml']\nscrape_configs:\n  - job_name: main\n",
+    );
+    let jobs = write_file(
+        dir.path(),
+        "jobs/a.yml",
+        "scrape_configs:\n  - job_name: x\n  - job_name: main\n",
+    );
+    let err = Config::load_file(&main).unwrap_err();
+    assert_eq!(err.file, jobs);
+    assert_eq!((err.line, err.column), (Some(3), Some(15)));
+    let shown = err.to_string();
+    let first = format!("first found in {}:3:15", main.display());
+    assert!(
+        shown.contains("job name \"main\"") && shown.contains(&first),
+        "{shown}"
+    );
+
+    write_file(
+        dir.path(),
+        "jobs/a.yml",
+        "scrape_configs:\n  - job_name: x\n",
+    );
+    let other = write_file(dir.path(), "jobs/b.yml", "scrape_configs:\n- job_name: x\n");
+    let err = Config::load_file(&main).unwrap_err();
+    assert_eq!(err.file, other);
+    let first = format!("first found in {}:2:15", jobs.display());
+    assert!(err.to_string().contains(&first), "{err}");
+
+    write_file(dir.path(), "jobs/b.yml", "global: {}\nscrape_configs: []\n");
+    let err = Config::load_file(&main).unwrap_err();
+    assert_eq!((err.file.clone(), err.line), (other.clone(), Some(1)));
+    assert!(err.to_string().contains("unknown field `global`"), "{err}");
+
+    write_file(
+        dir.path(),
+        "jobs/b.yml",
+        "scrape_configs:\n  - job_name: y\n    scrape_timeout: 2m\n",
+    );
+    let err = Config::load_file(&main).unwrap_err();
+    assert_eq!((err.file.clone(), err.line), (other, Some(3)));
+    assert!(err.to_string().contains("scrape timeout greater"), "{err}");
+
+    let bad_glob = write_file(dir.path(), "bad.yml", "scrape_config_files: ['[']\n");
+    let err = Config::load_file(&bad_glob).unwrap_err();
+    assert_eq!((err.line, err.column), (Some(1), Some(23)));
+    assert!(
+        err.to_string()
+            .contains("error retrieving scrape config files"),
+        "{err}"
+    );
 }

@@ -82,6 +82,11 @@ fn corpus() -> Vec<Case> {
             vec![Step::text("with_ts 1 {{now_ms}}\nwithout_ts 2\n")],
         ),
         case(
+            "old_timestamps",
+            "",
+            vec![Step::text("old_ts 1 1700000000000\nfresh 2\n")],
+        ),
+        case(
             "timestamps_ignored",
             "    honor_timestamps: false\n",
             vec![Step::text("with_ts 1 {{now_ms}}\nwithout_ts 2\n")],
@@ -103,6 +108,15 @@ fn corpus() -> Vec<Case> {
             "malformed",
             "",
             vec![Step::text(basic), Step::text("good 1\nbad{ 2\n"), Step::text(basic)],
+        ),
+        case(
+            "duplicate_label_name",
+            "",
+            vec![
+                Step::text(basic),
+                Step::text("ok 1\ndup_label{a=\"1\",a=\"2\"} 2\nafter 3\n"),
+                Step::text(basic),
+            ],
         ),
         case("gzip", "", vec![gz]),
         case("http_500", "", vec![Step::text(basic), status500, Step::text(basic)]),

@@ -40,8 +40,9 @@ scrape_configs:
 "
     )));
     recv_until(&rx, |m| addresses(m, "b") == ["a:1", "b:1"]);
-    // Three file threads and the sender.
-    assert_eq!(discovery_threads().len(), 4, "{:?}", discovery_threads());
+    // Three file providers, each a discoverer thread and the provider thread
+    // that stores its updates, and the sender.
+    assert_eq!(discovery_threads().len(), 7, "{:?}", discovery_threads());
 
     // Job a goes away: its thread is told to stop now and joined by stop().
     manager.apply_config(&scrape_configs(&format!(

@@ -122,8 +122,8 @@ fn basic_auth_password_file_is_reread_when_it_changes() {
     let mut cfg = config(&server.url());
     cfg.http.basic_auth = Some(BasicAuth {
         username: "edge".to_string(),
-        password: None,
         password_file: Some(file.clone()),
+        ..BasicAuth::default()
     });
     let client = WriteClient::new(&cfg).unwrap();
     client.store(&body(), 0, Duration::from_secs(5)).unwrap();

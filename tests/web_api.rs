@@ -303,8 +303,8 @@ fn bad_queries_are_bad_data() {
     let f = start();
     let url = format!("{}/api/v1/query", f.base);
     let cases = [
-        ("sum(up)", "only plain selectors are supported"),
-        ("rate(up[5m])", "only plain selectors are supported"),
+        ("topk(1, up)", "aggregation \"topk\""),
+        ("up > 1", "binary operator \">\" is not supported"),
         ("up{job=\"a\"", "parse error"),
         ("", "no expression found in input"),
         ("{job=~\".*\"}", "at least one non-empty matcher"),
@@ -567,8 +567,10 @@ fn metrics_endpoint_serves_sources_and_process_metrics() {
 #[test]
 fn unknown_paths_and_methods() {
     let f = start();
-    let r = get(&format!("{}/graph", f.base));
+    let r = get(&format!("{}/alerts", f.base));
     assert_eq!((r.status, r.body.as_str()), (404, "404 page not found\n"));
+    let r = send(ureq::post(&format!("{}/graph", f.base)), Some(""));
+    assert_eq!(r.status, 405);
     let r = send(ureq::delete(&format!("{}/api/v1/targets", f.base)), None);
     assert_eq!(r.status, 405);
     let r = send(ureq::head(&format!("{}/api/v1/targets", f.base)), None);

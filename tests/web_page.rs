@@ -1,80 +1,17 @@
 //! The targets page in real headless Chromium: the targets it shows match
-//! `/api/v1/targets`, markup in labels stays text, and a screenshot is kept
-//! as tests/artifacts/targets.png.
+//! `/api/v1/targets`, markup in labels stays text, the job and health
+//! filters work without JavaScript, and a screenshot is kept as
+//! tests/artifacts/targets.png.
 
+mod browser;
 mod peers;
 mod web_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
+use browser::{assert_no_script, chromium, screenshot, unescape};
 use edgescrape::web::{Metrics, WebOptions};
-use peers::ChildGuard;
 use web_support::{get, Fixture, TestLifecycle};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// Runs headless Chromium with `args` on `url`; returns its stdout. Gives up
-/// (and kills the browser) after two minutes so a wedged browser fails the
-/// test instead of hanging it.
-fn chromium(profile: &Path, args: &[&str], url: &str) -> String {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: run scripts/install-peers.sh to install the test peers"
-    );
-    let out_path = profile.join("stdout.html");
-    let err_path = profile.join("stderr.log");
-    let stdout = std::fs::File::create(&out_path).expect("create stdout file");
-    let stderr = std::fs::File::create(&err_path).expect("create stderr file");
-    let child = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            &format!("--user-data-dir={}", profile.join("profile").display()),
-        ])
-        .args(args)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .expect("start chromium");
-    // Kills and reaps the browser if the test ends early.
-    let mut guard = ChildGuard {
-        name: CHROMIUM.to_string(),
-        child,
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        match guard.child.try_wait().expect("wait for chromium") {
-            Some(status) => break status,
-            None if Instant::now() > deadline => {
-                panic!("chromium did not finish within 2 minutes on {url}")
-            }
-            None => std::thread::sleep(Duration::from_millis(50)),
-        }
-    };
-    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
-    assert!(status.success(), "chromium failed ({status}): {err}");
-    std::fs::read_to_string(&out_path).expect("read chromium output")
-}
-
-/// Undoes the escapes the DOM serializer writes in attribute values.
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
 
 /// `(pool, url, health)` of every target row in the rendered DOM.
 fn rows(dom: &str) -> Vec<(String, String, String)> {
@@ -85,12 +22,6 @@ fn rows(dom: &str) -> Vec<(String, String, String)> {
     re.captures_iter(dom)
         .map(|c| (unescape(&c[1]), unescape(&c[2]), unescape(&c[3])))
         .collect()
-}
-
-fn artifacts_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts");
-    std::fs::create_dir_all(&dir).expect("create tests/artifacts");
-    dir
 }
 
 #[test]
@@ -145,21 +76,19 @@ fn targets_page_in_chromium_matches_the_api() {
         "one sparkline per target with history"
     );
 
-    let shot = artifacts_dir().join("targets.png");
-    let _ = std::fs::remove_file(&shot);
-    chromium(
-        profile.path(),
-        &[
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1200,800",
-            "--hide-scrollbars",
-        ],
-        &page,
-    );
-    let png = std::fs::read(&shot).expect("screenshot written");
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    // PNG IHDR: width and height, big-endian, at bytes 16..24.
-    let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
-    let height = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
-    assert_eq!((width, height), (1200, 800));
+    screenshot(profile.path(), &page, "targets.png", 1200, 800);
+
+    // The filters: only the node pool's down targets.
+    let filtered = format!("{page}?job=node&health=down");
+    assert_no_script(&filtered);
+    let dom = chromium(profile.path(), &["--dump-dom"], &filtered);
+    let shown = rows(&dom);
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!((shown[0].0.as_str(), shown[0].2.as_str()), ("node", "down"));
+    for (path, name) in edgescrape::web::layout::PAGES {
+        assert!(
+            dom.contains(&format!("<a href=\"{path}\"")),
+            "no link to {name}"
+        );
+    }
 }

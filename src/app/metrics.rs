@@ -20,8 +20,33 @@ pub fn register(metrics: &Metrics, app: &Arc<App>) {
             scrape(&app, out);
             storage(&app, out);
             remote(&app, out);
+            discovery(&app, out);
         }
     });
+}
+
+fn discovery(app: &App, out: &mut MetricsWriter) {
+    let Some(m) = app.discovery.lock().as_ref().map(|d| d.metrics()) else {
+        return;
+    };
+    out.counter(
+        "prometheus_sd_http_failures_total",
+        "Number of HTTP service discovery refresh failures.",
+        &[],
+        m.http_failures.load(Ordering::Relaxed) as f64,
+    );
+    out.counter(
+        "prometheus_sd_dns_lookups_total",
+        "The number of DNS-SD lookups.",
+        &[],
+        m.dns_lookups.load(Ordering::Relaxed) as f64,
+    );
+    out.counter(
+        "prometheus_sd_dns_lookup_failures_total",
+        "The number of DNS-SD lookup failures.",
+        &[],
+        m.dns_lookup_failures.load(Ordering::Relaxed) as f64,
+    );
 }
 
 fn reload(app: &App, out: &mut MetricsWriter) {
@@ -88,6 +113,20 @@ fn scrape(app: &App, out: &mut MetricsWriter) {
     for (name, help, c) in counters {
         out.counter(name, help, &[], c.get() as f64);
     }
+    for (job, c) in m.dialers_conn_attempted() {
+        out.counter(
+            "net_conntrack_dialer_conn_attempted",
+            "Total number of connections attempted by the given dialer a given name.",
+            &[("dialer_name", &job)],
+            c.get() as f64,
+        );
+    }
+    out.counter(
+        "edgescrape_target_scrape_loop_panics",
+        "Total number of scrape loops that panicked; each target was started again.",
+        &[],
+        m.target_scrape_loop_panics_total.get() as f64,
+    );
     for (job, p) in app.scrape.pool_metrics() {
         let label = [("scrape_job", job.as_str())];
         out.gauge(

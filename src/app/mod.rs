@@ -7,15 +7,17 @@
 //! Reloads are serialized by a mutex, so SIGHUP and `POST /-/reload` never
 //! apply two configs at once.
 
+mod dir_lock;
 mod metrics;
 mod views;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Sender;
+
+use dir_lock::DirLock;
 use parking_lot::Mutex;
 
 use edgescrape::cli::{Feature, Flags};
@@ -77,6 +79,8 @@ pub struct App {
     reload_status: ReloadStatus,
     ready: AtomicBool,
     quit_tx: Sender<()>,
+    /// Held while the process runs; released when the app is dropped.
+    _storage_lock: DirLock,
 }
 
 /// Why the process could not start.
@@ -107,6 +111,8 @@ impl App {
             },
             ..StorageOptions::default()
         };
+        let storage_lock =
+            DirLock::acquire(&flags.storage_path).map_err(|e| StartError(e.to_string()))?;
         let storage = Storage::open(&flags.storage_path, options).map_err(|e| {
             StartError(format!(
                 "opening storage at {}: {e}",
@@ -161,6 +167,7 @@ impl App {
             ready: AtomicBool::new(false),
             quit_tx,
             flags,
+            _storage_lock: storage_lock,
         });
 
         let metrics = web::Metrics::new();
@@ -176,6 +183,12 @@ impl App {
                 listen_address: app.flags.listen_address.clone(),
                 enable_lifecycle: app.flags.enable_lifecycle,
                 web_config_file: app.flags.web_config_file.clone(),
+                query_limits: edgescrape::promql::Limits {
+                    max_samples: app.flags.query_max_samples,
+                    max_series: app.flags.query_max_series,
+                    timeout: app.flags.query_timeout.0,
+                    lookback: app.flags.query_lookback_delta.0,
+                },
                 limits: web::Limits {
                     max_connections: app.flags.max_connections,
                     ..web::Limits::default()
@@ -186,87 +199,107 @@ impl App {
         )
         .map_err(|e| StartError(format!("starting web server: {e}")))?;
         app.ready.store(true, Ordering::Release);
+        let jobs = app.config.lock().scrape_configs.len();
         log::info!(
-            "msg=\"edgescrape started\" version={} config={} listen={} storage={} jobs={} static_targets={}",
-            env!("CARGO_PKG_VERSION"),
-            app.flags.config_file.display(),
-            server.local_addr(),
-            app.flags.storage_path.display(),
-            app.config.lock().scrape_configs.len(),
-            targets
+            version = env!("CARGO_PKG_VERSION"),
+            config:% = app.flags.config_file.display(),
+            listen:% = server.local_addr(),
+            storage:% = app.flags.storage_path.display(),
+            jobs = jobs,
+            static_targets = targets;
+            "Edgescrape started"
         );
         Ok((app, server))
     }
 
-    /// Re-reads the config file and applies it. A refused config leaves the
-    /// running one in place; the outcome is kept for `/metrics`.
+    /// Re-reads the config file and applies it. A config that cannot be
+    /// loaded leaves the running one in place. A loaded one is applied to
+    /// every stage, as Prometheus's `reloadConfig`: a stage that fails does
+    /// not keep the others from taking the new config, and every failure
+    /// is reported in the one error (and logged, and kept for `/metrics`).
     pub fn reload(&self) -> Result<(), String> {
         let _serial = self.reload_lock.lock();
-        let result = self.apply(&self.flags.config_file);
+        let file = self.flags.config_file.display().to_string();
+        let result = match Config::load_file(&self.flags.config_file) {
+            Ok(config) => self.apply(config),
+            Err(e) => Err(e.to_string()),
+        };
         match &result {
             Ok(()) => {
                 self.reload_status.success.store(true, Ordering::Relaxed);
                 self.reload_status
                     .success_time
                     .store(unix_seconds(), Ordering::Relaxed);
-                log::info!(
-                    "msg=\"completed loading of configuration file\" file={}",
-                    self.flags.config_file.display()
-                );
+                log::info!(file = file.as_str(); "Completed loading of configuration file");
             }
             Err(e) => {
                 self.reload_status.success.store(false, Ordering::Relaxed);
-                log::warn!("msg=\"error reloading config\" err={e:?}");
+                log::error!(file = file.as_str(), err = e.as_str(); "Error reloading config");
             }
         }
         result
     }
 
-    fn apply(&self, file: &Path) -> Result<(), String> {
-        let config = Config::load_file(file).map_err(|e| e.to_string())?;
-        self.scrape
-            .apply_config(&config)
-            .map_err(|e| e.to_string())?;
+    /// Applies `config` to scraping, discovery and remote_write, each even
+    /// when one before it failed; the error names every stage that failed.
+    fn apply(&self, config: Config) -> Result<(), String> {
+        let mut failures = Vec::new();
+        if let Err(e) = self.scrape.apply_config(&config) {
+            failures.push(format!("scrape: {e}"));
+        }
         if let Some(d) = self.discovery.lock().as_ref() {
             d.apply_config(&config.scrape_configs);
         }
-        self.apply_remote(&config)?;
+        failures.extend(
+            self.apply_remote(&config)
+                .into_iter()
+                .map(|e| format!("remote_write: {e}")),
+        );
         *self.config.lock() = config;
-        Ok(())
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "one or more errors occurred while applying the new configuration: {}",
+                failures.join("; ")
+            ))
+        }
     }
 
     /// Keeps queues whose config is unchanged; stops removed or changed
-    /// ones (they keep their saved position) and starts new ones.
-    fn apply_remote(&self, config: &Config) -> Result<(), String> {
-        let mut queues = self.queues.lock();
-        let mut kept = Vec::new();
-        for running in queues.drain(..) {
-            let unchanged = config.remote_write.contains(&running.config)
-                && running.external_labels == config.global.external_labels;
-            if unchanged {
-                kept.push(running);
-            } else {
-                running.queue.stop(REMOTE_STOP_DEADLINE);
-            }
+    /// ones (they keep their saved position) and starts new ones. Returns
+    /// the queues that failed to start; the others run.
+    ///
+    /// Stopping a queue waits up to [`REMOTE_STOP_DEADLINE`] for it to
+    /// send what it holds, and starting one reads its saved position: both
+    /// happen outside the queues lock, which `/metrics` takes, so the
+    /// process's own metrics answer throughout a reload.
+    fn apply_remote(&self, config: &Config) -> Vec<String> {
+        let unchanged = |running: &RunningQueue| {
+            config.remote_write.contains(&running.config)
+                && running.external_labels == config.global.external_labels
+        };
+        let (stopping, running_configs): (Vec<RunningQueue>, Vec<RemoteWriteConfig>) = {
+            let mut queues = self.queues.lock();
+            let (kept, stopping): (Vec<_>, Vec<_>) = queues.drain(..).partition(unchanged);
+            *queues = kept;
+            let configs = queues.iter().map(|q| q.config.clone()).collect();
+            (stopping, configs)
+        };
+        for running in stopping {
+            running.queue.stop(REMOTE_STOP_DEADLINE);
         }
-        // A queue that fails to start ends the loop, but the queues kept or
-        // started so far stay in the list, so they keep running and are
-        // stopped at shutdown.
-        let mut result = Ok(());
+        let mut failures = Vec::new();
         for rw in &config.remote_write {
-            if kept.iter().any(|k| &k.config == rw) {
+            if running_configs.contains(rw) {
                 continue;
             }
             match RunningQueue::start(self.storage.wal(), rw, &config.global.external_labels) {
-                Ok(running) => kept.push(running),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+                Ok(running) => self.queues.lock().push(running),
+                Err(e) => failures.push(e),
             }
         }
-        *queues = kept;
-        result
+        failures
     }
 
     /// Asks the main thread to shut down (`/-/quit`).
@@ -277,6 +310,8 @@ impl App {
     /// Stops discovery, then every scrape loop (joining them), then the
     /// remote queues, then flushes and closes storage.
     pub fn shutdown(&self) {
+        // A reload in flight finishes first, so no queue it starts is missed.
+        let _serial = self.reload_lock.lock();
         self.ready.store(false, Ordering::Release);
         if let Some(d) = self.discovery.lock().take() {
             d.stop();
@@ -286,7 +321,7 @@ impl App {
             running.queue.stop(REMOTE_STOP_DEADLINE);
         }
         if let Err(e) = self.storage.close() {
-            log::warn!("msg=\"closing storage\" err={e:?}");
+            log::warn!(err:% = e; "Closing storage failed");
         }
     }
 }

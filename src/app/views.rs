@@ -8,8 +8,9 @@ use edgescrape::config::Duration as PromDuration;
 use edgescrape::labels::Labels;
 use edgescrape::scrape::TargetHealth;
 use edgescrape::storage::selector::Matcher;
-use edgescrape::web::views::Sample;
-use edgescrape::web::{DroppedTargetInfo, Health, TargetInfo};
+use edgescrape::web::views::{ProcessStatus, QueueStatus, StatusReport, WalStatus};
+use edgescrape::web::views::{Sample, SeriesSamples};
+use edgescrape::web::{DroppedTargetInfo, Health, JobRelabelRules, TargetInfo};
 
 use super::App;
 
@@ -46,6 +47,20 @@ impl edgescrape::web::TargetsView for Targets {
             .collect()
     }
 
+    fn relabel_rules(&self) -> Vec<JobRelabelRules> {
+        self.0
+            .config
+            .lock()
+            .scrape_configs
+            .iter()
+            .map(|c| JobRelabelRules {
+                job: c.job_name.clone(),
+                relabel_configs: c.relabel_configs.clone(),
+                metric_relabel_configs: c.metric_relabel_configs.clone(),
+            })
+            .collect()
+    }
+
     fn dropped(&self) -> Vec<DroppedTargetInfo> {
         self.0
             .scrape
@@ -66,6 +81,15 @@ pub struct Series(pub Arc<App>);
 impl edgescrape::web::SeriesView for Series {
     fn instant(&self, matchers: &[Matcher], at_ms: i64) -> Vec<Sample> {
         self.0.storage.head().instant(matchers, at_ms, LOOKBACK_MS)
+    }
+
+    fn range(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, String> {
+        Ok(self.0.storage.head().select(matchers, mint_ms, maxt_ms))
     }
 }
 
@@ -99,5 +123,63 @@ impl edgescrape::web::Lifecycle for Lifecycle {
 
     fn ready(&self) -> bool {
         self.0.ready.load(Ordering::Acquire)
+    }
+
+    fn status(&self) -> StatusReport {
+        let app = &self.0;
+        StatusReport {
+            queues: app.queues.lock().iter().map(queue_status).collect(),
+            wal: wal_status(app),
+            process: ProcessStatus {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                config_file: app.flags.config_file.display().to_string(),
+                last_reload_successful: app.reload_status.success.load(Ordering::Relaxed),
+                last_reload_success: UNIX_EPOCH
+                    + std::time::Duration::from_secs(
+                        app.reload_status
+                            .success_time
+                            .load(Ordering::Relaxed)
+                            .max(0) as u64,
+                    ),
+            },
+        }
+    }
+}
+
+/// A queue's figures from its counters. The queue reports no error text,
+/// retry start or stop state yet, so those stay unset.
+fn queue_status(running: &super::RunningQueue) -> QueueStatus {
+    let s = running.queue.stats();
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let ts = |a: &std::sync::atomic::AtomicI64| Some(a.load(Ordering::Relaxed)).filter(|&t| t > 0);
+    QueueStatus {
+        name: running.queue.name().to_string(),
+        url: running.config.url.clone(),
+        samples_pending: s.samples_pending.load(Ordering::Relaxed),
+        samples_sent: get(&s.samples_sent),
+        samples_retried: get(&s.samples_retried),
+        samples_failed: get(&s.samples_failed),
+        samples_dropped: s.samples_dropped_total(),
+        newest_read_ms: ts(&s.highest_timestamp_in_ms),
+        newest_sent_ms: ts(&s.highest_sent_timestamp_ms),
+        bytes_sent: get(&s.bytes_sent),
+        ..QueueStatus::default()
+    }
+}
+
+fn wal_status(app: &App) -> WalStatus {
+    let s = app.storage.stats();
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let newest = s.head_max_time_ms.load(Ordering::Relaxed);
+    WalStatus {
+        dir: app.storage.dir().display().to_string(),
+        segments: get(&s.wal_segments),
+        bytes: get(&s.wal_disk_bytes),
+        bytes_written_total: get(&s.wal_bytes_written_total),
+        series: get(&s.head_series),
+        retention_bytes: app.flags.retention_size.map(|b| b.0),
+        retention_time: app.flags.retention_time.map(|d| d.0),
+        oldest_ms: None,
+        newest_ms: (newest > 0).then_some(newest),
     }
 }

@@ -18,7 +18,17 @@ const UNITS: [(&str, u64); 7] = [
     ("ms", 1),
 ];
 
+/// The longest duration in milliseconds: Go's `time.Duration` holds at most
+/// `i64::MAX` nanoseconds (about 292 years), and Prometheus refuses longer
+/// ones as out of range. Every deadline, tick and offset computed from a
+/// config duration stays far from overflowing `Instant` and `SystemTime`
+/// within this bound.
+const MAX_MILLIS: u64 = i64::MAX as u64 / 1_000_000;
+
 impl Duration {
+    /// The longest duration Prometheus syntax may express (`292y24w3d23h47m16s854ms`).
+    pub const MAX: Duration = Duration::from_millis(MAX_MILLIS);
+
     /// A duration of `secs` seconds.
     pub const fn from_secs(secs: u64) -> Duration {
         Duration(StdDuration::from_secs(secs))
@@ -47,9 +57,8 @@ impl Duration {
             if digits == 0 {
                 return Err(format!("not a valid duration string: {s:?}"));
             }
-            let n: u64 = rest[..digits]
-                .parse()
-                .map_err(|_| format!("not a valid duration string: {s:?}"))?;
+            // Only digits: a parse can fail by overflow alone.
+            let n: u64 = rest[..digits].parse().unwrap_or(u64::MAX);
             rest = &rest[digits..];
             let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
             let unit = &rest[..unit_len];
@@ -62,7 +71,10 @@ impl Duration {
             total = n
                 .checked_mul(ms)
                 .and_then(|v| total.checked_add(v))
-                .ok_or_else(|| format!("duration out of range: {s:?}"))?;
+                .filter(|&v| v <= MAX_MILLIS)
+                .ok_or_else(|| {
+                    format!("duration out of range: {s:?} (at most {})", Duration::MAX)
+                })?;
         }
         Ok(Duration(StdDuration::from_millis(total)))
     }
@@ -119,6 +131,33 @@ mod tests {
         ok("1m30s", 90_000, "1m30s");
         ok("1h30m", 5_400_000, "1h30m");
         ok("1s500ms", 1500, "1s500ms");
+    }
+
+    #[test]
+    fn durations_beyond_prometheus_range_are_refused() {
+        ok("292y", 292 * 365 * 86_400_000, "292y");
+        ok(
+            &Duration::MAX.to_string(),
+            MAX_MILLIS,
+            "292y24w3d23h47m16s854ms",
+        );
+        for s in [
+            "293y",
+            "1000y",
+            "292y24w3d23h47m16s855ms",
+            "9223372036854776ms",
+            "18446744073709551615ms",
+            "18446744073709551616ms",
+            "99999999999999999999999y",
+        ] {
+            let err = Duration::parse(s).unwrap_err();
+            assert!(err.contains("out of range"), "{s}: {err}");
+        }
+        let err = Duration::parse("1000y").unwrap_err();
+        assert_eq!(
+            err,
+            "duration out of range: \"1000y\" (at most 292y24w3d23h47m16s854ms)"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod de;
 mod duration;
 mod http;
 mod raw;
+mod scrape_files;
 mod secret;
 mod size;
 mod validate;
@@ -44,7 +45,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use duration::Duration;
-pub use http::{Authorization, BasicAuth, HttpClientConfig, TlsConfig};
+pub use http::{
+    Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TlsConfig, TlsVersion,
+};
 pub use secret::Secret;
 pub use size::ByteSize;
 
@@ -62,9 +65,15 @@ pub struct Config {
     /// Settings every scrape config inherits.
     #[serde(default)]
     pub global: GlobalConfig,
-    /// One entry per job.
+    /// One entry per job. After [`Config::load_file`] the jobs of
+    /// `scrape_config_files` follow those of the main file.
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// Globs of files holding more `scrape_configs`, relative to the main
+    /// file. Not written by [`Config::to_yaml`], which shows their jobs in
+    /// `scrape_configs`.
+    #[serde(default, skip_serializing)]
+    pub scrape_config_files: Vec<String>,
     /// Remote endpoints samples are shipped to.
     #[serde(default)]
     pub remote_write: Vec<RemoteWriteConfig>,
@@ -101,6 +110,9 @@ pub struct GlobalConfig {
     pub target_limit: u64,
     /// Default number of dropped targets kept for the API (0: all).
     pub keep_dropped_targets: u64,
+    /// Default file failed scrapes are logged to (none: not logged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape_failure_log_file: Option<PathBuf>,
 }
 
 impl Default for GlobalConfig {
@@ -118,6 +130,7 @@ impl Default for GlobalConfig {
             label_value_length_limit: 0,
             target_limit: 0,
             keep_dropped_targets: 0,
+            scrape_failure_log_file: None,
         }
     }
 }
@@ -224,6 +237,10 @@ pub struct ScrapeConfig {
     pub scrape_timeout: Option<Duration>,
     /// Accept-header protocols (default: global).
     pub scrape_protocols: Option<Vec<ScrapeProtocol>>,
+    /// How to parse a body whose Content-Type is missing or unknown
+    /// (default: as the text format, as Prometheus 2.x).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_scrape_protocol: Option<ScrapeProtocol>,
     /// URL path to scrape.
     pub metrics_path: String,
     /// `http` or `https`.
@@ -245,6 +262,10 @@ pub struct ScrapeConfig {
     pub static_configs: Vec<StaticConfig>,
     /// File-based discovery.
     pub file_sd_configs: Vec<FileSdConfig>,
+    /// HTTP-based discovery.
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    /// DNS-based discovery.
+    pub dns_sd_configs: Vec<DnsSdConfig>,
     /// Target relabeling.
     pub relabel_configs: Vec<RelabelConfig>,
     /// Relabeling of every scraped series.
@@ -263,6 +284,9 @@ pub struct ScrapeConfig {
     pub target_limit: Option<u64>,
     /// Dropped targets kept for the API (default: global; 0: all).
     pub keep_dropped_targets: Option<u64>,
+    /// File failed scrapes are logged to (default: global).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape_failure_log_file: Option<PathBuf>,
 }
 
 fn default_metrics_path() -> String {
@@ -317,6 +341,53 @@ pub struct FileSdConfig {
 
 fn default_file_sd_refresh() -> Duration {
     Duration::from_secs(300)
+}
+
+/// `http_sd_configs` entry: a URL answering with a JSON list of target
+/// groups, fetched every `refresh_interval` through its own HTTP client
+/// settings (written inline, as in Prometheus).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "raw::RawHttpSdConfig")]
+pub struct HttpSdConfig {
+    /// The `http` or `https` URL to GET.
+    pub url: String,
+    /// How often to GET it (1m); also the request timeout, as Prometheus.
+    pub refresh_interval: Duration,
+    /// Authentication, TLS, proxy, headers and redirects.
+    #[serde(flatten)]
+    pub http: HttpClientConfig,
+}
+
+fn default_http_sd_refresh() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// `dns_sd_configs` entry: names whose SRV, A, AAAA, MX or NS records are
+/// the targets, looked up every `refresh_interval`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSdConfig {
+    /// The names to look up.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// How often to look them up (30s).
+    #[serde(default = "default_dns_sd_refresh")]
+    pub refresh_interval: Duration,
+    /// `SRV` (default), `A`, `AAAA`, `MX` or `NS`; upper-cased by
+    /// validation.
+    #[serde(default = "default_dns_sd_type", rename = "type")]
+    pub kind: String,
+    /// Port of the targets of every type but SRV, whose records carry theirs.
+    #[serde(default)]
+    pub port: u16,
+}
+
+fn default_dns_sd_refresh() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_dns_sd_type() -> String {
+    "SRV".to_string()
 }
 
 /// One `remote_write` entry; the HTTP client fields are written inline, as
@@ -422,45 +493,50 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-impl Config {
-    /// Reads, parses and validates a config file. As Prometheus, relative
-    /// file paths in it (password and credentials files, TLS files,
-    /// `file_sd_configs` patterns) are taken relative to the file's folder.
-    pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            line: None,
-            column: None,
-            field: String::new(),
-            message: format!("cannot read config: {e}"),
-        })?;
-        let mut config = Config::load_str(&text, path)?;
-        if let Some(dir) = path.parent() {
-            config.set_directory(dir);
-        }
-        Ok(config)
-    }
-
-    /// Parses and validates config text; `file` names it in errors. Scrape
-    /// configs come back with their `global` defaults filled in.
-    pub fn load_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let at = |pos: Option<yaml::Pos>, field: String, message: String| ConfigError {
+impl ConfigError {
+    fn at(file: &Path, pos: Option<yaml::Pos>, field: String, message: String) -> ConfigError {
+        ConfigError {
             file: file.to_path_buf(),
             line: pos.map(|p| p.line),
             column: pos.map(|p| p.column),
             field,
             message,
-        };
-        let root = yaml::parse(text).map_err(|e| at(Some(e.pos), String::new(), e.message))?;
-        // An empty file is the default config, as in Prometheus.
-        let root = root.unwrap_or_else(empty_root);
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file and the files its
+    /// `scrape_config_files` globs match. As Prometheus, relative file paths
+    /// in a file (password and credentials files, TLS files, `file_sd_configs`
+    /// patterns, the `scrape_config_files` globs) are taken relative to that
+    /// file's folder.
+    pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = read_config(path)?;
+        let (mut config, root) = Config::parse(&text, path)?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        config.set_directory(dir);
+        scrape_files::load(&mut config, path, &root)?;
+        Ok(config)
+    }
+
+    /// Parses and validates config text; `file` names it in errors. Scrape
+    /// configs come back with their `global` defaults filled in; the
+    /// `scrape_config_files` are not read (see [`Config::load_file`]).
+    pub fn load_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        Config::parse(text, file).map(|(config, _)| config)
+    }
+
+    fn parse(text: &str, file: &Path) -> Result<(Config, yaml::Node), ConfigError> {
+        let root = parse_yaml(text, file)?;
+        let at = |pos, field, message| ConfigError::at(file, pos, field, message);
         validate::refusals(&root).map_err(|r| at(Some(r.pos), r.field, r.message))?;
         let mut config: Config = de::from_node(&root).map_err(|e| {
             let field = e.field();
             at(e.pos, field, e.message)
         })?;
         validate::check(&mut config, &root).map_err(|r| at(Some(r.pos), r.field, r.message))?;
-        Ok(config)
+        Ok((config, root))
     }
 
     /// The config as YAML, secrets shown as `<secret>`, for
@@ -471,37 +547,98 @@ impl Config {
 
     /// Joins relative file paths with `dir`, as Prometheus's `SetDirectory`.
     fn set_directory(&mut self, dir: &Path) {
-        let join = |p: &mut PathBuf| {
-            if !p.as_os_str().is_empty() && p.is_relative() {
-                *p = dir.join(&*p);
-            }
-        };
-        let http = |h: &mut HttpClientConfig| {
-            if let Some(b) = &mut h.basic_auth {
-                b.password_file.as_mut().map(join);
-            }
-            if let Some(a) = &mut h.authorization {
-                a.credentials_file.as_mut().map(join);
-            }
-            let t = &mut h.tls_config;
-            for f in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file] {
-                f.as_mut().map(join);
-            }
-        };
+        if let Some(p) = &mut self.global.scrape_failure_log_file {
+            join_path(dir, p);
+        }
         for sc in &mut self.scrape_configs {
-            http(&mut sc.http);
-            for sd in &mut sc.file_sd_configs {
-                for pattern in &mut sd.files {
-                    let mut p = PathBuf::from(&*pattern);
-                    join(&mut p);
-                    *pattern = p.to_string_lossy().into_owned();
-                }
-            }
+            sc.set_directory(dir);
         }
         for rw in &mut self.remote_write {
-            http(&mut rw.http);
+            set_http_directory(&mut rw.http, dir);
+        }
+        for pattern in &mut self.scrape_config_files {
+            *pattern = join_dir(dir, pattern);
         }
     }
+}
+
+impl ScrapeConfig {
+    /// Joins relative file paths with `dir`, as Prometheus's `SetDirectory`.
+    pub(crate) fn set_directory(&mut self, dir: &Path) {
+        set_http_directory(&mut self.http, dir);
+        if let Some(p) = &mut self.scrape_failure_log_file {
+            join_path(dir, p);
+        }
+        for sd in &mut self.http_sd_configs {
+            set_http_directory(&mut sd.http, dir);
+        }
+        for sd in &mut self.file_sd_configs {
+            for pattern in &mut sd.files {
+                *pattern = join_dir(dir, pattern);
+            }
+        }
+    }
+}
+
+/// `pattern` joined with `dir` when relative, as Prometheus's `JoinDir`.
+fn join_dir(dir: &Path, pattern: &str) -> String {
+    let mut p = PathBuf::from(pattern);
+    join_path(dir, &mut p);
+    p.to_string_lossy().into_owned()
+}
+
+fn join_path(dir: &Path, p: &mut PathBuf) {
+    if !p.as_os_str().is_empty() && p.is_relative() {
+        *p = dir.join(&*p);
+    }
+}
+
+fn set_http_directory(h: &mut HttpClientConfig, dir: &Path) {
+    let join = |p: &mut PathBuf| join_path(dir, p);
+    if let Some(b) = &mut h.basic_auth {
+        b.password_file.as_mut().map(join);
+        b.username_file.as_mut().map(join);
+    }
+    for header in h.http_headers.values_mut() {
+        header.files.iter_mut().for_each(join);
+    }
+    if let Some(a) = &mut h.authorization {
+        a.credentials_file.as_mut().map(join);
+    }
+    set_tls_directory(&mut h.tls_config, dir);
+    if let Some(o) = &mut h.oauth2 {
+        o.client_secret_file.as_mut().map(join);
+        set_tls_directory(&mut o.tls_config, dir);
+    }
+}
+
+fn set_tls_directory(t: &mut TlsConfig, dir: &Path) {
+    for p in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file]
+        .into_iter()
+        .flatten()
+    {
+        join_path(dir, p);
+    }
+}
+
+/// Reads a config file (the main one or a `scrape_config_files` one).
+fn read_config(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::at(
+            path,
+            None,
+            String::new(),
+            format!("cannot read config: {e}"),
+        )
+    })
+}
+
+/// Parses YAML text into the position-carrying tree; an empty file is an
+/// empty mapping, as in Prometheus.
+fn parse_yaml(text: &str, file: &Path) -> Result<yaml::Node, ConfigError> {
+    let root = yaml::parse(text)
+        .map_err(|e| ConfigError::at(file, Some(e.pos), String::new(), e.message))?;
+    Ok(root.unwrap_or_else(empty_root))
 }
 
 fn empty_root() -> yaml::Node {

@@ -7,11 +7,15 @@
 //! in the `global` defaults as Prometheus's `ScrapeConfig.Validate` does, and
 //! points every refusal at the key or value in the tree.
 
+mod http;
+
 use std::collections::HashSet;
 
+use self::http::check_http;
 use super::yaml::{path_string, Node, Pos, Step};
 use super::{
-    Config, GlobalConfig, HttpClientConfig, RemoteWriteConfig, ScrapeConfig, ScrapeProtocol,
+    Config, DnsSdConfig, GlobalConfig, HttpSdConfig, RemoteWriteConfig, ScrapeConfig,
+    ScrapeProtocol,
 };
 
 /// A refused config: where, which field, and why.
@@ -53,7 +57,6 @@ fn sub(base: &[Step], more: &[Step]) -> Vec<Step> {
 /// Top-level sections of Prometheus that edgescrape has no part for.
 const TOP_REFUSED: &[&str] = &[
     "rule_files",
-    "scrape_config_files",
     "alerting",
     "remote_read",
     "storage",
@@ -63,14 +66,17 @@ const TOP_REFUSED: &[&str] = &[
 /// `global` fields that only matter to what edgescrape does not do (query
 /// log, rule evaluation offsets).
 const GLOBAL_REFUSED: &[&str] = &["query_log_file", "rule_query_offset"];
-/// HTTP client fields of Prometheus's `common/config` that edgescrape's
-/// client does not implement.
-const HTTP_REFUSED: &[&str] = &[
-    "oauth2",
-    "no_proxy",
-    "proxy_from_environment",
-    "proxy_connect_header",
-    "http_headers",
+/// `oauth2` fields of Prometheus's JWT bearer grant and secret manager.
+const OAUTH2_REFUSED: &[&str] = &[
+    "client_secret_ref",
+    "client_certificate_key",
+    "client_certificate_key_file",
+    "client_certificate_key_id",
+    "client_certificate_key_ref",
+    "signature_algorithm",
+    "iss",
+    "audience",
+    "claims",
 ];
 /// Native-histogram settings; edgescrape reads classic histograms only.
 const SCRAPE_REFUSED: &[&str] = &[
@@ -79,12 +85,14 @@ const SCRAPE_REFUSED: &[&str] = &[
 ];
 /// Cloud authentication of remote_write.
 const REMOTE_WRITE_REFUSED: &[&str] = &["sigv4", "azuread"];
-const BASIC_AUTH_REFUSED: &[&str] = &["username_file"];
-/// Inline PEM and TLS version bounds.
-const TLS_REFUSED: &[&str] = &["ca", "cert", "key", "min_version", "max_version"];
 /// The discovery mechanisms edgescrape has; every other `*_sd_configs` is
 /// refused by name.
-const SUPPORTED_SD: &[&str] = &["static_configs", "file_sd_configs"];
+const SUPPORTED_SD: &[&str] = &[
+    "static_configs",
+    "file_sd_configs",
+    "http_sd_configs",
+    "dns_sd_configs",
+];
 
 /// Refuses Prometheus fields edgescrape does not implement, by name, and
 /// null list entries, as Prometheus does.
@@ -93,46 +101,7 @@ pub(crate) fn refusals(root: &Node) -> Result<(), Refusal> {
     if let Some(global) = root.get("global") {
         refuse_keys(global, &[key("global")], GLOBAL_REFUSED, " (in global)")?;
     }
-    if let Some(list) = root.get("scrape_configs") {
-        for (i, sc) in list.items().iter().enumerate() {
-            let path = [key("scrape_configs"), Step::Index(i)];
-            if sc.is_null() {
-                return Err(Refusal::at_value(
-                    root,
-                    &path,
-                    "empty or null scrape config section",
-                ));
-            }
-            let job = sc.get("job_name").and_then(Node::scalar).unwrap_or("");
-            let ctx = format!(" (in scrape config {job:?})");
-            refuse_keys(sc, &path, SCRAPE_REFUSED, &ctx)?;
-            refuse_http_keys(sc, &path, &ctx)?;
-            for (k, _) in sc.entries() {
-                let name = k.scalar().unwrap_or("");
-                if name.ends_with("_sd_configs") && !SUPPORTED_SD.contains(&name) {
-                    return Err(not_supported(k.pos, &path, name, &ctx));
-                }
-            }
-            only_false(sc, &path, "scrape_classic_histograms", &ctx)?;
-            for (list, what) in [
-                ("static_configs", "empty or null section in static_configs"),
-                (
-                    "file_sd_configs",
-                    "empty or null section in file_sd_configs",
-                ),
-                (
-                    "relabel_configs",
-                    "empty or null target relabeling rule in scrape config",
-                ),
-                (
-                    "metric_relabel_configs",
-                    "empty or null metric relabeling rule in scrape config",
-                ),
-            ] {
-                no_null_items(root, &path, list, what)?;
-            }
-        }
-    }
+    scrape_config_refusals(root)?;
     if let Some(list) = root.get("remote_write") {
         for (i, rw) in list.items().iter().enumerate() {
             let path = [key("remote_write"), Step::Index(i)];
@@ -178,6 +147,66 @@ pub(crate) fn refusals(root: &Node) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The refusals of every `scrape_configs` entry of `root`, a main config or
+/// a file of `scrape_config_files`.
+pub(crate) fn scrape_config_refusals(root: &Node) -> Result<(), Refusal> {
+    if let Some(list) = root.get("scrape_configs") {
+        for (i, sc) in list.items().iter().enumerate() {
+            let path = [key("scrape_configs"), Step::Index(i)];
+            if sc.is_null() {
+                return Err(Refusal::at_value(
+                    root,
+                    &path,
+                    "empty or null scrape config section",
+                ));
+            }
+            let job = sc.get("job_name").and_then(Node::scalar).unwrap_or("");
+            let ctx = format!(" (in scrape config {job:?})");
+            refuse_keys(sc, &path, SCRAPE_REFUSED, &ctx)?;
+            refuse_http_keys(sc, &path, &ctx)?;
+            for (j, sd) in sc
+                .get("http_sd_configs")
+                .map_or(&[][..], Node::items)
+                .iter()
+                .enumerate()
+            {
+                let sd_path = sub(&path, &[key("http_sd_configs"), Step::Index(j)]);
+                refuse_http_keys(sd, &sd_path, &ctx)?;
+            }
+            for (k, _) in sc.entries() {
+                let name = k.scalar().unwrap_or("");
+                if name.ends_with("_sd_configs") && !SUPPORTED_SD.contains(&name) {
+                    return Err(not_supported(k.pos, &path, name, &ctx));
+                }
+            }
+            only_false(sc, &path, "scrape_classic_histograms", &ctx)?;
+            for (list, what) in [
+                ("static_configs", "empty or null section in static_configs"),
+                (
+                    "file_sd_configs",
+                    "empty or null section in file_sd_configs",
+                ),
+                (
+                    "http_sd_configs",
+                    "empty or null section in http_sd_configs",
+                ),
+                ("dns_sd_configs", "empty or null section in dns_sd_configs"),
+                (
+                    "relabel_configs",
+                    "empty or null target relabeling rule in scrape config",
+                ),
+                (
+                    "metric_relabel_configs",
+                    "empty or null metric relabeling rule in scrape config",
+                ),
+            ] {
+                no_null_items(root, &path, list, what)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn not_supported(pos: Pos, path: &[Step], name: &str, ctx: &str) -> Refusal {
     Refusal {
         pos,
@@ -196,19 +225,10 @@ fn refuse_keys(node: &Node, path: &[Step], refused: &[&str], ctx: &str) -> Resul
 }
 
 fn refuse_http_keys(node: &Node, path: &[Step], ctx: &str) -> Result<(), Refusal> {
-    refuse_keys(node, path, HTTP_REFUSED, ctx)?;
-    if let Some(basic) = node.get("basic_auth") {
-        refuse_keys(
-            basic,
-            &sub(path, &[key("basic_auth")]),
-            BASIC_AUTH_REFUSED,
-            ctx,
-        )?;
+    match node.get("oauth2") {
+        Some(oauth2) => refuse_keys(oauth2, &sub(path, &[key("oauth2")]), OAUTH2_REFUSED, ctx),
+        None => Ok(()),
     }
-    if let Some(tls) = node.get("tls_config") {
-        refuse_keys(tls, &sub(path, &[key("tls_config")]), TLS_REFUSED, ctx)?;
-    }
-    Ok(())
 }
 
 /// A boolean Prometheus field whose `false` is what edgescrape does.
@@ -244,22 +264,7 @@ fn no_null_items(root: &Node, path: &[Step], list: &str, what: &str) -> Result<(
 /// inherit from `global`.
 pub(crate) fn check(config: &mut Config, root: &Node) -> Result<(), Refusal> {
     check_global(&mut config.global, root)?;
-    let global = &config.global;
-    let mut jobs = HashSet::new();
-    for (i, sc) in config.scrape_configs.iter_mut().enumerate() {
-        let path = [key("scrape_configs"), Step::Index(i)];
-        check_scrape(sc, global, root, &path)?;
-        if !jobs.insert(sc.job_name.clone()) {
-            return Err(Refusal::at_value(
-                root,
-                &sub(&path, &[key("job_name")]),
-                format!(
-                    "found multiple scrape configs with job name {:?}",
-                    sc.job_name
-                ),
-            ));
-        }
-    }
+    check_scrape_configs(&mut config.scrape_configs, &config.global, root)?;
     let mut names = HashSet::new();
     for (i, rw) in config.remote_write.iter_mut().enumerate() {
         let path = [key("remote_write"), Step::Index(i)];
@@ -272,6 +277,32 @@ pub(crate) fn check(config: &mut Config, root: &Node) -> Result<(), Refusal> {
                     format!("found multiple remote write configs with name {name:?}"),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Validates the `scrape_configs` of `root` (a main config or a file of
+/// `scrape_config_files`), fills in their `global` defaults and refuses a
+/// job name used twice in it.
+pub(crate) fn check_scrape_configs(
+    configs: &mut [ScrapeConfig],
+    global: &GlobalConfig,
+    root: &Node,
+) -> Result<(), Refusal> {
+    let mut jobs = HashSet::new();
+    for (i, sc) in configs.iter_mut().enumerate() {
+        let path = [key("scrape_configs"), Step::Index(i)];
+        check_scrape(sc, global, root, &path)?;
+        if !jobs.insert(sc.job_name.clone()) {
+            return Err(Refusal::at_value(
+                root,
+                &sub(&path, &[key("job_name")]),
+                format!(
+                    "found multiple scrape configs with job name {:?}",
+                    sc.job_name
+                ),
+            ));
         }
     }
     Ok(())
@@ -379,6 +410,14 @@ fn check_scrape(
             }
         }
     }
+    for (j, sd) in sc.http_sd_configs.iter_mut().enumerate() {
+        let sd_path = sub(path, &[key("http_sd_configs"), Step::Index(j)]);
+        check_http_sd(sd, root, &sd_path)?;
+    }
+    for (j, sd) in sc.dns_sd_configs.iter_mut().enumerate() {
+        let sd_path = sub(path, &[key("dns_sd_configs"), Step::Index(j)]);
+        check_dns_sd(sd, root, &sd_path)?;
+    }
     for (j, sd) in sc.file_sd_configs.iter().enumerate() {
         let sd_path = sub(path, &[key("file_sd_configs"), Step::Index(j)]);
         if sd.files.is_empty() {
@@ -434,12 +473,89 @@ fn check_scrape(
     inherit(&mut sc.label_value_length_limit, g.label_value_length_limit);
     inherit(&mut sc.target_limit, g.target_limit);
     inherit(&mut sc.keep_dropped_targets, g.keep_dropped_targets);
+    if sc.scrape_failure_log_file.is_none() {
+        sc.scrape_failure_log_file
+            .clone_from(&g.scrape_failure_log_file);
+    }
     let protocols = sc
         .scrape_protocols
         .get_or_insert_with(|| g.scrape_protocols.clone());
     let suffix = format!(" for scrape config with job name {:?}", sc.job_name);
     check_protocols(protocols, &suffix)
         .map_err(|m| Refusal::at_key(root, &at(&["scrape_protocols"]), m))
+}
+
+/// Prometheus's `http.SDConfig.UnmarshalYAML`: an http(s) URL with a host,
+/// and a valid HTTP client config.
+fn check_http_sd(sd: &mut HttpSdConfig, root: &Node, path: &[Step]) -> Result<(), Refusal> {
+    let url_path = sub(path, &[key("url")]);
+    if sd.url.is_empty() {
+        return Err(Refusal::at_key(root, path, "URL is missing"));
+    }
+    let why = match url::Url::parse(&sd.url) {
+        Err(e) => Some(e.to_string()),
+        Ok(u) if u.scheme() != "http" && u.scheme() != "https" => {
+            Some("URL scheme must be 'http' or 'https'".to_string())
+        }
+        Ok(u) if u.host_str().map_or(true, str::is_empty) => {
+            Some("host is missing in URL".to_string())
+        }
+        Ok(_) => None,
+    };
+    if let Some(why) = why {
+        return Err(Refusal::at_value(
+            root,
+            &url_path,
+            format!("url {:?}: {why}", sd.url),
+        ));
+    }
+    if sd.refresh_interval.0.is_zero() {
+        return Err(Refusal::at_value(
+            root,
+            &sub(path, &[key("refresh_interval")]),
+            "refresh_interval must be greater than zero",
+        ));
+    }
+    check_http(&mut sd.http, root, path)
+}
+
+/// Prometheus's `dns.SDConfig.UnmarshalYAML`; the type is upper-cased.
+fn check_dns_sd(sd: &mut DnsSdConfig, root: &Node, path: &[Step]) -> Result<(), Refusal> {
+    if sd.names.is_empty() {
+        return Err(Refusal::at_value(
+            root,
+            path,
+            "DNS-SD config must contain at least one SRV record name",
+        ));
+    }
+    sd.kind = sd.kind.to_ascii_uppercase();
+    let type_path = sub(path, &[key("type")]);
+    match sd.kind.as_str() {
+        "SRV" => {}
+        "A" | "AAAA" | "MX" | "NS" if sd.port == 0 => {
+            return Err(Refusal::at_value(
+                root,
+                path,
+                "a port is required in DNS-SD configs for all record types except SRV",
+            ))
+        }
+        "A" | "AAAA" | "MX" | "NS" => {}
+        other => {
+            return Err(Refusal::at_value(
+                root,
+                &type_path,
+                format!("invalid DNS-SD records type {other}"),
+            ))
+        }
+    }
+    if sd.refresh_interval.0.is_zero() {
+        return Err(Refusal::at_value(
+            root,
+            &sub(path, &[key("refresh_interval")]),
+            "refresh_interval must be greater than zero",
+        ));
+    }
+    Ok(())
 }
 
 /// A static target must be `host` or `host:port`: Prometheus refuses a `/`
@@ -484,117 +600,6 @@ fn is_file_sd_pattern(pattern: &str) -> bool {
         None => true,
     };
     ext_ok && glob_ok
-}
-
-/// Prometheus's `HTTPClientConfig.Validate` for the fields edgescrape has.
-fn check_http(http: &mut HttpClientConfig, root: &Node, path: &[Step]) -> Result<(), Refusal> {
-    let Some(node) = root.at(path) else {
-        return Ok(());
-    };
-    let at = |more: &[&str]| -> Vec<Step> {
-        let steps: Vec<Step> = more.iter().map(|s| key(s)).collect();
-        sub(path, &steps)
-    };
-    let given = |n: &Node, k: &str| {
-        n.get(k)
-            .is_some_and(|v| !v.is_null() && v.scalar() != Some(""))
-    };
-    let bearer = given(node, "bearer_token");
-    let bearer_file = given(node, "bearer_token_file");
-    if bearer && bearer_file {
-        return Err(Refusal::at_key(
-            root,
-            &at(&["bearer_token_file"]),
-            "at most one of bearer_token & bearer_token_file must be configured",
-        ));
-    }
-    let basic = node.get("basic_auth").filter(|n| !n.is_null());
-    if basic.is_some() && (bearer || bearer_file) {
-        return Err(Refusal::at_key(
-            root,
-            &at(&["basic_auth"]),
-            "at most one of basic_auth, bearer_token & bearer_token_file must be configured",
-        ));
-    }
-    if let Some(b) = basic {
-        if given(b, "password") && given(b, "password_file") {
-            return Err(Refusal::at_key(
-                root,
-                &at(&["basic_auth", "password_file"]),
-                "at most one of basic_auth password & password_file must be configured",
-            ));
-        }
-    }
-    if let Some(a) = node.get("authorization").filter(|n| !n.is_null()) {
-        if bearer || bearer_file {
-            return Err(Refusal::at_key(
-                root,
-                &at(&["authorization"]),
-                "authorization is not compatible with bearer_token & bearer_token_file",
-            ));
-        }
-        if given(a, "credentials") && given(a, "credentials_file") {
-            return Err(Refusal::at_key(
-                root,
-                &at(&["authorization", "credentials_file"]),
-                "at most one of authorization credentials & credentials_file must be configured",
-            ));
-        }
-        if let Some(auth) = &mut http.authorization {
-            auth.kind = auth.kind.trim().to_string();
-            if auth.kind.is_empty() {
-                auth.kind = "Bearer".to_string();
-            }
-            if auth.kind.eq_ignore_ascii_case("basic") {
-                return Err(Refusal::at_value(
-                    root,
-                    &at(&["authorization", "type"]),
-                    "authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
-                ));
-            }
-        }
-        if basic.is_some() {
-            return Err(Refusal::at_key(
-                root,
-                &at(&["authorization"]),
-                "at most one of basic_auth & authorization must be configured",
-            ));
-        }
-    }
-    if let Some(proxy) = &http.proxy_url {
-        let ok = url::Url::parse(proxy)
-            .map_err(|e| e.to_string())
-            .and_then(|u| match u.scheme() {
-                "http" if u.host().is_some() => Ok(()),
-                "http" => Err("no host".to_string()),
-                other => Err(format!(
-                    "scheme {other:?}: only http:// proxies are supported"
-                )),
-            });
-        if let Err(why) = ok {
-            return Err(Refusal::at_value(
-                root,
-                &at(&["proxy_url"]),
-                format!("proxy_url {proxy:?} is not valid: {why}"),
-            ));
-        }
-    }
-    let tls = &http.tls_config;
-    if tls.cert_file.is_some() && tls.key_file.is_none() {
-        return Err(Refusal::at_key(
-            root,
-            &at(&["tls_config", "cert_file"]),
-            "key_file must be configured when a client certificate is configured",
-        ));
-    }
-    if tls.key_file.is_some() && tls.cert_file.is_none() {
-        return Err(Refusal::at_key(
-            root,
-            &at(&["tls_config", "key_file"]),
-            "cert_file must be configured when a client key is configured",
-        ));
-    }
-    Ok(())
 }
 
 /// Headers Prometheus reserves for itself in remote_write (its
@@ -663,7 +668,40 @@ fn check_remote_write(
             ));
         }
     }
+    check_queue_counts(&rw.queue_config, root, path)?;
     check_http(&mut rw.http, root, path)
+}
+
+/// The largest `queue_config` counts edgescrape takes. Each sizes
+/// something allocated or spawned when the queue starts (the shards'
+/// channels and send buffers, a thread per shard), so a value a few zeros
+/// too long would abort the process on a failed allocation or run it out
+/// of threads. Prometheus has no bounds; its defaults are 10000, 2000, 1
+/// and 50.
+const QUEUE_COUNT_BOUNDS: [(&str, usize); 4] = [
+    ("capacity", 1_000_000),
+    ("max_samples_per_send", 100_000),
+    ("min_shards", 64),
+    ("max_shards", 10_000),
+];
+
+fn check_queue_counts(q: &super::QueueConfig, root: &Node, path: &[Step]) -> Result<(), Refusal> {
+    let values = [
+        q.capacity,
+        q.max_samples_per_send,
+        q.min_shards,
+        q.max_shards,
+    ];
+    for ((field, bound), value) in QUEUE_COUNT_BOUNDS.into_iter().zip(values) {
+        if value > bound {
+            return Err(Refusal::at_value(
+                root,
+                &sub(path, &[key("queue_config"), key(field)]),
+                format!("{value} is more than edgescrape allows ({bound})"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

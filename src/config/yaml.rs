@@ -75,6 +75,20 @@ pub(crate) fn path_string(path: &[Step]) -> String {
 }
 
 impl Node {
+    /// The number of nodes in this subtree, itself included.
+    fn size(&self) -> usize {
+        match &self.value {
+            Value::Scalar { .. } => 1,
+            Value::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
+            Value::Map(entries) => {
+                1 + entries
+                    .iter()
+                    .map(|(k, v)| k.size() + v.size())
+                    .sum::<usize>()
+            }
+        }
+    }
+
     /// Whether this is a plain `null`, `~` or empty scalar.
     pub(crate) fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, plain: true }
@@ -167,24 +181,48 @@ pub(crate) struct SyntaxError {
     pub(crate) message: String,
 }
 
+/// Most nodes that aliases may copy into one document. Each alias copies
+/// its anchored node whole, so nested aliases grow a document
+/// exponentially (a "billion laughs" file of a few hundred bytes would
+/// fill memory); legitimate configs reuse a relabel rule or a TLS block a
+/// few dozen times. Go's yaml.v2, which Prometheus uses, likewise refuses
+/// "excessive aliasing".
+pub(crate) const MAX_ALIAS_NODES: usize = 100_000;
+
+/// Deepest nesting of sequences and mappings. A `prometheus.yml` nests
+/// about ten levels; the bound keeps the recursive walks over the tree
+/// (deserializing, dropping) well inside a thread's stack.
+pub(crate) const MAX_DEPTH: usize = 100;
+
 /// Parses the first document of `text`; `None` for an empty document.
 pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut builder = Builder {
         lines: text.lines().collect(),
         stack: Vec::new(),
         anchors: HashMap::new(),
+        alias_nodes: 0,
         root: None,
         error: None,
     };
+    // Events are pulled one by one: yaml-rust2's `Parser::load` recurses
+    // once per nesting level, and a line of `- - - - …` would overflow the
+    // stack before any limit here could refuse it.
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| SyntaxError {
-        pos: Pos::from_marker(*e.marker()),
-        message: e.info().to_string(),
-    })?;
-    if let Some(err) = builder.error {
-        return Err(err);
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| SyntaxError {
+            pos: Pos::from_marker(*e.marker()),
+            message: e.info().to_string(),
+        })?;
+        let last = matches!(event, Event::StreamEnd | Event::DocumentEnd);
+        builder.on_event(event, mark);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
+        // As `load` with `multi = false`: the first document only.
+        if last {
+            return Ok(builder.root);
+        }
     }
-    Ok(builder.root)
 }
 
 /// A container being filled while events arrive.
@@ -196,7 +234,10 @@ enum Open {
 struct Builder<'a> {
     lines: Vec<&'a str>,
     stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their size in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes copied by aliases so far; at most [`MAX_ALIAS_NODES`].
+    alias_nodes: usize,
     root: Option<Node>,
     error: Option<SyntaxError>,
 }
@@ -242,9 +283,15 @@ impl Builder<'_> {
         pos
     }
 
+    /// Records the first error; [`parse`] stops there.
+    fn fail(&mut self, pos: Pos, message: String) {
+        self.error.get_or_insert(SyntaxError { pos, message });
+    }
+
     fn finish(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = node.size();
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => {
@@ -297,6 +344,9 @@ impl MarkedEventReceiver for Builder<'_> {
                     anchor,
                 );
             }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.fail(pos, format!("nested deeper than {MAX_DEPTH} levels"));
+            }
             Event::SequenceStart(anchor, _) => self.stack.push(Open::Seq(Vec::new(), pos, anchor)),
             Event::MappingStart(anchor, _) => {
                 self.stack.push(Open::Map(Vec::new(), None, pos, anchor))
@@ -320,18 +370,23 @@ impl MarkedEventReceiver for Builder<'_> {
                 self.finish(Node { value, pos }, anchor);
             }
             Event::Alias(id) => {
-                let node = match self.anchors.get(&id) {
-                    Some(target) => Node {
-                        value: target.value.clone(),
+                let Some((target, size)) = self.anchors.get(&id) else {
+                    self.fail(pos, "alias to an unknown anchor".to_string());
+                    return;
+                };
+                self.alias_nodes = self.alias_nodes.saturating_add(*size);
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    self.fail(
                         pos,
-                    },
-                    None => {
-                        self.error.get_or_insert(SyntaxError {
-                            pos,
-                            message: "alias to an unknown anchor".to_string(),
-                        });
-                        return;
-                    }
+                        format!(
+                            "aliases expand to more than {MAX_ALIAS_NODES} nodes (excessive aliasing)"
+                        ),
+                    );
+                    return;
+                }
+                let node = Node {
+                    value: target.value.clone(),
+                    pos,
                 };
                 self.finish(node, 0);
             }
@@ -381,6 +436,58 @@ mod tests {
         );
         let err = parse("a: [1, 2\n").unwrap_err();
         assert_eq!(err.pos.line, 2);
+    }
+
+    /// `levels` anchors, each a list of ten aliases of the one before:
+    /// 10^levels scalars once expanded.
+    fn laughs(levels: usize) -> String {
+        let mut doc = "a0: &a0 [lol]\n".to_string();
+        for i in 1..=levels {
+            let prev = format!("*a{}", i - 1);
+            let items = [prev.as_str(); 10].join(", ");
+            doc.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        doc
+    }
+
+    #[test]
+    fn billion_laughs_is_refused_where_the_limit_is_crossed() {
+        let err = parse(&laughs(9)).unwrap_err();
+        assert!(
+            err.message
+                .contains("aliases expand to more than 100000 nodes"),
+            "{}",
+            err.message
+        );
+        // a5 (10^5 scalars and its lists) is the first to cross the limit.
+        assert_eq!(err.pos.line, 6, "{err:?}");
+        // Four levels copy about 23,000 nodes: fine.
+        let doc = parse(&laughs(4)).unwrap().unwrap();
+        assert_eq!(doc.get("a4").map(Node::size), Some(21_111));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let flow = |n: usize| format!("x: {}1{}\n", "[".repeat(n), "]".repeat(n));
+        let block = |n: usize| {
+            (0..n)
+                .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+                .collect::<String>()
+        };
+        let dashes = |n: usize| format!("{}1\n", "- ".repeat(n));
+        for deep in [flow(150), block(150), block(5_000), dashes(1_000_000)] {
+            let err = parse(&deep).unwrap_err();
+            assert!(
+                err.message.contains("nested deeper than 100 levels"),
+                "{}",
+                err.message
+            );
+        }
+        // yaml-rust2 itself stops flow nesting at 255 levels.
+        let err = parse(&flow(100_000)).unwrap_err();
+        assert!(err.message.contains("recursion limit"), "{}", err.message);
+        assert!(parse(&flow(90)).is_ok());
+        assert!(parse(&block(90)).is_ok());
     }
 
     #[test]

@@ -10,15 +10,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crossbeam_channel::{select, tick, Receiver, TryRecvError};
+use crossbeam_channel::{select, tick, Receiver, Sender, TryRecvError};
 use log::{debug, warn};
 
-use super::manager::{ProviderKey, Shared};
 use super::targetgroup::{self, Format};
-use super::TargetGroup;
+use super::{Discoverer, TargetGroup};
 
 /// `__meta_filepath`: the file a group was read from, on every group.
 pub const FILEPATH_LABEL: &str = "__meta_filepath";
@@ -123,13 +121,13 @@ impl FileStamp {
 
 /// One `file_sd_configs` entry of one job, run on its own thread.
 ///
-/// Owned by that thread; it reports to the manager through [`Shared`] only.
+/// Owned by that thread; it reports on its update channel only.
 pub(crate) struct FileDiscovery {
-    key: ProviderKey,
+    /// The job, for logs.
+    job: String,
     /// Valid glob patterns (invalid ones are refused with a warning at start).
     patterns: Vec<glob::Pattern>,
     refresh_interval: Duration,
-    shared: Arc<Shared>,
     /// Files found at the last refresh and how many groups each held, to
     /// clear the sources of files that vanished or shrank.
     last_refresh: HashMap<PathBuf, usize>,
@@ -138,20 +136,14 @@ pub(crate) struct FileDiscovery {
 }
 
 impl FileDiscovery {
-    pub(crate) fn new(
-        key: ProviderKey,
-        files: &[String],
-        refresh_interval: Duration,
-        shared: Arc<Shared>,
-    ) -> FileDiscovery {
+    pub(crate) fn new(job: String, files: &[String], refresh_interval: Duration) -> FileDiscovery {
         let patterns = files
             .iter()
             .filter_map(|f| match glob::Pattern::new(f) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     warn!(
-                        "msg=\"invalid file SD glob, ignored\" job={} glob={f:?} err={:?}",
-                        key.job,
+                        "msg=\"invalid file SD glob, ignored\" job={job} glob={f:?} err={:?}",
                         e.to_string()
                     );
                     None
@@ -159,41 +151,13 @@ impl FileDiscovery {
             })
             .collect();
         FileDiscovery {
-            key,
+            job,
             patterns,
             // As Prometheus's ticker, but never a busy loop on a zero interval.
             refresh_interval: refresh_interval.max(POLL_INTERVAL),
-            shared,
             last_refresh: HashMap::new(),
             stamps: BTreeMap::new(),
         }
-    }
-
-    /// Reads the files, then re-reads them whenever a poll sees a change and
-    /// every refresh interval, until `stop` is disconnected.
-    pub(crate) fn run(mut self, stop: Receiver<()>) {
-        debug!(
-            "msg=\"file discovery started\" job={} provider={}",
-            self.key.job, self.key
-        );
-        self.refresh(&stop);
-        let poll = tick(POLL_INTERVAL);
-        let refresh = tick(self.refresh_interval);
-        loop {
-            select! {
-                recv(stop) -> _ => break,
-                recv(poll) -> _ => {
-                    if self.current_stamps() != self.stamps {
-                        self.refresh(&stop);
-                    }
-                }
-                recv(refresh) -> _ => self.refresh(&stop),
-            }
-        }
-        debug!(
-            "msg=\"file discovery stopped\" job={} provider={}",
-            self.key.job, self.key
-        );
     }
 
     /// The files matching the patterns, sorted and without duplicates.
@@ -208,7 +172,7 @@ impl FileDiscovery {
                     Ok(path) => files.push(path),
                     Err(e) => debug!(
                         "msg=\"cannot list file SD path\" job={} err={:?}",
-                        self.key.job,
+                        self.job,
                         e.to_string()
                     ),
                 }
@@ -232,13 +196,13 @@ impl FileDiscovery {
     /// Re-reads every file and reports all groups at once, as Prometheus's
     /// `refresh`: a file that fails keeps its last good groups; sources of
     /// vanished files (or of groups a file no longer has) are sent empty.
-    fn refresh(&mut self, stop: &Receiver<()>) {
+    fn refresh(&mut self, stop: &Receiver<()>, up: &Sender<Vec<TargetGroup>>) -> Result<(), ()> {
         let mut counts = HashMap::new();
         let mut stamps = BTreeMap::new();
         let mut updates = Vec::new();
         for path in self.list_files() {
             if !matches!(stop.try_recv(), Err(TryRecvError::Empty)) {
-                return;
+                return Err(());
             }
             // Stamp before reading: a write after this is seen by the next poll.
             stamps.insert(path.clone(), FileStamp::of(&path));
@@ -250,7 +214,7 @@ impl FileDiscovery {
                 Err(e) => {
                     warn!(
                         "msg=\"cannot read target groups, keeping the last good ones\" job={} file={:?} err={:?}",
-                        self.key.job,
+                        self.job,
                         path.display().to_string(),
                         e.to_string()
                     );
@@ -264,7 +228,7 @@ impl FileDiscovery {
             if now < before {
                 debug!(
                     "msg=\"file SD groups vanished\" job={} file={:?} groups={}",
-                    self.key.job,
+                    self.job,
                     path.display().to_string(),
                     before - now
                 );
@@ -277,6 +241,29 @@ impl FileDiscovery {
         }
         self.last_refresh = counts;
         self.stamps = stamps;
-        self.shared.update(&self.key, updates);
+        up.send(updates).map_err(drop)
+    }
+}
+
+impl Discoverer for FileDiscovery {
+    /// Reads the files, then re-reads them whenever a poll sees a change and
+    /// every refresh interval, until `stop` (or `up`) is disconnected.
+    fn run(mut self: Box<Self>, up: Sender<Vec<TargetGroup>>, stop: Receiver<()>) {
+        debug!("msg=\"file discovery started\" job={}", self.job);
+        let poll = tick(POLL_INTERVAL);
+        let refresh = tick(self.refresh_interval);
+        let mut result = self.refresh(&stop, &up);
+        while result.is_ok() {
+            select! {
+                recv(stop) -> _ => break,
+                recv(poll) -> _ => {
+                    if self.current_stamps() != self.stamps {
+                        result = self.refresh(&stop, &up);
+                    }
+                }
+                recv(refresh) -> _ => result = self.refresh(&stop, &up),
+            }
+        }
+        debug!("msg=\"file discovery stopped\" job={}", self.job);
     }
 }

@@ -12,22 +12,26 @@ use crossbeam_channel::{at, bounded, never, select, Receiver, Sender, TrySendErr
 use log::{debug, warn};
 use parking_lot::Mutex;
 
+use super::dns::resolver::ResolverConfig;
+use super::dns::DnsDiscovery;
 use super::file::FileDiscovery;
-use super::TargetGroup;
-use crate::config::{FileSdConfig, ScrapeConfig, StaticConfig};
+use super::http::HttpDiscovery;
+use super::refresh::RefreshDiscovery;
+use super::{Discoverer, Metrics, TargetGroup};
+use crate::config::{DnsSdConfig, FileSdConfig, HttpSdConfig, ScrapeConfig, StaticConfig};
 
 /// What the sync channel carries: every job's groups.
 type SyncMap = HashMap<String, Vec<TargetGroup>>;
 
 /// Identifies one provider of one job (Prometheus's `poolKey`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct ProviderKey {
+struct ProviderKey {
     /// The job (target set) the provider feeds.
     pub job: String,
     /// Unique over the manager's lifetime (Prometheus's `lastProvider`);
     /// orders a job's groups by provider age.
     pub id: u64,
-    /// `static` or `file`.
+    /// `static`, `file`, `http`, ...
     pub kind: &'static str,
 }
 
@@ -99,7 +103,7 @@ impl Targets {
 }
 
 /// State shared by the manager, its provider threads and the sender thread.
-pub(crate) struct Shared {
+struct Shared {
     targets: Mutex<Targets>,
     /// Capacity 1: a pending send is recorded once (Prometheus's `triggerSend`).
     trigger: Sender<()>,
@@ -109,7 +113,7 @@ impl Shared {
     /// Stores the groups a provider reported, replacing groups of the same
     /// source, and asks for a send if anything changed. Reports of a provider
     /// that is no longer registered (being stopped) are ignored.
-    pub(crate) fn update(&self, key: &ProviderKey, groups: Vec<TargetGroup>) {
+    fn update(&self, key: &ProviderKey, groups: Vec<TargetGroup>) {
         let changed = {
             let mut targets = self.targets.lock();
             match targets.providers.get_mut(key) {
@@ -139,6 +143,10 @@ enum ProviderConfig {
     Static(Vec<StaticConfig>),
     /// One provider per `file_sd_configs` entry.
     File(FileSdConfig),
+    /// One provider per `http_sd_configs` entry (boxed: it is large).
+    Http(Box<HttpSdConfig>),
+    /// One provider per `dns_sd_configs` entry.
+    Dns(DnsSdConfig),
 }
 
 impl ProviderConfig {
@@ -146,7 +154,41 @@ impl ProviderConfig {
         match self {
             ProviderConfig::Static(_) => "static",
             ProviderConfig::File(_) => "file",
+            ProviderConfig::Http(_) => "http",
+            ProviderConfig::Dns(_) => "dns",
         }
+    }
+
+    /// The discoverer of a provider that runs on a thread; `None` for the
+    /// static provider. Fails when it cannot be built (an unreadable TLS
+    /// file, for one).
+    fn discoverer(
+        &self,
+        job: &str,
+        metrics: &Arc<Metrics>,
+        resolver: &ResolverConfig,
+    ) -> Result<Option<Box<dyn Discoverer>>, String> {
+        Ok(Some(match self {
+            ProviderConfig::Static(_) => return Ok(None),
+            ProviderConfig::File(file) => Box::new(FileDiscovery::new(
+                job.to_string(),
+                &file.files,
+                file.refresh_interval.0,
+            )),
+            ProviderConfig::Http(http) => Box::new(RefreshDiscovery {
+                mechanism: "http",
+                job: job.to_string(),
+                interval: http.refresh_interval.0,
+                refresher: HttpDiscovery::new(http, Arc::clone(metrics))
+                    .map_err(|e| e.to_string())?,
+            }),
+            ProviderConfig::Dns(dns) => Box::new(RefreshDiscovery {
+                mechanism: "dns",
+                job: job.to_string(),
+                interval: dns.refresh_interval.0,
+                refresher: DnsDiscovery::new(job, dns, resolver.clone(), Arc::clone(metrics)),
+            }),
+        }))
     }
 }
 
@@ -156,8 +198,13 @@ fn job_providers(sc: &ScrapeConfig) -> Vec<ProviderConfig> {
     if !sc.static_configs.is_empty() {
         configs.push(ProviderConfig::Static(sc.static_configs.clone()));
     }
-    for file in &sc.file_sd_configs {
-        let config = ProviderConfig::File(file.clone());
+    let file = sc.file_sd_configs.iter().cloned().map(ProviderConfig::File);
+    let http = sc
+        .http_sd_configs
+        .iter()
+        .map(|h| ProviderConfig::Http(Box::new(h.clone())));
+    let dns = sc.dns_sd_configs.iter().cloned().map(ProviderConfig::Dns);
+    for config in file.chain(http).chain(dns) {
         if !configs.contains(&config) {
             configs.push(config);
         }
@@ -213,6 +260,9 @@ struct Providers {
 /// after `stop` returns.
 pub struct Manager {
     shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
+    /// The resolv.conf (and DNS port) of `dns_sd_configs`.
+    resolver: ResolverConfig,
     providers: Mutex<Providers>,
     sync_rx: Receiver<SyncMap>,
     /// Never sent on: dropped to stop the sender thread.
@@ -248,6 +298,8 @@ impl Manager {
             .expect("cannot spawn the discovery sender thread");
         Manager {
             shared,
+            metrics: Arc::default(),
+            resolver: ResolverConfig::default(),
             providers: Mutex::new(Providers::default()),
             sync_rx,
             stop_sender,
@@ -342,35 +394,31 @@ impl Manager {
             .lock()
             .providers
             .insert(key.clone(), None);
-        let thread = match &config {
-            ProviderConfig::Static(configs) => {
-                self.shared.update(&key, static_groups(configs));
-                None
-            }
-            ProviderConfig::File(file) => {
-                let discovery = FileDiscovery::new(
-                    key.clone(),
-                    &file.files,
-                    file.refresh_interval.0,
-                    Arc::clone(&self.shared),
-                );
-                let (stop, stop_rx) = bounded(0);
-                let spawned = std::thread::Builder::new()
-                    .name(format!("discovery {} file", key.job))
-                    .spawn(move || discovery.run(stop_rx));
-                match spawned {
-                    Ok(handle) => Some(ProviderThread { stop, handle }),
-                    Err(e) => {
-                        warn!(
-                            "msg=\"cannot start file discovery\" job={} provider={} err={:?}",
-                            key.job,
-                            key,
-                            e.to_string()
-                        );
-                        self.shared.targets.lock().providers.remove(&key);
-                        return None;
-                    }
+        if let ProviderConfig::Static(configs) = &config {
+            self.shared.update(&key, static_groups(configs));
+        }
+        let thread = match config.discoverer(&key.job, &self.metrics, &self.resolver) {
+            Ok(None) => None,
+            Ok(Some(discoverer)) => match self.spawn_provider(&key, discoverer) {
+                Ok(thread) => Some(thread),
+                Err(e) => {
+                    warn!(
+                        "msg=\"cannot start discovery\" job={} provider={} err={:?}",
+                        key.job,
+                        key,
+                        e.to_string()
+                    );
+                    self.shared.targets.lock().providers.remove(&key);
+                    return None;
                 }
+            },
+            Err(e) => {
+                warn!(
+                    "msg=\"cannot create discovery\" job={} provider={} err={e:?}",
+                    key.job, key
+                );
+                self.shared.targets.lock().providers.remove(&key);
+                return None;
             }
         };
         Some(Provider {
@@ -378,6 +426,50 @@ impl Manager {
             config,
             thread,
         })
+    }
+
+    /// Starts the provider's thread: it runs `discoverer` on a thread of
+    /// its own and stores every update it sends (Prometheus's `updater`),
+    /// until the discoverer stops and its channel disconnects.
+    fn spawn_provider(
+        &self,
+        key: &ProviderKey,
+        discoverer: Box<dyn Discoverer>,
+    ) -> std::io::Result<ProviderThread> {
+        let (stop, stop_rx) = bounded(0);
+        let (up_tx, up_rx) = bounded(1);
+        let name = format!("discovery {} {}", key.job, key.kind);
+        let inner = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || discoverer.run(up_tx, stop_rx))?;
+        let shared = Arc::clone(&self.shared);
+        let key = key.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("{name} up"))
+            .spawn(move || {
+                for groups in up_rx {
+                    shared.update(&key, groups);
+                }
+                if inner.join().is_err() {
+                    warn!("msg=\"discoverer panicked\" job={} provider={key}", key.job);
+                }
+            });
+        // If the second thread cannot start, dropping `stop` ends the first.
+        let handle = spawned?;
+        Ok(ProviderThread { stop, handle })
+    }
+
+    /// The manager with `dns_sd_configs` resolving through `resolver`
+    /// instead of `/etc/resolv.conf` and port 53; applies to providers
+    /// started after it.
+    pub fn with_resolver(mut self, resolver: ResolverConfig) -> Manager {
+        self.resolver = resolver;
+        self
+    }
+
+    /// The counters of the discovery mechanisms.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// The sync channel (Prometheus's `SyncCh`): each message is the full
@@ -426,9 +518,14 @@ impl SyncSender {
     ///
     /// Prometheus only sends on a 5s tick; sending the first change at once
     /// gets targets scraped without waiting a tick at start and after reloads.
+    /// Likewise a provider's first groups (a file provider reads its files
+    /// just after the static groups went out) are sent at once, not after
+    /// the interval: only changes to groups already sent are throttled.
     fn run(self) {
         let mut last_send: Option<Instant> = None;
         let mut pending = false;
+        // Providers that had reported when the last map went out.
+        let mut reported_at_send = 0;
         loop {
             let timer = match (pending, last_send) {
                 (true, Some(sent)) => at(sent + self.interval),
@@ -439,9 +536,11 @@ impl SyncSender {
                 recv(self.trigger) -> _ => pending = true,
                 recv(timer) -> _ => {}
             }
-            let due = last_send.map_or(true, |sent| sent.elapsed() >= self.interval);
+            let first_groups = self.reported_providers() > reported_at_send;
+            let due =
+                first_groups || last_send.map_or(true, |sent| sent.elapsed() >= self.interval);
             if pending && due {
-                self.send();
+                reported_at_send = self.send();
                 last_send = Some(Instant::now());
                 pending = false;
             }
@@ -449,12 +548,17 @@ impl SyncSender {
         debug!("msg=\"discovery sender stopped\"");
     }
 
-    fn send(&self) {
-        let all = {
+    fn reported_providers(&self) -> usize {
+        reported_providers(&self.shared.targets.lock())
+    }
+
+    /// Sends the full map; returns how many providers it holds groups of.
+    fn send(&self) -> usize {
+        let (all, reported) = {
             let mut targets = self.shared.targets.lock();
             let all = targets.all_groups();
             targets.removed_jobs.clear();
-            all
+            (all, reported_providers(&targets))
         };
         let groups: usize = all.values().map(Vec::len).sum();
         debug!(
@@ -472,5 +576,15 @@ impl SyncSender {
             // Only this thread sends, so the slot is free now.
             let _ = self.sync_tx.try_send(all);
         }
+        reported
     }
+}
+
+/// How many registered providers have reported groups.
+fn reported_providers(targets: &Targets) -> usize {
+    targets
+        .providers
+        .values()
+        .filter(|set| set.is_some())
+        .count()
 }

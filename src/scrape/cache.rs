@@ -3,9 +3,18 @@
 //!
 //! Keyed by the raw series bytes the parser returns (`name{labels}` as
 //! exposed), an entry gives the final label set and the storage reference,
-//! so a series seen before costs one hash lookup and no label parsing.
-//! Series dropped by metric relabeling are remembered in the same map so
-//! they are skipped just as cheaply. Label hashes of the series seen in
+//! so a series seen before costs one hash of its bytes, one probe and one
+//! comparison, and no label parsing. Series dropped by metric relabeling
+//! are remembered in the same map so they are skipped just as cheaply.
+//!
+//! The key is not the bytes but their 128-bit xxh3 hash ([`SeriesKey`]),
+//! which keeps an entry's key at 16 bytes instead of a heap copy of the
+//! series text. Two different series with the same hash would share an
+//! entry (the second appended under the first's labels). For n series in
+//! one target's cache the chance of any such pair is about n²/2^129:
+//! 10^-27 for a million series. The hash is seeded at random per cache, so
+//! an exposition cannot be crafted to collide, and since a cache belongs
+//! to one target a collision could only mix up that target's own series. Label hashes of the series seen in
 //! this scrape and the last one (Prometheus's `seriesCur`/`seriesPrev`,
 //! kept here as one map with a generation per hash, so a series seen again
 //! costs a probe and no label copy) give the series that vanished and need
@@ -13,33 +22,18 @@
 //!
 //! Owned by one loop thread; handed to its successor on a pool reload.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use crate::labels::Labels;
 use crate::storage::SeriesRef;
 
-/// One-shot xxh3 hashing of the whole key: the cache keys are byte strings
-/// of tens to hundreds of bytes, where SipHash would dominate the lookup.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct Xxh3Hasher(u64);
+/// The cache key of a series: the seeded xxh3-128 hash of its raw bytes.
+pub(crate) type SeriesKey = u128;
 
-impl Hasher for Xxh3Hasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        // The length prefix of a slice key: fold it in cheaply.
-        self.0 ^= (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Keys that already are good 64-bit hashes (label-set hashes) pass through.
+/// Keys that already are good hashes (series keys, label-set hashes) pass
+/// through: the map needs no hashing of its own.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct IdentityHasher(u64);
 
@@ -54,12 +48,16 @@ impl Hasher for IdentityHasher {
         self.0 = n;
     }
 
+    fn write_u128(&mut self, n: u128) {
+        // Any 64 bits of the hash are as good as the others.
+        self.0 = n as u64;
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }
 }
 
-type Xxh3Build = BuildHasherDefault<Xxh3Hasher>;
 type IdentityBuild = BuildHasherDefault<IdentityHasher>;
 
 /// A series the cache knows: its final labels and storage reference.
@@ -89,8 +87,8 @@ enum Slot {
 /// Result of looking up a scraped series.
 #[derive(Debug)]
 pub(crate) enum Lookup<'a> {
-    /// Never seen (or evicted): parse its labels.
-    Miss,
+    /// Never seen (or evicted): parse its labels, then add it under `key`.
+    Miss(SeriesKey),
     /// Dropped by metric relabeling before.
     Dropped,
     /// Known; `already_scraped` when it was seen earlier in this very
@@ -98,6 +96,7 @@ pub(crate) enum Lookup<'a> {
     Hit {
         entry: &'a CacheEntry,
         already_scraped: bool,
+        key: SeriesKey,
     },
 }
 
@@ -114,9 +113,10 @@ pub struct ScrapeCache {
     scrape_seq: u64,
     /// Entries after the last successful scrape.
     successful_count: usize,
-    /// Raw series bytes to entry; the report series use keys ending in
-    /// 0xff, which no exposition can contain.
-    series: HashMap<Box<[u8]>, Slot, Xxh3Build>,
+    /// Seed of the series keys.
+    seed: u64,
+    /// Series key to entry.
+    series: HashMap<SeriesKey, Slot, IdentityBuild>,
     /// Label hash to final labels and the staleness generation that last
     /// saw it: `generation` means this scrape (Prometheus's `seriesCur`),
     /// `generation - 1` the last one (`seriesPrev`). Older entries are
@@ -133,6 +133,7 @@ impl Default for ScrapeCache {
             iter: 0,
             scrape_seq: 0,
             successful_count: 0,
+            seed: RandomState::new().build_hasher().finish(),
             series: HashMap::default(),
             seen: HashMap::default(),
             generation: 1,
@@ -161,11 +162,19 @@ impl ScrapeCache {
         self.scrape_seq += 1;
     }
 
+    /// The key of the series with raw bytes `met`.
+    #[inline]
+    pub(crate) fn key(&self, met: &[u8]) -> SeriesKey {
+        xxhash_rust::xxh3::xxh3_128_with_seed(met, self.seed)
+    }
+
     /// Looks `met` up and marks it seen in this iteration and attempt.
+    #[inline]
     pub(crate) fn get(&mut self, met: &[u8]) -> Lookup<'_> {
         let (iter, seq) = (self.iter, self.scrape_seq);
-        match self.series.get_mut(met) {
-            None => Lookup::Miss,
+        let key = self.key(met);
+        match self.series.get_mut(&key) {
+            None => Lookup::Miss(key),
             Some(Slot::Dropped { last_iter }) => {
                 *last_iter = iter;
                 Lookup::Dropped
@@ -181,6 +190,7 @@ impl ScrapeCache {
                 Lookup::Hit {
                     entry,
                     already_scraped,
+                    key,
                 }
             }
         }
@@ -188,7 +198,13 @@ impl ScrapeCache {
 
     /// Remembers a series appended with reference `series_ref` (0 is not
     /// remembered, as Prometheus).
-    pub(crate) fn add_ref(&mut self, met: &[u8], series_ref: SeriesRef, labels: Labels, hash: u64) {
+    pub(crate) fn add_ref(
+        &mut self,
+        key: SeriesKey,
+        series_ref: SeriesRef,
+        labels: Labels,
+        hash: u64,
+    ) {
         if series_ref == 0 {
             return;
         }
@@ -201,15 +217,15 @@ impl ScrapeCache {
             last_iter: self.iter,
             last_seen: self.scrape_seq,
         };
-        self.series.insert(met.into(), slot);
+        self.series.insert(key, slot);
     }
 
     /// Remembers a series dropped by metric relabeling.
-    pub(crate) fn add_dropped(&mut self, met: &[u8]) {
+    pub(crate) fn add_dropped(&mut self, key: SeriesKey) {
         let slot = Slot::Dropped {
             last_iter: self.iter,
         };
-        self.series.insert(met.into(), slot);
+        self.series.insert(key, slot);
     }
 
     /// Notes that a series with scraped-label hash `hash` and final
@@ -222,15 +238,15 @@ impl ScrapeCache {
             .or_insert_with(|| (labels.clone(), generation));
     }
 
-    /// As [`ScrapeCache::track_staleness`] for a cached series `met`: no
+    /// As [`ScrapeCache::track_staleness`] for the cached series `key`: no
     /// label copy unless the hash is new to the staleness map.
-    pub(crate) fn track_staleness_cached(&mut self, met: &[u8], hash: u64) {
+    pub(crate) fn track_staleness_cached(&mut self, key: SeriesKey, hash: u64) {
         let generation = self.generation;
         if let Some(e) = self.seen.get_mut(&hash) {
             e.1 = generation;
             return;
         }
-        if let Some(Slot::Kept { entry, .. }) = self.series.get(met) {
+        if let Some(Slot::Kept { entry, .. }) = self.series.get(&key) {
             self.seen.insert(hash, (entry.labels.clone(), generation));
         }
     }
@@ -285,22 +301,28 @@ mod tests {
     #[test]
     fn hit_miss_dropped_and_duplicates() {
         let mut c = ScrapeCache::new();
-        assert!(matches!(c.get(b"a"), Lookup::Miss));
-        c.add_ref(b"a", 7, lset("a"), 1);
-        c.add_dropped(b"b");
-        c.add_ref(b"z", 0, lset("z"), 3);
+        assert!(matches!(c.get(b"a"), Lookup::Miss(_)));
+        c.add_ref(c.key(b"a"), 7, lset("a"), 1);
+        c.add_dropped(c.key(b"b"));
+        c.add_ref(c.key(b"z"), 0, lset("z"), 3);
+        let key_a = c.key(b"a");
         match c.get(b"a") {
             Lookup::Hit {
                 entry,
                 already_scraped,
+                key,
             } => {
+                assert_eq!(key, key_a);
                 assert_eq!(entry.series_ref, 7);
                 assert!(already_scraped, "added in this iteration");
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(c.get(b"b"), Lookup::Dropped));
-        assert!(matches!(c.get(b"z"), Lookup::Miss), "ref 0 is not cached");
+        assert!(
+            matches!(c.get(b"z"), Lookup::Miss(_)),
+            "ref 0 is not cached"
+        );
         c.iter_done(true);
         c.begin_scrape();
         match c.get(b"a") {
@@ -324,13 +346,13 @@ mod tests {
     #[test]
     fn flush_evicts_unseen_entries() {
         let mut c = ScrapeCache::new();
-        c.add_ref(b"a", 1, lset("a"), 1);
-        c.add_ref(b"b", 2, lset("b"), 2);
+        c.add_ref(c.key(b"a"), 1, lset("a"), 1);
+        c.add_ref(c.key(b"b"), 2, lset("b"), 2);
         c.iter_done(true);
         let _ = c.get(b"a");
         c.iter_done(true);
         assert_eq!(c.len(), 1);
-        assert!(matches!(c.get(b"b"), Lookup::Miss));
+        assert!(matches!(c.get(b"b"), Lookup::Miss(_)));
     }
 
     fn stale(c: &ScrapeCache) -> Vec<Labels> {
@@ -347,11 +369,11 @@ mod tests {
     fn stale_series_are_those_gone_since_last_scrape() {
         let mut c = ScrapeCache::new();
         assert!(stale(&c).is_empty());
-        c.add_ref(b"a", 1, lset("a"), 1);
+        c.add_ref(c.key(b"a"), 1, lset("a"), 1);
         c.track_staleness(1, &lset("a"));
         c.track_staleness(2, &lset("b"));
         c.iter_done(true);
-        c.track_staleness_cached(b"a", 1);
+        c.track_staleness_cached(c.key(b"a"), 1);
         assert_eq!(stale(&c), vec![lset("b")]);
         c.iter_done(true);
         assert_eq!(
@@ -363,8 +385,8 @@ mod tests {
         assert!(stale(&c).is_empty());
         // A cached series new to the staleness map takes its labels from
         // the cache entry.
-        c.add_ref(b"a", 1, lset("a"), 1);
-        c.track_staleness_cached(b"a", 1);
+        c.add_ref(c.key(b"a"), 1, lset("a"), 1);
+        c.track_staleness_cached(c.key(b"a"), 1);
         c.iter_done(true);
         assert_eq!(stale(&c), vec![lset("a")]);
     }
@@ -373,7 +395,7 @@ mod tests {
     fn failing_scrapes_force_a_flush_when_the_cache_grows() {
         let mut c = ScrapeCache::new();
         for i in 0..1001u32 {
-            c.add_dropped(&i.to_be_bytes());
+            c.add_dropped(c.key(&i.to_be_bytes()));
         }
         assert!(c.iter_done(false), "1001 > 0*2+1000");
         assert_eq!(c.len(), 1001, "all seen in the flushed iteration");

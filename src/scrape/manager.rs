@@ -5,7 +5,13 @@
 //! target-set map discovery sends and does a non-blocking send on the
 //! capacity-1 reload trigger, and "scrape-reloader", which on each tick
 //! (5 s) reloads if triggered, so bursts of discovery updates cost one
-//! reload. [`Manager::reload`] syncs the pools in parallel on scoped
+//! reload. Target sets that name a configured job with no pool yet (the
+//! first sets after start, a job added by a config reload) go on the
+//! capacity-1 "new job" channel instead, which the reloader serves at
+//! once: a restarted box scrapes again after each target's hash-spread
+//! offset, not after the first tick (vmagent likewise scrapes at once;
+//! prometheus/prometheus#14073). Changes to running jobs keep the tick's
+//! throttle. [`Manager::reload`] syncs the pools in parallel on scoped
 //! threads. [`Manager::apply_config`] is called by `main` on start and on
 //! every config reload; [`Manager::stop`] by `main` on shutdown. The views
 //! (`targets_active`, ...) may be called from any thread at any time.
@@ -16,7 +22,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
+use crossbeam_channel::{bounded, never, select, tick, Receiver, Sender};
 use parking_lot::Mutex;
 
 use crate::config::{Config, ScrapeConfig};
@@ -79,6 +85,9 @@ struct Inner {
     state: Mutex<State>,
     trigger_tx: Sender<()>,
     trigger_rx: Receiver<()>,
+    /// Capacity 1: target sets name a job without a pool; reload at once.
+    new_job_tx: Sender<()>,
+    new_job_rx: Receiver<()>,
 }
 
 /// See the module documentation.
@@ -97,6 +106,7 @@ impl Manager {
     /// [`Manager::apply_config`] and target sets arrive.
     pub fn new(options: Options, appendable: Arc<dyn Appendable>) -> Manager {
         let (trigger_tx, trigger_rx) = bounded(1);
+        let (new_job_tx, new_job_rx) = bounded(1);
         let (stop_tx, stop_rx) = bounded(0);
         Manager {
             inner: Arc::new(Inner {
@@ -108,6 +118,8 @@ impl Manager {
                 state: Mutex::new(State::default()),
                 trigger_tx,
                 trigger_rx,
+                new_job_tx,
+                new_job_rx,
             }),
             threads: Mutex::new(Vec::new()),
             apply_lock: Mutex::new(()),
@@ -126,10 +138,7 @@ impl Manager {
             .spawn(move || loop {
                 select! {
                     recv(tsets) -> msg => match msg {
-                        Ok(sets) => {
-                            inner.state.lock().target_sets = sets;
-                            let _ = inner.trigger_tx.try_send(());
-                        }
+                        Ok(sets) => inner.store_target_sets(sets),
                         Err(_) => return,
                     },
                     recv(stop) -> _ => return,
@@ -141,13 +150,26 @@ impl Manager {
             .name("scrape-reloader".to_string())
             .spawn(move || {
                 let ticker = tick(inner.options.reload_interval);
+                // As Prometheus: after a tick, the next trigger (pending
+                // or yet to come) reloads at once; then the next tick.
+                let mut armed = false;
                 loop {
+                    let trigger = if armed {
+                        inner.trigger_rx.clone()
+                    } else {
+                        never()
+                    };
                     select! {
                         recv(stop) -> _ => return,
-                        recv(ticker) -> _ => select! {
-                            recv(inner.trigger_rx) -> _ => reload(&inner),
-                            recv(stop) -> _ => return,
-                        },
+                        recv(inner.new_job_rx) -> _ => reload(&inner),
+                        recv(ticker) -> _ => {
+                            armed = true;
+                            restart_panicked(&inner);
+                        }
+                        recv(trigger) -> _ => {
+                            armed = false;
+                            reload(&inner);
+                        }
                     }
                 }
             })?;
@@ -206,11 +228,8 @@ impl Manager {
                 continue;
             }
             if let Err(e) = pool.reload(new_cfg) {
-                log::error!(
-                    "msg=\"error reloading scrape pool\" scrape_pool={} err=\"{e}\"",
-                    pool.job()
-                );
-                failed.push(pool.job().to_string());
+                log::error!(scrape_pool = pool.job(), err:% = e; "Error reloading scrape pool");
+                failed.push(e.to_string());
             }
         }
         if failed.is_empty() {
@@ -291,6 +310,28 @@ impl Drop for Manager {
     }
 }
 
+impl Inner {
+    /// Keeps the latest target sets and asks the reloader for a reload:
+    /// at once when they name a configured job that has no pool yet, at
+    /// its next tick otherwise.
+    fn store_target_sets(&self, sets: HashMap<String, Vec<TargetGroup>>) {
+        let new_job = {
+            let mut state = self.state.lock();
+            let new_job = sets
+                .keys()
+                .any(|job| state.configs.contains_key(job) && !state.pools.contains_key(job));
+            state.target_sets = sets;
+            new_job
+        };
+        // A full channel means a reload is pending; it reads these sets.
+        if new_job {
+            let _ = self.new_job_tx.try_send(());
+        } else {
+            let _ = self.trigger_tx.try_send(());
+        }
+    }
+}
+
 fn reload(inner: &Inner) {
     let jobs: Vec<(Arc<ScrapePool>, Vec<TargetGroup>)> = {
         let mut guard = inner.state.lock();
@@ -302,9 +343,7 @@ fn reload(inner: &Inner) {
         for (name, groups) in &state.target_sets {
             if !state.pools.contains_key(name) {
                 let Some(cfg) = state.configs.get(name) else {
-                    log::error!(
-                        "msg=\"error reloading target set\" err=\"invalid config id:{name}\""
-                    );
+                    log::error!(err = format!("invalid config id:{name}"); "Error reloading target set");
                     continue;
                 };
                 inner.metrics.target_scrape_pools_total.inc();
@@ -315,7 +354,8 @@ fn reload(inner: &Inner) {
                     Err(e) => {
                         inner.metrics.target_scrape_pools_failed_total.inc();
                         log::error!(
-                            "msg=\"error creating new scrape pool\" scrape_pool={name} err=\"{e}\""
+                            scrape_pool = name.as_str(), err:% = e;
+                            "Error creating new scrape pool"
                         );
                         continue;
                     }
@@ -335,13 +375,21 @@ fn reload(inner: &Inner) {
                 .spawn_scoped(s, move || pool.sync(groups));
             if let Err(e) = spawned {
                 log::warn!(
-                    "msg=\"cannot start sync thread, syncing inline\" scrape_pool={} err=\"{e}\"",
-                    pool.job()
+                    scrape_pool = pool.job(), err:% = e;
+                    "Cannot start sync thread, syncing inline"
                 );
                 pool.sync(groups);
             }
         }
     });
+}
+
+/// Restarts the loops that panicked, pool by pool.
+fn restart_panicked(inner: &Inner) {
+    let pools: Vec<Arc<ScrapePool>> = inner.state.lock().pools.values().cloned().collect();
+    for pool in pools {
+        pool.restart_panicked();
+    }
 }
 
 fn pool_env(inner: &Inner) -> PoolEnv {

@@ -127,10 +127,17 @@ pub struct ScrapeMetrics {
     pub target_scrapes_sample_out_of_bounds_total: Counter,
     /// `prometheus_target_scrapes_cache_flush_forced_total`
     pub target_scrapes_cache_flush_forced_total: Counter,
+    /// `edgescrape_target_scrape_loop_panics_total`: scrape loops that
+    /// panicked (each restarted by its pool).
+    pub target_scrape_loop_panics_total: Counter,
     /// `prometheus_target_interval_length_seconds{interval}`
     interval_length: Mutex<BTreeMap<String, Arc<Summary>>>,
     /// `prometheus_target_reload_length_seconds{interval}`
     reload_length: Mutex<BTreeMap<String, Arc<Summary>>>,
+    /// `net_conntrack_dialer_conn_attempted_total{dialer_name}`: connections
+    /// opened by the scrapes of each job (Prometheus names its scrape
+    /// dialers after the job).
+    dialer_conn_attempted: Mutex<BTreeMap<String, Arc<Counter>>>,
 }
 
 impl ScrapeMetrics {
@@ -151,6 +158,21 @@ impl ScrapeMetrics {
             .entry(interval.to_string())
             .or_default()
             .clone()
+    }
+
+    /// The counter of connections opened for the scrapes of `job`.
+    pub fn dialer_conn_attempted(&self, job: &str) -> Arc<Counter> {
+        self.dialer_conn_attempted
+            .lock()
+            .entry(job.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Every job with its count of connections opened.
+    pub fn dialers_conn_attempted(&self) -> Vec<(String, Arc<Counter>)> {
+        let m = self.dialer_conn_attempted.lock();
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Every `interval` label value with its interval-length summary.

@@ -21,6 +21,7 @@ use crate::http_client::HttpClient;
 use crate::labels::LabelsBuilder;
 
 use super::cache::ScrapeCache;
+use super::failure_log::FailureLog;
 use super::metrics::PoolMetrics;
 use super::scrape_loop::{LoopEnv, LoopHandle, LoopSettings, LoopState, ScrapeLoop};
 use super::scraper::{accept_header, TargetScraper};
@@ -60,6 +61,8 @@ struct Inner {
     loops: HashMap<u64, LoopHandle>,
     /// Stopped loops still waiting to write end-of-run stale markers.
     finishing: Vec<JoinHandle<ScrapeCache>>,
+    /// The error every loop reports instead of scraping (target_limit).
+    forced: Option<ScrapeError>,
     stopped: bool,
 }
 
@@ -75,8 +78,17 @@ pub struct ScrapePool {
     cancelled: Receiver<()>,
 }
 
-fn settings_from(cfg: &ScrapeConfig, extra_metrics: bool) -> LoopSettings {
-    LoopSettings {
+fn settings_from(cfg: &ScrapeConfig, extra_metrics: bool) -> Result<LoopSettings, ScrapeError> {
+    let failure_log = match &cfg.scrape_failure_log_file {
+        Some(path) => Some(Arc::new(FailureLog::open(path, &cfg.job_name).map_err(
+            |e| ScrapeError::Pool {
+                job: cfg.job_name.clone(),
+                message: format!("can't create json logger {}: {e}", path.display()),
+            },
+        )?)),
+        None => None,
+    };
+    Ok(LoopSettings {
         job: cfg.job_name.clone(),
         honor_labels: cfg.honor_labels,
         honor_timestamps: cfg.honor_timestamps,
@@ -87,7 +99,9 @@ fn settings_from(cfg: &ScrapeConfig, extra_metrics: bool) -> LoopSettings {
         label_value_length_limit: cfg.label_value_length_limit.unwrap_or(0),
         metric_relabel: cfg.metric_relabel_configs.clone(),
         extra_metrics,
-    }
+        fallback_media_type: cfg.fallback_scrape_protocol.map(|p| p.media_type()),
+        failure_log,
+    })
 }
 
 /// Whether a loop's cache stays valid under the new config: only settings
@@ -111,6 +125,7 @@ impl ScrapePool {
             job: cfg.job_name.clone(),
             message: format!("error creating HTTP client: {e}"),
         })?;
+        let settings = settings_from(&cfg, env.extra_metrics)?;
         let (cancel_tx, cancel_rx) = bounded(0);
         let metrics = Arc::new(PoolMetrics::default());
         metrics.target_limit.set(cfg.target_limit.unwrap_or(0));
@@ -118,12 +133,13 @@ impl ScrapePool {
             job: cfg.job_name.clone(),
             metrics,
             inner: Mutex::new(Inner {
-                settings: Arc::new(settings_from(&cfg, env.extra_metrics)),
+                settings: Arc::new(settings),
                 accept: accept_header(&cfg.protocols()).into(),
                 client: Arc::new(client),
                 config: cfg,
                 loops: HashMap::new(),
                 finishing: Vec::new(),
+                forced: None,
                 stopped: false,
             }),
             env,
@@ -192,7 +208,8 @@ impl ScrapePool {
         }
         let start = Instant::now();
         let cfg = Arc::clone(&inner.config);
-        let keep = cfg.keep_dropped_targets.unwrap_or(0) as usize;
+        // Saturating: on a 32-bit box a huge limit must not wrap to 0 (all).
+        let keep = usize::try_from(cfg.keep_dropped_targets.unwrap_or(0)).unwrap_or(usize::MAX);
         let mut all = Vec::new();
         let mut dropped = Vec::new();
         let mut dropped_count = 0;
@@ -201,10 +218,7 @@ impl ScrapePool {
             let (targets, failures) =
                 targets_from_group(group, &cfg, self.env.no_default_port, &mut lb);
             for e in &failures {
-                log::error!(
-                    "msg=\"Creating target failed\" scrape_pool={} err=\"{e}\"",
-                    self.job
-                );
+                log::error!(scrape_pool = self.job.as_str(), err:% = e; "Creating target failed");
             }
             self.metrics.sync_failed_total.add(failures.len() as u64);
             for t in targets {
@@ -280,6 +294,7 @@ impl ScrapePool {
         for handle in inner.loops.values() {
             handle.set_forced_error(forced.clone());
         }
+        inner.forced = forced.clone();
         for (hash, scrape_loop) in to_start {
             self.start_loop(inner, hash, scrape_loop, &forced);
         }
@@ -335,11 +350,12 @@ impl ScrapePool {
                 inner.loops.insert(hash, handle);
             }
             Err(e) => {
+                let gone = self.targets.lock().active.remove(&hash);
+                let target = gone.as_ref().map_or("", |a| a.target.url());
                 log::error!(
-                    "msg=\"Cannot start scrape thread\" scrape_pool={} err=\"{e}\"",
-                    self.job
+                    job = self.job.as_str(), target = target, err:% = e;
+                    "Cannot start scrape thread"
                 );
-                self.targets.lock().active.remove(&hash);
             }
         }
     }
@@ -379,15 +395,19 @@ impl ScrapePool {
                 message: format!("error creating HTTP client: {e}"),
             }
         })?;
+        let settings = settings_from(&cfg, self.env.extra_metrics).inspect_err(|_| {
+            metrics.target_scrape_pool_reloads_failed_total.inc();
+        })?;
         let reuse = reusable_cache(&inner.config, &cfg);
         inner.client = Arc::new(client);
-        inner.settings = Arc::new(settings_from(&cfg, self.env.extra_metrics));
+        inner.settings = Arc::new(settings);
         inner.accept = accept_header(&cfg.protocols()).into();
         inner.config = Arc::clone(&cfg);
         self.metrics.target_limit.set(cfg.target_limit.unwrap_or(0));
 
         let active_count = self.targets.lock().active.len();
         let forced = self.target_limit_error(&cfg, active_count);
+        inner.forced = forced.clone();
         let mut old: Vec<(u64, LoopHandle)> = inner.loops.drain().collect();
         for (_, handle) in &mut old {
             if reuse {
@@ -421,6 +441,51 @@ impl ScrapePool {
             .reload_length(&cfg.interval().to_string())
             .observe(start.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Starts afresh, with an empty cache, every loop whose thread
+    /// panicked; returns how many. Called by the manager's reloader on
+    /// each tick, so a target that panics on every scrape restarts at most
+    /// once per tick. Prometheus has no counterpart: a panicking goroutine
+    /// ends the whole process there; here one bad target keeps the others
+    /// scraping.
+    pub fn restart_panicked(&self) -> usize {
+        let mut inner = self.inner.lock();
+        if inner.stopped {
+            return 0;
+        }
+        let panicked: Vec<u64> = inner
+            .loops
+            .iter()
+            .filter(|(_, handle)| handle.panicked())
+            .map(|(hash, _)| *hash)
+            .collect();
+        for &hash in &panicked {
+            if let Some(handle) = inner.loops.remove(&hash) {
+                // Ended already: joins at once.
+                let _ = handle.stop_and_join();
+            }
+            let scrape_loop = {
+                let targets = self.targets.lock();
+                let Some(active) = targets.active.get(&hash) else {
+                    continue;
+                };
+                log::warn!(
+                    job = self.job.as_str(), target = active.target.url();
+                    "Restarting scrape loop after a panic"
+                );
+                self.new_loop(
+                    &inner,
+                    &active.target,
+                    active.interval,
+                    active.timeout,
+                    None,
+                )
+            };
+            let forced = inner.forced.clone();
+            self.start_loop(&mut inner, hash, scrape_loop, &forced);
+        }
+        panicked.len()
     }
 
     /// Cancels every loop (no end-of-run stale markers, as Prometheus on

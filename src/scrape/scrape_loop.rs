@@ -15,6 +15,7 @@
 //! (which writes none on shutdown, expecting to restart where it was).
 
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -26,11 +27,12 @@ use parking_lot::Mutex;
 use crate::labels::{Labels, LabelsBuilder, METRIC_NAME};
 use crate::relabel::{self, RelabelConfig};
 use crate::storage::{stale_nan, AppendError, Appendable, Appender, SeriesRef};
-use crate::textparse::{Entry, Parser};
+use crate::textparse::{self, Entry, Parser};
 
 use super::buffers::BufferPool;
-use super::cache::{Lookup, ScrapeCache};
-use super::metrics::{ScrapeMetrics, Summary};
+use super::cache::{Lookup, ScrapeCache, SeriesKey};
+use super::failure_log::FailureLog;
+use super::metrics::{Counter, ScrapeMetrics, Summary};
 use super::scraper::TargetScraper;
 use super::target::Target;
 use super::ScrapeError;
@@ -53,15 +55,22 @@ const MAX_AHEAD: Duration = Duration::from_secs(600);
 /// target labels.
 const EXPORTED_PREFIX: &str = "exported_";
 
-/// Report series names; cache keys append 0xff, which no exposition has.
-const REPORT_UP: &str = "up";
-const REPORT_DURATION: &str = "scrape_duration_seconds";
-const REPORT_SAMPLES: &str = "scrape_samples_scraped";
-const REPORT_POST_RELABEL: &str = "scrape_samples_post_metric_relabeling";
-const REPORT_SERIES_ADDED: &str = "scrape_series_added";
-const REPORT_TIMEOUT: &str = "scrape_timeout_seconds";
-const REPORT_SAMPLE_LIMIT: &str = "scrape_sample_limit";
-const REPORT_BODY_SIZE: &str = "scrape_body_size_bytes";
+/// The report series, as Prometheus names them: the first
+/// [`REPORT_BASIC`] always, the rest with `extra_metrics`
+/// (`--enable-feature=extra-scrape-metrics`).
+const REPORT_NAMES: [&str; 8] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+    "scrape_timeout_seconds",
+    "scrape_sample_limit",
+    "scrape_body_size_bytes",
+];
+
+/// How many of [`REPORT_NAMES`] every scrape reports.
+const REPORT_BASIC: usize = 5;
 
 /// The settings of a pool that its loops share; replaced (not changed) on
 /// a pool reload.
@@ -87,6 +96,11 @@ pub struct LoopSettings {
     pub metric_relabel: Vec<RelabelConfig>,
     /// Append the extra report series (`--enable-feature=extra-scrape-metrics`).
     pub extra_metrics: bool,
+    /// Media type of `fallback_scrape_protocol`: how a body with a missing
+    /// or unknown Content-Type is parsed (`None`: as the text format).
+    pub fallback_media_type: Option<&'static str>,
+    /// `scrape_failure_log_file`, opened.
+    pub failure_log: Option<Arc<FailureLog>>,
 }
 
 /// Counts of one [`LoopState::append`].
@@ -118,6 +132,58 @@ pub struct LoopState {
     timeout: Duration,
     cache: ScrapeCache,
     builder: LabelsBuilder,
+    /// The report series in [`REPORT_NAMES`] order with their storage
+    /// references (0 until known); labels built at the first report.
+    report_series: Vec<(Labels, SeriesRef)>,
+}
+
+/// One sample as the loop appends it.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    /// Timestamp (ms): the exposition's when honoured, else the scrape's.
+    t: i64,
+    value: f64,
+    /// Whether the exposition gave the timestamp (and it is honoured).
+    explicit_ts: bool,
+}
+
+/// What one [`LoopState::append`] keeps while it walks an exposition.
+struct ScrapeBatch {
+    out: AppendOutcome,
+    /// The scrape's timestamp (ms).
+    ts: i64,
+    /// Samples after this (ms) are out of bounds.
+    max_time: i64,
+    sample_limit: u64,
+    /// Samples counted against the sample limit so far.
+    limit_count: u64,
+    sample_limit_hit: bool,
+}
+
+impl ScrapeBatch {
+    /// Prometheus's `limitAppender` over its `timeLimitAppender`: the
+    /// sample limit counts every non-stale append after relabeling, then
+    /// samples too far in the future are out of bounds.
+    #[inline]
+    fn append(
+        &mut self,
+        app: &mut dyn Appender,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        sample: Sample,
+    ) -> Result<SeriesRef, LimitedError> {
+        if self.sample_limit > 0 && !crate::storage::is_stale_nan(sample.value) {
+            self.limit_count += 1;
+            if self.limit_count > self.sample_limit {
+                return Err(LimitedError::SampleLimit);
+            }
+        }
+        if sample.t > self.max_time {
+            return Err(LimitedError::Append(AppendError::OutOfBounds));
+        }
+        app.append(series_ref, labels, sample.t, sample.value)
+            .map_err(LimitedError::Append)
+    }
 }
 
 impl LoopState {
@@ -136,6 +202,7 @@ impl LoopState {
             timeout,
             cache,
             builder: LabelsBuilder::default(),
+            report_series: Vec::new(),
         }
     }
 
@@ -161,153 +228,177 @@ impl LoopState {
         content_type: &str,
         ts: i64,
     ) -> AppendOutcome {
-        let mut out = AppendOutcome::default();
-        let max_time = unix_ms(SystemTime::now() + MAX_AHEAD);
-        let settings = Arc::clone(&self.settings);
-        let mut limit_count: u64 = 0;
-        let mut sample_limit_hit = false;
+        let mut batch = ScrapeBatch {
+            out: AppendOutcome::default(),
+            ts,
+            max_time: unix_ms(SystemTime::now() + MAX_AHEAD),
+            sample_limit: self.settings.sample_limit,
+            limit_count: 0,
+            sample_limit_hit: false,
+        };
+        let content_type =
+            textparse::content_type_or_fallback(content_type, self.settings.fallback_media_type);
         let mut parser = Parser::new(body, content_type);
         self.cache.begin_scrape();
-
         while let Some(entry) = parser.next() {
-            match entry {
-                Ok(Entry::Series) => {}
+            let appended = match entry {
+                Ok(Entry::Series) => self.append_sample(app, &parser, &mut batch),
                 Ok(_) => continue,
                 Err(e) => {
-                    out.error = Some(ScrapeError::Parse(e.to_string()));
-                    break;
+                    // As Prometheus 2.42, which counts a sample it then fails to append.
+                    batch.out.total += u64::from(e.counted_as_sample);
+                    Err(ScrapeError::Parse(e.to_string()))
                 }
-            }
-            out.total += 1;
-            let (met, parsed_ts, value) = parser.series();
-            let parsed_ts = if settings.honor_timestamps {
-                parsed_ts
-            } else {
-                None
             };
-            let t = parsed_ts.unwrap_or(ts);
-
-            let track = parsed_ts.is_none() || settings.track_timestamps_staleness;
-            match self.cache.get(met) {
-                Lookup::Dropped => continue,
-                Lookup::Hit {
-                    entry,
-                    already_scraped,
-                } => {
-                    // A series repeated within one exposition keeps its
-                    // first sample, as in Prometheus 2.42 where the head
-                    // dropped the rest at commit; detected here so the
-                    // outcome does not depend on the storage (2.55 likewise
-                    // exempts explicit timestamps).
-                    let result = if already_scraped && parsed_ts.is_none() {
-                        Err(LimitedError::Append(
-                            AppendError::DuplicateSampleForTimestamp,
-                        ))
-                    } else {
-                        limited_append(
-                            app,
-                            entry.series_ref,
-                            &entry.labels,
-                            t,
-                            value,
-                            max_time,
-                            settings.sample_limit,
-                            &mut limit_count,
-                        )
-                    };
-                    let hash = entry.hash;
-                    match self.classify(result, &mut out, &mut sample_limit_hit) {
-                        Ok(Some(_)) if track => self.cache.track_staleness_cached(met, hash),
-                        Ok(_) => {}
-                        Err(e) => {
-                            out.error = Some(e);
-                            break;
-                        }
-                    }
-                }
-                Lookup::Miss => {
-                    let scraped = parser.labels(&mut self.builder);
-                    let Some(labels) = mutate_sample_labels(
-                        &scraped,
-                        &|name: &str| parser.exposes_label(name),
-                        self.target.labels(),
-                        settings.honor_labels,
-                        &settings.metric_relabel,
-                        &mut self.builder,
-                    ) else {
-                        self.cache.add_dropped(met);
-                        continue;
-                    };
-                    let hash = scraped.stable_hash();
-                    if let Err(e) = check_series(&labels, &settings) {
-                        if matches!(e, ScrapeError::LabelLimit(_)) {
-                            self.metrics
-                                .target_scrape_pool_exceeded_label_limits_total
-                                .inc();
-                        }
-                        out.error = Some(e);
-                        break;
-                    }
-                    let result = limited_append(
-                        app,
-                        0,
-                        &labels,
-                        t,
-                        value,
-                        max_time,
-                        settings.sample_limit,
-                        &mut limit_count,
-                    );
-                    let series_ref = match self.classify(result, &mut out, &mut sample_limit_hit) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            out.error = Some(e);
-                            break;
-                        }
-                    };
-                    // As Prometheus: tracked even when the sample was refused.
-                    if track {
-                        self.cache.track_staleness(hash, &labels);
-                    }
-                    if series_ref.is_some() && !sample_limit_hit {
-                        out.series_added += 1;
-                    }
-                    self.cache
-                        .add_ref(met, series_ref.unwrap_or(0), labels, hash);
-                }
+            if let Err(e) = appended {
+                batch.out.error = Some(e);
+                break;
             }
-            // Counted even when the sample was refused: this is the number
-            // of series exposed after relabeling.
-            out.added += 1;
         }
+        self.end_scrape(app, batch, !body.is_empty())
+    }
 
-        if sample_limit_hit {
-            if out.error.is_none() {
-                out.error = Some(ScrapeError::SampleLimit);
+    /// The per-sample path: a series the cache knows costs one hash of its
+    /// bytes and one lookup; only a new one has its labels parsed.
+    #[inline]
+    fn append_sample(
+        &mut self,
+        app: &mut dyn Appender,
+        parser: &Parser<'_>,
+        batch: &mut ScrapeBatch,
+    ) -> Result<(), ScrapeError> {
+        batch.out.total += 1;
+        let (met, parsed_ts, value) = parser.series();
+        let parsed_ts = parsed_ts.filter(|_| self.settings.honor_timestamps);
+        let sample = Sample {
+            t: parsed_ts.unwrap_or(batch.ts),
+            value,
+            explicit_ts: parsed_ts.is_some(),
+        };
+        let track = !sample.explicit_ts || self.settings.track_timestamps_staleness;
+        match self.cache.get(met) {
+            Lookup::Dropped => return Ok(()),
+            Lookup::Hit {
+                entry,
+                already_scraped,
+                key,
+            } => {
+                // A series repeated within one exposition keeps its first
+                // sample, as in Prometheus 2.42 where the head dropped the
+                // rest at commit; detected here so the outcome does not
+                // depend on the storage (2.55 likewise exempts explicit
+                // timestamps).
+                let result = if already_scraped && !sample.explicit_ts {
+                    Err(LimitedError::Append(
+                        AppendError::DuplicateSampleForTimestamp,
+                    ))
+                } else {
+                    batch.append(app, entry.series_ref, &entry.labels, sample)
+                };
+                let hash = entry.hash;
+                if self.classify(result, batch)?.is_some() && track {
+                    self.cache.track_staleness_cached(key, hash);
+                }
             }
+            Lookup::Miss(key) => {
+                if !self.append_new_series(app, parser, key, sample, track, batch)? {
+                    return Ok(());
+                }
+            }
+        }
+        // Counted even when the sample was refused: this is the number of
+        // series exposed after relabeling.
+        batch.out.added += 1;
+        Ok(())
+    }
+
+    /// A series new to the cache: its labels parsed, target labels added,
+    /// metric relabeling and the label checks applied, then appended and
+    /// cached. Returns false when relabeling dropped it.
+    fn append_new_series(
+        &mut self,
+        app: &mut dyn Appender,
+        parser: &Parser<'_>,
+        key: SeriesKey,
+        sample: Sample,
+        track: bool,
+        batch: &mut ScrapeBatch,
+    ) -> Result<bool, ScrapeError> {
+        let scraped = parser.labels(&mut self.builder);
+        let Some(labels) = mutate_sample_labels(
+            &scraped,
+            &|name: &str| parser.exposes_label(name),
+            self.target.labels(),
+            self.settings.honor_labels,
+            &self.settings.metric_relabel,
+            &mut self.builder,
+        ) else {
+            self.cache.add_dropped(key);
+            return Ok(false);
+        };
+        let hash = scraped.stable_hash();
+        if let Err(e) = check_series(&labels, &self.settings) {
+            if matches!(e, ScrapeError::LabelLimit(_)) {
+                self.metrics
+                    .target_scrape_pool_exceeded_label_limits_total
+                    .inc();
+            }
+            return Err(e);
+        }
+        let result = batch.append(app, 0, &labels, sample);
+        let series_ref = self.classify(result, batch)?;
+        // As Prometheus: tracked even when the sample was refused.
+        if track {
+            self.cache.track_staleness(hash, &labels);
+        }
+        if series_ref.is_some() && !batch.sample_limit_hit {
+            batch.out.series_added += 1;
+        }
+        self.cache
+            .add_ref(key, series_ref.unwrap_or(0), labels, hash);
+        Ok(true)
+    }
+
+    /// After the last sample: the sample limit verdict, stale markers for
+    /// the series gone since the last scrape, and the cache's iteration.
+    fn end_scrape(
+        &mut self,
+        app: &mut dyn Appender,
+        mut batch: ScrapeBatch,
+        non_empty: bool,
+    ) -> AppendOutcome {
+        if batch.sample_limit_hit {
+            batch.out.error.get_or_insert(ScrapeError::SampleLimit);
             self.metrics
                 .target_scrapes_exceeded_sample_limit_total
                 .inc();
         }
-        self.log_refused(&out);
-        if out.error.is_none() {
-            let mut stale_err = None;
-            self.cache
-                .for_each_stale(|labels| match app.append(0, labels, ts, stale_nan()) {
-                    Ok(_)
-                    | Err(AppendError::OutOfOrderSample)
-                    | Err(AppendError::DuplicateSampleForTimestamp) => true,
-                    Err(e) => {
-                        stale_err = Some(ScrapeError::Storage(e.to_string()));
-                        false
-                    }
-                });
-            out.error = stale_err;
+        self.log_refused(&batch.out);
+        if batch.out.error.is_none() {
+            batch.out.error = self.append_stale_markers(app, batch.ts).err();
         }
-        if out.error.is_none() && self.cache.iter_done(!body.is_empty()) {
+        if batch.out.error.is_none() && self.cache.iter_done(non_empty) {
             self.metrics.target_scrapes_cache_flush_forced_total.inc();
         }
-        out
+        batch.out
+    }
+
+    /// StaleNaN at `ts` for every series of the last scrape missing from
+    /// this one; markers the storage already has a newer sample for are
+    /// skipped.
+    fn append_stale_markers(&self, app: &mut dyn Appender, ts: i64) -> Result<(), ScrapeError> {
+        let mut result = Ok(());
+        self.cache
+            .for_each_stale(|labels| match app.append(0, labels, ts, stale_nan()) {
+                Ok(_)
+                | Err(AppendError::OutOfOrderSample)
+                | Err(AppendError::DuplicateSampleForTimestamp) => true,
+                Err(e) => {
+                    result = Err(ScrapeError::Storage(e.to_string()));
+                    false
+                }
+            });
+        result
     }
 
     /// Sorts an append's result as Prometheus's `checkAddError`: the new
@@ -317,13 +408,13 @@ impl LoopState {
     fn classify(
         &self,
         result: Result<SeriesRef, LimitedError>,
-        out: &mut AppendOutcome,
-        sample_limit_hit: &mut bool,
+        batch: &mut ScrapeBatch,
     ) -> Result<Option<SeriesRef>, ScrapeError> {
+        let out = &mut batch.out;
         match result {
             Ok(r) => return Ok(Some(r)),
             // Parsing goes on so the totals are right; the scrape fails.
-            Err(LimitedError::SampleLimit) => *sample_limit_hit = true,
+            Err(LimitedError::SampleLimit) => batch.sample_limit_hit = true,
             Err(LimitedError::Append(AppendError::OutOfOrderSample)) => {
                 out.out_of_order += 1;
                 self.metrics.target_scrapes_sample_out_of_order_total.inc();
@@ -344,21 +435,20 @@ impl LoopState {
     }
 
     fn log_refused(&self, out: &AppendOutcome) {
-        let (job, target) = (&self.settings.job, self.target.url());
+        let (job, target) = (self.settings.job.as_str(), self.target.url());
         if out.out_of_order > 0 {
-            log::warn!("msg=\"Error on ingesting out-of-order samples\" job={job} target={target} num_dropped={}", out.out_of_order);
+            log::warn!(job = job, target = target, num_dropped = out.out_of_order; "Error on ingesting out-of-order samples");
         }
         if out.duplicates > 0 {
-            log::warn!("msg=\"Error on ingesting samples with different value but same timestamp\" job={job} target={target} num_dropped={}", out.duplicates);
+            log::warn!(job = job, target = target, num_dropped = out.duplicates; "Error on ingesting samples with different value but same timestamp");
         }
         if out.out_of_bounds > 0 {
-            log::warn!("msg=\"Error on ingesting samples that are too old or are too far into the future\" job={job} target={target} num_dropped={}", out.out_of_bounds);
+            log::warn!(job = job, target = target, num_dropped = out.out_of_bounds; "Error on ingesting samples that are too old or are too far into the future");
         }
     }
 
     /// Appends the report series at `ts`, as Prometheus's `report`.
     /// `bytes` is the body size, -1 when it hit the limit.
-    #[allow(clippy::too_many_arguments)]
     pub fn report(
         &mut self,
         app: &mut dyn Appender,
@@ -368,110 +458,67 @@ impl LoopState {
         bytes: i64,
         healthy: bool,
     ) -> Result<(), AppendError> {
-        let health = if healthy { 1.0 } else { 0.0 };
-        self.add_report_sample(app, REPORT_UP, ts, health)?;
-        self.add_report_sample(app, REPORT_DURATION, ts, duration.as_secs_f64())?;
-        self.add_report_sample(app, REPORT_SAMPLES, ts, outcome.total as f64)?;
-        self.add_report_sample(app, REPORT_POST_RELABEL, ts, outcome.added as f64)?;
-        self.add_report_sample(app, REPORT_SERIES_ADDED, ts, outcome.series_added as f64)?;
-        if self.settings.extra_metrics {
-            let timeout = self.timeout.as_secs_f64();
-            let limit = self.settings.sample_limit as f64;
-            self.add_report_sample(app, REPORT_TIMEOUT, ts, timeout)?;
-            self.add_report_sample(app, REPORT_SAMPLE_LIMIT, ts, limit)?;
-            self.add_report_sample(app, REPORT_BODY_SIZE, ts, bytes as f64)?;
-        }
-        Ok(())
+        // In REPORT_NAMES order.
+        let values = [
+            if healthy { 1.0 } else { 0.0 },
+            duration.as_secs_f64(),
+            outcome.total as f64,
+            outcome.added as f64,
+            outcome.series_added as f64,
+            self.timeout.as_secs_f64(),
+            self.settings.sample_limit as f64,
+            bytes as f64,
+        ];
+        self.append_report(app, ts, values)
     }
 
     /// Appends StaleNaN to every report series at `ts`.
     pub fn report_stale(&mut self, app: &mut dyn Appender, ts: i64) -> Result<(), AppendError> {
-        let mut names = vec![
-            REPORT_UP,
-            REPORT_DURATION,
-            REPORT_SAMPLES,
-            REPORT_POST_RELABEL,
-            REPORT_SERIES_ADDED,
-        ];
-        if self.settings.extra_metrics {
-            names.extend([REPORT_TIMEOUT, REPORT_SAMPLE_LIMIT, REPORT_BODY_SIZE]);
+        self.append_report(app, ts, [stale_nan(); REPORT_NAMES.len()])
+    }
+
+    /// Appends `values` to the report series (the extra ones only with
+    /// `extra_metrics`); their labels are built on the first call.
+    fn append_report(
+        &mut self,
+        app: &mut dyn Appender,
+        ts: i64,
+        values: [f64; REPORT_NAMES.len()],
+    ) -> Result<(), AppendError> {
+        if self.report_series.is_empty() {
+            let target = self.target.labels();
+            let builder = &mut self.builder;
+            self.report_series = REPORT_NAMES
+                .iter()
+                .map(|name| {
+                    let series = Labels::from_pairs([(METRIC_NAME, *name)]);
+                    (mutate_report_sample_labels(&series, target, builder), 0)
+                })
+                .collect();
         }
-        for name in names {
-            self.add_report_sample(app, name, ts, stale_nan())?;
+        let count = if self.settings.extra_metrics {
+            REPORT_NAMES.len()
+        } else {
+            REPORT_BASIC
+        };
+        for ((labels, series_ref), value) in self.report_series.iter_mut().zip(values).take(count) {
+            match app.append(*series_ref, labels, ts, value) {
+                Ok(r) => *series_ref = r,
+                // Expected when a target goes away and comes back with a
+                // new loop.
+                Err(AppendError::OutOfOrderSample)
+                | Err(AppendError::DuplicateSampleForTimestamp) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
-
-    fn add_report_sample(
-        &mut self,
-        app: &mut dyn Appender,
-        name: &str,
-        ts: i64,
-        value: f64,
-    ) -> Result<(), AppendError> {
-        let mut key = [0u8; 64];
-        let key_len = name.len() + 1;
-        key[..name.len()].copy_from_slice(name.as_bytes());
-        key[name.len()] = 0xff;
-        let key = &key[..key_len];
-        let result = match self.cache.get(key) {
-            Lookup::Hit { entry, .. } => app.append(entry.series_ref, &entry.labels, ts, value),
-            Lookup::Miss | Lookup::Dropped => {
-                let labels = mutate_report_sample_labels(
-                    &Labels::from_pairs([(METRIC_NAME, name)]),
-                    self.target.labels(),
-                    &mut self.builder,
-                );
-                let result = app.append(0, &labels, ts, value);
-                if let Ok(r) = result {
-                    let hash = labels.stable_hash();
-                    self.cache.add_ref(key, r, labels, hash);
-                }
-                result
-            }
-        };
-        match result {
-            Ok(_) => Ok(()),
-            // Expected when a target goes away and comes back with a new loop.
-            Err(AppendError::OutOfOrderSample) | Err(AppendError::DuplicateSampleForTimestamp) => {
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
-    }
 }
 
+/// Why [`ScrapeBatch::append`] refused a sample.
 enum LimitedError {
     SampleLimit,
     Append(AppendError),
-}
-
-/// Prometheus's `limitAppender` over its `timeLimitAppender`: the sample
-/// limit counts every non-stale append after relabeling, then samples too
-/// far in the future are out of bounds.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn limited_append(
-    app: &mut dyn Appender,
-    series_ref: SeriesRef,
-    labels: &Labels,
-    t: i64,
-    v: f64,
-    max_time: i64,
-    sample_limit: u64,
-    count: &mut u64,
-) -> Result<SeriesRef, LimitedError> {
-    if sample_limit > 0 && !crate::storage::is_stale_nan(v) {
-        *count += 1;
-        if *count > sample_limit {
-            return Err(LimitedError::SampleLimit);
-        }
-    }
-    if t > max_time {
-        return Err(LimitedError::Append(AppendError::OutOfBounds));
-    }
-    app.append(series_ref, labels, t, v)
-        .map_err(LimitedError::Append)
 }
 
 /// Adds the target labels to scraped labels and applies metric relabeling,
@@ -606,6 +653,8 @@ pub(crate) fn unix_ms(t: SystemTime) -> i64 {
 pub(crate) struct LoopShared {
     forced_error: Mutex<Option<ScrapeError>>,
     end_of_run_disabled: AtomicBool,
+    /// Set when the loop thread panicked; its pool restarts the target.
+    panicked: AtomicBool,
 }
 
 impl LoopShared {
@@ -638,6 +687,9 @@ pub(crate) struct ScrapeLoop {
     last_scrape_size: usize,
     interval_length: Arc<Summary>,
     last_start: Option<Instant>,
+    /// Connections opened for the job's scrapes
+    /// (`net_conntrack_dialer_conn_attempted_total`).
+    connections_opened: Arc<Counter>,
 }
 
 /// A running loop as its pool holds it.
@@ -651,6 +703,11 @@ pub(crate) struct LoopHandle {
 impl LoopHandle {
     pub(crate) fn set_forced_error(&self, err: Option<ScrapeError>) {
         self.shared.set_forced_error(err);
+    }
+
+    /// Whether the loop thread panicked and has ended.
+    pub(crate) fn panicked(&self) -> bool {
+        self.shared.panicked.load(Ordering::Acquire)
     }
 
     /// Keeps the loop from writing end-of-run stale markers (its cache
@@ -704,6 +761,7 @@ impl ScrapeLoop {
         let interval_length = env
             .metrics
             .interval_length(&crate::config::Duration(interval).to_string());
+        let connections_opened = env.metrics.dialer_conn_attempted(&state.settings.job);
         ScrapeLoop {
             state,
             scraper,
@@ -713,6 +771,7 @@ impl ScrapeLoop {
             last_scrape_size: 0,
             interval_length,
             last_start: None,
+            connections_opened,
         }
     }
 
@@ -729,13 +788,42 @@ impl ScrapeLoop {
         let thread = std::thread::Builder::new()
             .name(name)
             .stack_size(LOOP_STACK_SIZE)
-            .spawn(move || self.run(stop_rx, cancel, stopped_tx))?;
+            .spawn(move || self.run_catching_panics(stop_rx, cancel, stopped_tx))?;
         Ok(LoopHandle {
             stop: Some(stop_tx),
             stopped: stopped_rx,
             shared,
             thread,
         })
+    }
+
+    /// [`ScrapeLoop::run`], with a panic caught: it is logged with job and
+    /// target, counted, and flagged for the pool, which starts the target
+    /// afresh (see `ScrapePool::restart_panicked`). The panic's own line
+    /// comes from the process's panic hook. The stop channels go with the
+    /// unwinding, so a pool stopping this loop never waits for it.
+    fn run_catching_panics(
+        self,
+        stop: Receiver<()>,
+        cancel: Receiver<()>,
+        stopped: Sender<()>,
+    ) -> ScrapeCache {
+        let job = self.state.settings.job.clone();
+        let target = self.state.target.url().to_string();
+        let shared = Arc::clone(&self.shared);
+        let metrics = Arc::clone(&self.env.metrics);
+        match catch_unwind(AssertUnwindSafe(move || self.run(stop, cancel, stopped))) {
+            Ok(cache) => cache,
+            Err(_) => {
+                metrics.target_scrape_loop_panics_total.inc();
+                log::error!(
+                    job = job.as_str(), target = target.as_str();
+                    "Scrape loop panicked; the target restarts with an empty cache"
+                );
+                shared.panicked.store(true, Ordering::Release);
+                ScrapeCache::default()
+            }
+        }
     }
 
     fn run(mut self, stop: Receiver<()>, cancel: Receiver<()>, stopped: Sender<()>) -> ScrapeCache {
@@ -793,113 +881,142 @@ impl ScrapeLoop {
     /// report the failure, as Prometheus's `scrapeAndReport`.
     fn scrape_and_report(&mut self, append_time: SystemTime) {
         let start = Instant::now();
-        if let Some(last) = self.last_start {
+        if let Some(last) = self.last_start.replace(start) {
             self.interval_length
                 .observe(start.duration_since(last).as_secs_f64());
         }
-        self.last_start = Some(start);
         let ts = unix_ms(append_time);
         let appendable = Arc::clone(&self.env.appendable);
         let mut app = appendable.appender();
-        let mut outcome = AppendOutcome::default();
-        let mut bytes: i64 = 0;
-
-        let scrape_err = if let Some(forced) = self.shared.forced_error() {
+        let scraped = match self.shared.forced_error() {
             // Forced error (target_limit): still mark the series stale.
-            let stale = self.state.append(app.as_mut(), &[], "", ts);
-            if let Some(e) = stale.error {
-                app.rollback();
-                app = appendable.appender();
-                self.warn("Append failed", &e);
+            Some(forced) => {
+                self.mark_all_stale(appendable.as_ref(), &mut app, ts, "Append failed");
+                Scraped {
+                    error: Some(forced),
+                    outcome: AppendOutcome::default(),
+                    bytes: 0,
+                }
             }
-            Some(forced)
-        } else {
-            let mut buf = self.env.buffers.get(self.last_scrape_size);
-            let (scrape_err, content_type) = match self.scraper.scrape(&mut buf) {
-                Ok(ct) => {
-                    // Empty bodies do not shrink the buffer estimate.
-                    if !buf.is_empty() {
-                        self.last_scrape_size = buf.len();
-                    }
-                    bytes = buf.len() as i64;
-                    (None, ct)
-                }
-                Err(e) => {
-                    log::debug!(
-                        "msg=\"Scrape failed\" job={} target={} err=\"{e}\"",
-                        self.state.settings.job,
-                        self.state.target.url()
-                    );
-                    if e == ScrapeError::BodySizeLimit {
-                        bytes = -1;
-                        self.env
-                            .metrics
-                            .target_scrapes_exceeded_body_size_limit_total
-                            .inc();
-                    }
-                    buf.clear();
-                    (Some(e), String::new())
-                }
-            };
-            // A failed scrape is an empty scrape: it marks everything stale.
-            outcome = self.state.append(app.as_mut(), &buf, &content_type, ts);
-            self.env.buffers.put(buf);
-            let mut app_err = None;
-            if let Some(e) = outcome.error.take() {
-                app.rollback();
-                app = appendable.appender();
-                log::debug!(
-                    "msg=\"Append failed\" job={} target={} err=\"{e}\"",
-                    self.state.settings.job,
-                    self.state.target.url()
-                );
-                let stale = self.state.append(app.as_mut(), &[], "", ts);
-                if let Some(e2) = stale.error {
-                    app.rollback();
-                    app = appendable.appender();
-                    self.warn("Append failed", &e2);
-                }
-                app_err = Some(e);
-            }
-            scrape_err.or(app_err)
+            None => self.scrape_and_append(appendable.as_ref(), &mut app, ts),
         };
-
         let duration = start.elapsed();
-        self.state.target.report(
-            append_time,
-            duration,
-            scrape_err.as_ref().map(ToString::to_string),
+        let healthy = scraped.error.is_none();
+        let error = scraped.error.as_ref().map(ToString::to_string);
+        self.state.target.report(append_time, duration, error);
+        let (outcome, bytes) = (&scraped.outcome, scraped.bytes);
+        let report = self
+            .state
+            .report(app.as_mut(), ts, duration, outcome, bytes, healthy);
+        self.commit_report(
+            app,
+            report,
+            ["Appending scrape report failed", "Scrape commit failed"],
         );
-        match self.state.report(
-            app.as_mut(),
-            ts,
-            duration,
-            &outcome,
+    }
+
+    /// Fetches the target into a pooled buffer and appends what it holds.
+    /// As Prometheus, a failed fetch is an empty scrape, which marks every
+    /// series stale, and a failed append is rolled back and followed by
+    /// those stale markers.
+    fn scrape_and_append<'a>(
+        &mut self,
+        appendable: &'a dyn Appendable,
+        app: &mut Box<dyn Appender + 'a>,
+        ts: i64,
+    ) -> Scraped {
+        let mut buf = self.env.buffers.get(self.last_scrape_size);
+        let (fetched, bytes) = self.fetch(&mut buf);
+        let content_type = fetched.as_deref().unwrap_or("");
+        let mut outcome = self.state.append(app.as_mut(), &buf, content_type, ts);
+        self.env.buffers.put(buf);
+        let append_error = outcome.error.take();
+        if let Some(e) = &append_error {
+            start_over(appendable, app);
+            self.log(log::Level::Debug, "Append failed", e);
+            self.mark_all_stale(appendable, app, ts, "Append failed");
+        }
+        Scraped {
+            error: fetched.err().or(append_error),
+            outcome,
             bytes,
-            scrape_err.is_none(),
-        ) {
-            Ok(()) => {
-                if let Err(e) = app.commit() {
-                    log::error!(
-                        "msg=\"Scrape commit failed\" job={} target={} err=\"{e}\"",
-                        self.state.settings.job,
-                        self.state.target.url()
-                    );
-                }
-            }
-            Err(e) => {
-                app.rollback();
-                log::warn!(
-                    "msg=\"Appending scrape report failed\" job={} target={} err=\"{e}\"",
-                    self.state.settings.job,
-                    self.state.target.url()
-                );
-            }
         }
     }
 
-    fn warn(&self, msg: &str, e: &ScrapeError) {
-        log::warn!(
+    /// Scrapes into `buf` (left empty on failure): the content type or
+    /// the error, and the body size for the report (-1 when it hit the
+    /// limit). Keeps the buffer size estimate and the counts of
+    /// connections and body-limit hits.
+    fn fetch(&mut self, buf: &mut Vec<u8>) -> (Result<String, ScrapeError>, i64) {
+        let opened = self.scraper.connections_opened();
+        let fetched = self.scraper.scrape(buf);
+        self.connections_opened
+            .add(self.scraper.connections_opened() - opened);
+        match &fetched {
+            // Empty bodies do not shrink the buffer estimate.
+            Ok(_) if !buf.is_empty() => self.last_scrape_size = buf.len(),
+            Ok(_) => {}
+            Err(e) => {
+                self.log(log::Level::Debug, "Scrape failed", e);
+                if let Some(failure_log) = &self.state.settings.failure_log {
+                    failure_log.log(self.state.target.url(), &e.to_string());
+                }
+                buf.clear();
+            }
+        }
+        let bytes = match &fetched {
+            Ok(_) => buf.len() as i64,
+            Err(ScrapeError::BodySizeLimit) => {
+                self.env
+                    .metrics
+                    .target_scrapes_exceeded_body_size_limit_total
+                    .inc();
+                -1
+            }
+            Err(_) => 0,
+        };
+        (fetched, bytes)
+    }
+
+    /// Appends a stale marker for every series of the last scrape (an
+    /// empty scrape); when that fails, starts `app` over so the report
+    /// series still go in.
+    fn mark_all_stale<'a>(
+        &mut self,
+        appendable: &'a dyn Appendable,
+        app: &mut Box<dyn Appender + 'a>,
+        ts: i64,
+        failed: &str,
+    ) {
+        if let Some(e) = self.state.append(app.as_mut(), &[], "", ts).error {
+            start_over(appendable, app);
+            self.log(log::Level::Warn, failed, &e);
+        }
+    }
+
+    /// Commits `app` when the report series went in, else rolls it back;
+    /// `[report_failed, commit_failed]` are the log messages.
+    fn commit_report(
+        &self,
+        mut app: Box<dyn Appender + '_>,
+        report: Result<(), AppendError>,
+        [report_failed, commit_failed]: [&str; 2],
+    ) {
+        let error = match report {
+            Ok(()) => app.commit().err().map(|e| (commit_failed, e)),
+            Err(e) => {
+                app.rollback();
+                Some((report_failed, e))
+            }
+        };
+        if let Some((msg, e)) = error {
+            self.log(log::Level::Warn, msg, &ScrapeError::Storage(e.to_string()));
+        }
+    }
+
+    fn log(&self, level: log::Level, msg: &str, e: &ScrapeError) {
+        log::log!(
+            level,
             "msg=\"{msg}\" job={} target={} err=\"{e}\"",
             self.state.settings.job,
             self.state.target.url()
@@ -932,23 +1049,25 @@ impl ScrapeLoop {
         let ts = unix_ms(stale_time);
         let appendable = Arc::clone(&self.env.appendable);
         let mut app = appendable.appender();
-        if let Some(e) = self.state.append(app.as_mut(), &[], "", ts).error {
-            app.rollback();
-            app = appendable.appender();
-            self.warn("Stale append failed", &e);
-        }
-        match self.state.report_stale(app.as_mut(), ts) {
-            Ok(()) => {
-                if let Err(e) = app.commit() {
-                    self.warn("Stale commit failed", &ScrapeError::Storage(e.to_string()));
-                }
-            }
-            Err(e) => {
-                app.rollback();
-                self.warn("Stale report failed", &ScrapeError::Storage(e.to_string()));
-            }
-        }
+        self.mark_all_stale(appendable.as_ref(), &mut app, ts, "Stale append failed");
+        let report = self.state.report_stale(app.as_mut(), ts);
+        self.commit_report(app, report, ["Stale report failed", "Stale commit failed"]);
     }
+}
+
+/// What one scrape attempt produced, for the report.
+struct Scraped {
+    /// Why the scrape failed, if it did.
+    error: Option<ScrapeError>,
+    outcome: AppendOutcome,
+    /// Body size, -1 when it hit the limit.
+    bytes: i64,
+}
+
+/// Rolls back what `app` holds and starts a fresh appender in its place.
+fn start_over<'a>(appendable: &'a dyn Appendable, app: &mut Box<dyn Appender + 'a>) {
+    app.rollback();
+    *app = appendable.appender();
 }
 
 /// See [`ScrapeLoop::align`]: `aligned` is the ideal grid point, advanced

@@ -12,6 +12,11 @@
 //! The body is decoded here (ureq's gzip feature is off): gzip with
 //! flate2, and `body_size_limit` counted on the uncompressed bytes, so a
 //! gzip bomb stops at the limit.
+//!
+//! Connections: the client keeps a target's connection alive between
+//! scrapes (see [`crate::http_client`]); the scraper counts the connections
+//! its scrapes had to open, so a loop can show that it stays at one per
+//! target unless the target closes it.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -20,7 +25,7 @@ use std::time::Duration;
 use flate2::read::MultiGzDecoder;
 
 use crate::config::ScrapeProtocol;
-use crate::http_client::HttpClient;
+use crate::http_client::{connections_opened_on_this_thread, HttpClient};
 
 use super::ScrapeError;
 
@@ -65,6 +70,8 @@ pub struct TargetScraper {
     timeout_header: String,
     /// Uncompressed body limit in bytes; 0 means none.
     body_size_limit: u64,
+    /// Connections opened by this scraper's requests so far.
+    connections_opened: u64,
 }
 
 impl TargetScraper {
@@ -85,12 +92,26 @@ impl TargetScraper {
             timeout,
             timeout_header: format_seconds(timeout),
             body_size_limit,
+            connections_opened: 0,
         }
+    }
+
+    /// Connections this scraper's requests have opened so far (a request
+    /// over a kept-alive connection opens none).
+    pub fn connections_opened(&self) -> u64 {
+        self.connections_opened
     }
 
     /// Fetches the body into `buf` (appending) and returns the response's
     /// Content-Type. The whole exchange is bounded by the timeout.
     pub fn scrape(&mut self, buf: &mut Vec<u8>) -> Result<String, ScrapeError> {
+        let opened = connections_opened_on_this_thread();
+        let result = self.fetch(buf);
+        self.connections_opened += connections_opened_on_this_thread() - opened;
+        result
+    }
+
+    fn fetch(&self, buf: &mut Vec<u8>) -> Result<String, ScrapeError> {
         let request = self
             .client
             .get(&self.url)

@@ -100,10 +100,10 @@ impl Storage {
         head.set_min_next_ref(wal.next_ref());
         head.gc();
         log::info!(
-            "storage opened path={} series={} replayed_samples={}",
-            dir.display(),
-            head.num_series(),
-            StorageStats::get(&stats.wal_replayed_samples_total)
+            path:% = dir.display(),
+            series = head.num_series(),
+            replayed_samples = StorageStats::get(&stats.wal_replayed_samples_total);
+            "Storage opened"
         );
         Ok(Storage {
             dir: dir.to_path_buf(),
@@ -228,10 +228,7 @@ impl Appender for FanoutAppender<'_> {
             .log(self.batch.iter().copied(), &|r| head.labels_of(r));
         if let Err(e) = logged {
             StorageStats::add(&f.stats.commit_errors_total, 1);
-            log::warn!(
-                "storage commit failed samples={} err=\"{e}\"",
-                self.batch.len()
-            );
+            log::warn!(samples = self.batch.len(), err:% = e; "Storage commit failed");
             self.batch.clear();
             return Err(AppendError::Storage(e.to_string()));
         }

@@ -206,7 +206,7 @@ impl Head {
     /// of order are skipped, as Prometheus's replay does.
     pub fn replay_sample(&self, series_ref: SeriesRef, t: i64, v: f64) {
         if self.apply(&[(series_ref, t, v)]) == 0 {
-            log::debug!("wal replay sample for unknown series ref={series_ref}");
+            log::debug!(series_ref = series_ref; "WAL replay sample for unknown series");
         }
     }
 

@@ -17,6 +17,9 @@ pub(crate) fn parse_float(s: &[u8]) -> Result<f64, String> {
         let n = s.iter().fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
         return Ok(n as f64);
     }
+    if let Some(v) = exact_decimal(s) {
+        return Ok(v);
+    }
     if s.iter().any(|&c| matches!(c, b'p' | b'P' | b'_')) {
         return Err("unsupported character in float".to_string());
     }
@@ -35,6 +38,80 @@ pub(crate) fn parse_float(s: &[u8]) -> Result<f64, String> {
         Ok(v) => Ok(v),
         Err(_) => Err(go_syntax_error("ParseFloat", s)),
     }
+}
+
+/// Powers of ten an f64 holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The common decimal spellings (`-12.5`, `1.446025e+06`, `4.9351e-05`)
+/// without the general algorithm: when the digits form an integer below
+/// 2^53 and the decimal exponent is at most 22 either way, one exact
+/// multiplication or division by a power of ten is correctly rounded
+/// (Clinger's fast path), so the result is the one `str::parse` gives.
+/// `None` for anything else, which the general path then reads.
+fn exact_decimal(s: &[u8]) -> Option<f64> {
+    let (negative, mut i) = match s.first()? {
+        b'-' => (true, 1),
+        b'+' => (false, 1),
+        _ => (false, 0),
+    };
+    let mut mantissa: u64 = 0;
+    let mut digits = 0;
+    let mut exponent: i32 = 0;
+    let mut seen_point = false;
+    while let Some(&c) = s.get(i) {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                digits += 1;
+                if digits > 15 {
+                    return None;
+                }
+                exponent -= i32::from(seen_point);
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if let Some(b'e' | b'E') = s.get(i) {
+        i += 1;
+        let negative_exp = match s.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let start = i;
+        let mut e: i32 = 0;
+        while let Some(&c) = s.get(i).filter(|c| c.is_ascii_digit()) {
+            e = e.checked_mul(10)?.checked_add(i32::from(c - b'0'))?;
+            i += 1;
+        }
+        if i == start || i - start > 4 {
+            return None;
+        }
+        exponent += if negative_exp { -e } else { e };
+    }
+    if i != s.len() {
+        return None;
+    }
+    // Up to 15 digits: below 2^53, exact in an f64.
+    let m = mantissa as f64;
+    let power = *EXACT_POWERS_OF_TEN.get(exponent.unsigned_abs() as usize)?;
+    let v = if exponent < 0 { m / power } else { m * power };
+    Some(if negative { -v } else { v })
 }
 
 /// Parses a text-format timestamp (only digits reach here), as Go's
@@ -238,6 +315,30 @@ mod tests {
             "1e400",
             "strconv.ParseFloat: parsing \"1e400\": value out of range",
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decimals_read_as_the_general_path(
+            sign in proptest::sample::select(vec!["", "-", "+"]),
+            int in "[0-9]{0,12}",
+            frac in proptest::option::of("[0-9]{0,8}"),
+            exp in proptest::option::of((proptest::sample::select(vec!["e", "E"]), proptest::sample::select(vec!["", "-", "+"]), 0u32..40)),
+        ) {
+            let mut s = format!("{sign}{int}");
+            if let Some(f) = &frac {
+                s.push('.');
+                s.push_str(f);
+            }
+            if let Some((e, esign, n)) = &exp {
+                s.push_str(&format!("{e}{esign}{n}"));
+            }
+            let general = s.parse::<f64>().ok().filter(|_| is_decimal(s.as_bytes()));
+            let fast = exact_decimal(s.as_bytes());
+            if let Some(v) = fast {
+                proptest::prop_assert_eq!(Some(v.to_bits()), general.map(f64::to_bits), "{}", s);
+            }
+        }
     }
 
     #[test]

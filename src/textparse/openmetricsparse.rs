@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use super::current::Current;
+use super::fast::Format;
 use super::float::{go_quote, parse_float, seconds_to_millis, NORMAL_NAN_BITS};
 use super::lex::{
     is_lname_char, is_lname_start, is_mname_char, is_mname_start, Lexer, State, Token,
@@ -37,29 +39,13 @@ use crate::labels::{Labels, LabelsBuilder};
 #[derive(Debug, Clone)]
 pub struct OpenMetricsParser<'a> {
     l: Lexer<'a>,
-    /// Start of the current entry in the buffer.
-    start: usize,
-    series: &'a [u8],
-    /// Metric name of the current sample.
-    name: &'a [u8],
-    /// Raw label names and values (between the quotes) of the current sample.
-    labels: RawLabels<'a>,
-    /// Reused by the duplicate check of samples with many labels.
-    scratch: Vec<&'a [u8]>,
-    /// Family name of the current HELP, TYPE or UNIT entry.
-    family: &'a [u8],
-    /// Help or unit text.
-    text: &'a [u8],
-    mtype: MetricType,
-    val: f64,
-    ts: Option<i64>,
-    /// Whether the current sample has an exemplar not yet handed out.
-    has_exemplar: bool,
-    exemplar_labels: RawLabels<'a>,
-    exemplar_val: f64,
-    exemplar_ts: Option<i64>,
+    /// The current entry.
+    cur: Current<'a>,
     done: bool,
 }
+
+/// The format this parser reads, for the fast recognizers.
+const FORMAT: Format = Format::OpenMetrics;
 
 type Step<T> = Result<T, ParseError>;
 
@@ -68,22 +54,18 @@ impl<'a> OpenMetricsParser<'a> {
     pub fn new(buf: &'a [u8]) -> OpenMetricsParser<'a> {
         OpenMetricsParser {
             l: Lexer::new(buf, false),
-            start: 0,
-            series: &[],
-            name: &[],
-            labels: Vec::new(),
-            scratch: Vec::new(),
-            family: &[],
-            text: &[],
-            mtype: MetricType::Unknown,
-            val: 0.0,
-            ts: None,
-            has_exemplar: false,
-            exemplar_labels: Vec::new(),
-            exemplar_val: 0.0,
-            exemplar_ts: None,
+            cur: Current::default(),
             done: false,
         }
+    }
+
+    /// A parser that reads every line with the token machine alone, to
+    /// check the fast recognizers against it.
+    #[cfg(test)]
+    pub(crate) fn token_machine_only(buf: &'a [u8]) -> Self {
+        let mut p = Self::new(buf);
+        p.cur.fast = false;
+        p
     }
 
     /// Advances to the next entry; `None` after `# EOF` or after an error.
@@ -101,48 +83,42 @@ impl<'a> OpenMetricsParser<'a> {
 
     /// Raw series bytes, timestamp in milliseconds, and value.
     pub fn series(&self) -> (&'a [u8], Option<i64>, f64) {
-        (self.series, self.ts, self.val)
+        self.cur.series()
     }
 
     /// Family name and help text, `\\`, `\n` and `\"` unescaped.
     pub fn help(&self) -> (&'a [u8], Cow<'a, str>) {
-        let text = match String::from_utf8_lossy(self.text) {
+        let text = match String::from_utf8_lossy(self.cur.text) {
             Cow::Borrowed(s) => unescape(s, true),
             Cow::Owned(s) => Cow::Owned(unescape(&s, true).into_owned()),
         };
-        (self.family, text)
+        (self.cur.family, text)
     }
 
     /// Family name and type.
     pub fn metric_type(&self) -> (&'a [u8], MetricType) {
-        (self.family, self.mtype)
+        self.cur.metric_type()
     }
 
     /// Family name and unit.
     pub fn unit(&self) -> (&'a [u8], &'a [u8]) {
-        (self.family, self.text)
+        (self.cur.family, self.cur.text)
     }
 
     /// Whether the current series names label `name` in its label set,
     /// even with an empty value (which [`Self::labels`] leaves out).
     pub fn exposes_label(&self, name: &str) -> bool {
-        self.labels.iter().any(|&(n, _)| n == name.as_bytes())
+        self.cur.exposes_label(name)
     }
 
     /// The labels of the current sample, `__name__` included.
     pub fn labels(&self, builder: &mut LabelsBuilder) -> Labels {
-        build_labels(
-            builder,
-            checked_str(self.name),
-            self.labels
-                .iter()
-                .map(|&(n, v)| (checked_str(n), unescape(checked_str(v), true))),
-        )
+        self.cur.labels(builder)
     }
 
     /// The exemplar of the current sample, handed out once.
     pub fn exemplar(&mut self) -> Option<Exemplar> {
-        if !std::mem::take(&mut self.has_exemplar) {
+        if !std::mem::take(&mut self.cur.has_exemplar) {
             return None;
         }
         let mut builder = LabelsBuilder::default();
@@ -150,14 +126,15 @@ impl<'a> OpenMetricsParser<'a> {
         let labels = build_labels(
             &mut builder,
             "",
-            self.exemplar_labels
+            self.cur
+                .exemplar_labels
                 .iter()
                 .map(|&(n, v)| (checked_str(n), Cow::Borrowed(checked_str(v)))),
         );
         Some(Exemplar {
             labels,
-            value: self.exemplar_val,
-            timestamp: self.exemplar_ts,
+            value: self.cur.exemplar_val,
+            timestamp: self.cur.exemplar_ts,
         })
     }
 
@@ -174,11 +151,14 @@ impl<'a> OpenMetricsParser<'a> {
     }
 
     fn parse_entry(&mut self) -> Option<Result<Entry, ParseError>> {
-        self.start = self.l.i;
-        self.labels.clear();
-        self.exemplar_labels.clear();
-        self.has_exemplar = false;
-        self.exemplar_ts = None;
+        self.cur.start = self.l.i;
+        if let Some(entry) = self.cur.read_fast_line(&mut self.l, FORMAT) {
+            return Some(Ok(entry));
+        }
+        self.cur.labels.clear();
+        self.cur.exemplar_labels.clear();
+        self.cur.has_exemplar = false;
+        self.cur.exemplar_ts = None;
         let t = lex(&mut self.l);
         let res = match t {
             Token::EofWord => {
@@ -204,20 +184,20 @@ impl<'a> OpenMetricsParser<'a> {
 
     fn parse_meta(&mut self, t: Token) -> Step<Entry> {
         match lex(&mut self.l) {
-            Token::MName => self.family = self.l.buf(),
+            Token::MName => self.cur.family = self.l.buf(),
             t2 => return Err(self.unexpected(&format!("expected metric name after {t}"), t2)),
         }
         match lex(&mut self.l) {
             // The text token is ` text\n`; keep what is between.
             Token::Text => {
                 let buf = self.l.buf();
-                self.text = buf.get(1..buf.len().saturating_sub(1)).unwrap_or(&[]);
+                self.cur.text = buf.get(1..buf.len().saturating_sub(1)).unwrap_or(&[]);
             }
             _ => return Err(self.err(format!("expected text in {t}"))),
         }
         match t {
             Token::Type => {
-                self.mtype = match self.text {
+                self.cur.mtype = match self.cur.text {
                     b"counter" => MetricType::Counter,
                     b"gauge" => MetricType::Gauge,
                     b"histogram" => MetricType::Histogram,
@@ -233,13 +213,13 @@ impl<'a> OpenMetricsParser<'a> {
                 Ok(Entry::Type)
             }
             Token::Help => {
-                if std::str::from_utf8(self.text).is_err() {
+                if std::str::from_utf8(self.cur.text).is_err() {
                     return Err(self.err("help text is not a valid utf8 string".to_string()));
                 }
                 Ok(Entry::Help)
             }
             _ => {
-                let (m, u) = (self.family, self.text);
+                let (m, u) = (self.cur.family, self.cur.text);
                 if !u.is_empty() {
                     let suffix_ok = m.len() > u.len()
                         && m.ends_with(u)
@@ -256,26 +236,26 @@ impl<'a> OpenMetricsParser<'a> {
     }
 
     fn parse_sample(&mut self) -> Step<Entry> {
-        self.name = self.l.buf();
-        self.series = self.l.buf();
+        self.cur.name = self.l.buf();
+        self.cur.series = self.l.buf();
         let mut t = lex(&mut self.l);
         if t == Token::BraceOpen {
-            parse_label_values(&mut self.l, &mut self.labels)?;
-            self.series = self.l.slice(self.start, self.l.i);
-            if let Err(bad) = check_utf8(self.series) {
+            parse_label_values(&mut self.l, &mut self.cur.labels)?;
+            self.cur.series = self.l.slice(self.cur.start, self.l.i);
+            if let Err(bad) = check_utf8(self.cur.series) {
                 let msg = "invalid UTF-8 label value".to_string();
-                return Err(self.err_at(self.start + bad, msg));
+                return Err(self.err_at(self.cur.start + bad, msg));
             }
             t = lex(&mut self.l);
         }
-        self.val = self.float_value(t, "metric")?;
-        self.ts = None;
+        self.cur.val = self.float_value(t, "metric")?;
+        self.cur.ts = None;
         match lex(&mut self.l) {
             Token::Eof => return Err(self.err("data does not end with # EOF".to_string())),
             Token::Linebreak => {}
             Token::Comment => self.parse_exemplar()?,
             Token::Timestamp => {
-                self.ts = Some(self.timestamp("invalid timestamp")?);
+                self.cur.ts = Some(self.timestamp("invalid timestamp")?);
                 match lex(&mut self.l) {
                     Token::Linebreak => {}
                     Token::Comment => self.parse_exemplar()?,
@@ -284,9 +264,11 @@ impl<'a> OpenMetricsParser<'a> {
             }
             t => return Err(self.unexpected("expected timestamp or # symbol", t)),
         }
-        if let Some(dup) = find_duplicate(self.labels.iter().map(|l| l.0), &mut self.scratch) {
+        if let Some(dup) =
+            find_duplicate(self.cur.labels.iter().map(|l| l.0), &mut self.cur.scratch)
+        {
             let msg = format!("label name \"{}\" is not unique", checked_str(dup));
-            return Err(self.err_at(self.start, msg));
+            return Err(self.err_at(self.cur.start, msg).counted_as_sample());
         }
         Ok(Entry::Series)
     }
@@ -294,25 +276,25 @@ impl<'a> OpenMetricsParser<'a> {
     /// After ` # {`: the exemplar's labels, value and optional timestamp.
     fn parse_exemplar(&mut self) -> Step<()> {
         // Prometheus 2.42 takes exemplars only on counters and buckets.
-        if !(self.name.ends_with(b"_total") || self.name.ends_with(b"_bucket")) {
+        if !(self.cur.name.ends_with(b"_total") || self.cur.name.ends_with(b"_bucket")) {
             return Err(self.err(format!(
                 "metric name {} does not support exemplars",
-                checked_str(self.name)
+                checked_str(self.cur.name)
             )));
         }
         let labels_start = self.l.i;
-        parse_label_values(&mut self.l, &mut self.exemplar_labels)?;
+        parse_label_values(&mut self.l, &mut self.cur.exemplar_labels)?;
         if let Err(bad) = check_utf8(self.l.slice(labels_start, self.l.i)) {
             let msg = "invalid UTF-8 label value".to_string();
             return Err(self.err_at(labels_start + bad, msg));
         }
         let t = lex(&mut self.l);
-        self.exemplar_val = self.float_value(t, "exemplar labels")?;
+        self.cur.exemplar_val = self.float_value(t, "exemplar labels")?;
         match lex(&mut self.l) {
             Token::Eof => return Err(self.err("data does not end with # EOF".to_string())),
             Token::Linebreak => {}
             Token::Timestamp => {
-                self.exemplar_ts = Some(self.timestamp("invalid exemplar timestamp")?);
+                self.cur.exemplar_ts = Some(self.timestamp("invalid exemplar timestamp")?);
                 match lex(&mut self.l) {
                     Token::Linebreak => {}
                     t => {
@@ -324,7 +306,7 @@ impl<'a> OpenMetricsParser<'a> {
             }
             t => return Err(self.unexpected("expected timestamp or comment", t)),
         }
-        self.has_exemplar = true;
+        self.cur.has_exemplar = true;
         Ok(())
     }
 

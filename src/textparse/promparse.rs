@@ -3,15 +3,17 @@
 
 use std::borrow::Cow;
 
+use super::current::Current;
+use super::fast::Format;
 use super::float::{go_quote, parse_float, parse_int, NORMAL_NAN_BITS};
 use super::lex::{
     is_lname_char, is_lname_start, is_mname_char, is_mname_start, Lexer, State, Token,
 };
-use super::{
-    build_labels, check_utf8, checked_str, find_duplicate, unescape, Entry, MetricType, ParseError,
-    RawLabels,
-};
+use super::{check_utf8, checked_str, find_duplicate, unescape, Entry, MetricType, ParseError};
 use crate::labels::{Labels, LabelsBuilder};
+
+/// The format this parser reads, for the fast recognizers.
+const FORMAT: Format = Format::Text;
 
 /// Parser of the Prometheus text format over a borrowed scrape body.
 ///
@@ -38,22 +40,8 @@ use crate::labels::{Labels, LabelsBuilder};
 #[derive(Debug, Clone)]
 pub struct PromParser<'a> {
     l: Lexer<'a>,
-    /// Start of the current entry in the buffer.
-    start: usize,
-    series: &'a [u8],
-    /// Metric name of the current sample.
-    name: &'a [u8],
-    /// Raw label names and values (between the quotes) of the current sample.
-    labels: RawLabels<'a>,
-    /// Reused by the duplicate check of samples with many labels.
-    scratch: Vec<&'a [u8]>,
-    /// Family name of the current HELP or TYPE entry.
-    family: &'a [u8],
-    /// Help or comment text.
-    text: &'a [u8],
-    mtype: MetricType,
-    val: f64,
-    ts: Option<i64>,
+    /// The current entry.
+    cur: Current<'a>,
     done: bool,
 }
 
@@ -62,18 +50,18 @@ impl<'a> PromParser<'a> {
     pub fn new(buf: &'a [u8]) -> PromParser<'a> {
         PromParser {
             l: Lexer::new(buf, true),
-            start: 0,
-            series: &[],
-            name: &[],
-            labels: Vec::new(),
-            scratch: Vec::new(),
-            family: &[],
-            text: &[],
-            mtype: MetricType::Unknown,
-            val: 0.0,
-            ts: None,
+            cur: Current::default(),
             done: false,
         }
+    }
+
+    /// A parser that reads every line with the token machine alone, to
+    /// check the fast recognizers against it.
+    #[cfg(test)]
+    pub(crate) fn token_machine_only(buf: &'a [u8]) -> Self {
+        let mut p = Self::new(buf);
+        p.cur.fast = false;
+        p
     }
 
     /// Advances to the next entry; `None` at the end of input or after an
@@ -92,43 +80,37 @@ impl<'a> PromParser<'a> {
 
     /// Raw series bytes, timestamp in milliseconds, and value.
     pub fn series(&self) -> (&'a [u8], Option<i64>, f64) {
-        (self.series, self.ts, self.val)
+        self.cur.series()
     }
 
     /// Family name and help text, `\\` and `\n` unescaped.
     pub fn help(&self) -> (&'a [u8], Cow<'a, str>) {
-        let text = match String::from_utf8_lossy(self.text) {
+        let text = match String::from_utf8_lossy(self.cur.text) {
             Cow::Borrowed(s) => unescape(s, false),
             Cow::Owned(s) => Cow::Owned(unescape(&s, false).into_owned()),
         };
-        (self.family, text)
+        (self.cur.family, text)
     }
 
     /// Family name and type.
     pub fn metric_type(&self) -> (&'a [u8], MetricType) {
-        (self.family, self.mtype)
+        self.cur.metric_type()
     }
 
     /// The comment line, from its `#` to before the newline.
     pub fn comment(&self) -> &'a [u8] {
-        self.text
+        self.cur.text
     }
 
     /// Whether the current series names label `name` in its label set,
     /// even with an empty value (which [`Self::labels`] leaves out).
     pub fn exposes_label(&self, name: &str) -> bool {
-        self.labels.iter().any(|&(n, _)| n == name.as_bytes())
+        self.cur.exposes_label(name)
     }
 
     /// The labels of the current sample, `__name__` included.
     pub fn labels(&self, builder: &mut LabelsBuilder) -> Labels {
-        build_labels(
-            builder,
-            checked_str(self.name),
-            self.labels
-                .iter()
-                .map(|&(n, v)| (checked_str(n), unescape(checked_str(v), true))),
-        )
+        self.cur.labels(builder)
     }
 
     fn token(&mut self) -> Token {
@@ -150,8 +132,11 @@ impl<'a> PromParser<'a> {
 
     fn parse_entry(&mut self) -> Option<Result<Entry, ParseError>> {
         loop {
-            self.start = self.l.i;
-            self.labels.clear();
+            self.cur.start = self.l.i;
+            if let Some(entry) = self.cur.read_fast_line(&mut self.l, FORMAT) {
+                return Some(Ok(entry));
+            }
+            self.cur.labels.clear();
             let t = self.token();
             return match t {
                 Token::Eof => None,
@@ -159,7 +144,7 @@ impl<'a> PromParser<'a> {
                 Token::Linebreak => continue,
                 Token::Help | Token::Type => self.parse_meta(t),
                 Token::Comment => {
-                    self.text = self.l.buf();
+                    self.cur.text = self.l.buf();
                     match self.token() {
                         Token::Linebreak => Some(Ok(Entry::Comment)),
                         t => self.unexpected("linebreak expected after comment", t),
@@ -173,16 +158,16 @@ impl<'a> PromParser<'a> {
 
     fn parse_meta(&mut self, t: Token) -> Option<Result<Entry, ParseError>> {
         match self.token() {
-            Token::MName => self.family = self.l.buf(),
+            Token::MName => self.cur.family = self.l.buf(),
             t2 => return self.unexpected(&format!("expected metric name after {t}"), t2),
         }
         match self.token() {
             // The text token keeps the one blank before it.
-            Token::Text => self.text = self.l.buf().get(1..).unwrap_or(&[]),
+            Token::Text => self.cur.text = self.l.buf().get(1..).unwrap_or(&[]),
             _ => return self.error(format!("expected text in {t}")),
         }
         let entry = if t == Token::Type {
-            self.mtype = match self.text {
+            self.cur.mtype = match self.cur.text {
                 b"counter" => MetricType::Counter,
                 b"gauge" => MetricType::Gauge,
                 b"histogram" => MetricType::Histogram,
@@ -192,7 +177,7 @@ impl<'a> PromParser<'a> {
             };
             Entry::Type
         } else {
-            if std::str::from_utf8(self.text).is_err() {
+            if std::str::from_utf8(self.cur.text).is_err() {
                 return self.error("help text is not a valid utf8 string".to_string());
             }
             Entry::Help
@@ -205,40 +190,40 @@ impl<'a> PromParser<'a> {
 
     fn parse_sample(&mut self) -> Option<Result<Entry, ParseError>> {
         let name_start = self.l.start;
-        if name_start != self.start {
-            let name = go_quote(self.l.slice(self.start, self.l.i));
+        if name_start != self.cur.start {
+            let name = go_quote(self.l.slice(self.cur.start, self.l.i));
             return self.error(format!(
                 "invalid metric name {name}: a sample line must not start with whitespace"
             ));
         }
-        self.name = self.l.buf();
-        self.series = self.l.buf();
+        self.cur.name = self.l.buf();
+        self.cur.series = self.l.buf();
         let mut t = self.token();
         if t == Token::BraceOpen {
             if let Some(err) = self.parse_label_values() {
                 return Some(Err(err));
             }
-            self.series = self.l.slice(self.start, self.l.i);
-            if let Err(bad) = check_utf8(self.series) {
+            self.cur.series = self.l.slice(self.cur.start, self.l.i);
+            if let Err(bad) = check_utf8(self.cur.series) {
                 let msg = "invalid UTF-8 label value".to_string();
-                return Some(Err(ParseError::at(self.l.b, self.start + bad, msg)));
+                return Some(Err(ParseError::at(self.l.b, self.cur.start + bad, msg)));
             }
             t = self.token();
         }
         if t != Token::Value {
             return self.unexpected("expected value after metric", t);
         }
-        self.val = match parse_float(self.l.buf()) {
+        self.cur.val = match parse_float(self.l.buf()) {
             Ok(v) if v.is_nan() => f64::from_bits(NORMAL_NAN_BITS),
             Ok(v) => v,
             Err(e) => return self.error(e),
         };
-        self.ts = None;
+        self.cur.ts = None;
         match self.token() {
             Token::Linebreak => {}
             Token::Timestamp => {
                 match parse_int(self.l.buf()) {
-                    Ok(ts) => self.ts = Some(ts),
+                    Ok(ts) => self.cur.ts = Some(ts),
                     Err(e) => return self.error(e),
                 }
                 match self.token() {
@@ -248,9 +233,13 @@ impl<'a> PromParser<'a> {
             }
             t => return self.unexpected("expected timestamp or new record", t),
         }
-        if let Some(dup) = find_duplicate(self.labels.iter().map(|l| l.0), &mut self.scratch) {
+        if let Some(dup) =
+            find_duplicate(self.cur.labels.iter().map(|l| l.0), &mut self.cur.scratch)
+        {
             let msg = format!("label name \"{}\" is not unique", checked_str(dup));
-            return Some(Err(ParseError::at(self.l.b, self.start, msg)));
+            return Some(Err(
+                ParseError::at(self.l.b, self.cur.start, msg).counted_as_sample()
+            ));
         }
         Some(Ok(Entry::Series))
     }
@@ -282,7 +271,7 @@ impl<'a> PromParser<'a> {
             // The lexer guarantees the quotes; strip them. UTF-8 is checked
             // for the whole label set at once.
             let value = self.l.slice(self.l.start + 1, self.l.i.saturating_sub(1));
-            self.labels.push((name, value));
+            self.cur.labels.push((name, value));
             // Free trailing commas are allowed, and so is no comma at all.
             t = self.token();
             if t == Token::Comma {

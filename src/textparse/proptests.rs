@@ -1,5 +1,6 @@
-//! Property tests: no input makes a parser panic, and generated valid
-//! expositions come back as generated.
+//! Property tests: no input makes a parser panic, generated valid
+//! expositions come back as generated, and the fast line recognizers
+//! read every input exactly as the token machine does.
 
 use std::fmt::Write;
 
@@ -40,14 +41,99 @@ fn drain(buf: &[u8], content_type: &str) {
     }
 }
 
+/// Everything a parser hands out for one entry, in comparable form.
+fn observe(p: &mut Parser<'_>, entry: Result<Entry, super::ParseError>) -> String {
+    let mut builder = LabelsBuilder::default();
+    match entry {
+        Ok(Entry::Series) => {
+            let (series, ts, v) = p.series();
+            let exposes_job = p.exposes_label("job");
+            format!(
+                "series {series:?} {ts:?} {:x} {} job:{exposes_job} {:?}",
+                v.to_bits(),
+                p.labels(&mut builder),
+                p.exemplar()
+            )
+        }
+        Ok(Entry::Help) => format!("help {:?}", p.help()),
+        Ok(Entry::Type) => format!("type {:?}", p.metric_type()),
+        Ok(Entry::Unit) => format!("unit {:?}", p.unit()),
+        Ok(Entry::Comment) => format!("comment {:?}", p.comment()),
+        Err(e) => format!("error {e}"),
+    }
+}
+
+/// Checks that the fast recognizers and the token machine agree on `buf`.
+fn same_as_token_machine(buf: &[u8], content_type: &str) -> Result<(), TestCaseError> {
+    let mut fast = Parser::new(buf, content_type);
+    let mut slow = Parser::token_machine_only(buf, content_type);
+    loop {
+        match (fast.next(), slow.next()) {
+            (None, None) => return Ok(()),
+            (Some(a), Some(b)) => {
+                let (a, b) = (observe(&mut fast, a), observe(&mut slow, b));
+                prop_assert_eq!(a, b, "in {:?}", String::from_utf8_lossy(buf));
+            }
+            (a, b) => prop_assert!(false, "{a:?} vs {b:?} in {buf:?}"),
+        }
+    }
+}
+
 /// Bytes the grammar cares about, to reach deep states more often than
 /// uniform bytes do.
 fn grammar_bytes() -> impl Strategy<Value = Vec<u8>> {
-    let byte = prop_oneof![
+    prop::collection::vec(grammar_byte(), 0..200)
+}
+
+fn grammar_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
         4 => prop::sample::select(b"#{}=,\" \t\n\\aZ_:019.eE+-xpEOFHELPTYPUNI\0\r\xff".to_vec()),
         1 => any::<u8>(),
-    ];
-    prop::collection::vec(byte, 0..200)
+    ]
+}
+
+/// A metadata or comment line, well-formed or nearly so.
+fn meta_line() -> impl Strategy<Value = String> {
+    let head = prop::sample::select(vec![
+        "# HELP ", "# TYPE ", "# UNIT ", "#  HELP ", "# HELP\t", "# TYPE  ", "#HELP ", "# x ",
+    ]);
+    let text = prop::sample::select(vec![
+        " counter",
+        " gauge",
+        "  gauge",
+        " gaugehistogram",
+        " untyped",
+        " unknown",
+        " info",
+        " help text",
+        " ",
+        "",
+        "\tx",
+        " total",
+        " a\\nb\\\\",
+        " \0x",
+        " ü",
+        " x\r",
+    ]);
+    (head, "[a-z_:][a-z_0-9]{0,6}", text).prop_map(|(h, name, t)| format!("{h}{name}{t}\n"))
+}
+
+/// A sample line with an exemplar, well-formed or nearly so.
+fn exemplar_line() -> impl Strategy<Value = String> {
+    let name = prop::sample::select(vec!["a_total", "b_bucket", "c", "d_total{x=\"y\"}"]);
+    let exemplar = prop::sample::select(vec![
+        " # {a=\"b\"} 1",
+        " # {a=\"b\",c=\"\\\"\"} 1 2.5",
+        " # {} 0",
+        " # {a=\"\0\"} 1",
+        " # {a=\"b\"} 1 ",
+        " # {a=\"b\"}  1",
+        " # {a=\"b\",} 1",
+        " # x",
+        " #",
+    ]);
+    (name, prop::option::of(Just(" 17.5")), exemplar)
+        .prop_map(|(n, ts, e)| format!("{n} 1{}{e}\n", ts.unwrap_or("")))
 }
 
 /// One generated sample: name, labels (name, raw value), value, timestamp.
@@ -178,6 +264,22 @@ fn check_round_trip(samples: &[Sample], openmetrics: bool) -> Result<(), TestCas
     Ok(())
 }
 
+/// Applies each `(place, byte, op)`: op 0 replaces the byte there, 1
+/// inserts one, 2 removes one (past the end: appends).
+fn mutate(body: &mut Vec<u8>, edits: Vec<(prop::sample::Index, u8, u8)>) {
+    for (at, byte, op) in edits {
+        let i = at.index(body.len() + 1);
+        match op {
+            0 if i < body.len() => body[i] = byte,
+            1 => body.insert(i, byte),
+            _ if i < body.len() => {
+                body.remove(i);
+            }
+            _ => body.push(byte),
+        }
+    }
+}
+
 proptest! {
     #[test]
     fn prom_never_panics_on_arbitrary_bytes(buf in prop::collection::vec(any::<u8>(), 0..300)) {
@@ -202,17 +304,29 @@ proptest! {
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..4),
     ) {
         let mut body = render(&samples, openmetrics).into_bytes();
-        for (at, byte, op) in edits {
-            let i = at.index(body.len() + 1);
-            match op {
-                0 if i < body.len() => body[i] = byte,
-                1 => body.insert(i, byte),
-                _ if i < body.len() => { body.remove(i); }
-                _ => body.push(byte),
-            }
-        }
+        mutate(&mut body, edits);
         drain(&body, TEXT);
         drain(&body, OM);
+    }
+
+    #[test]
+    fn fast_lines_read_as_the_token_machine_on_grammar_soup(buf in grammar_bytes()) {
+        same_as_token_machine(&buf, TEXT)?;
+        same_as_token_machine(&buf, OM)?;
+    }
+
+    #[test]
+    fn fast_lines_read_as_the_token_machine_on_mutated_valid_input(
+        metas in prop::collection::vec(prop_oneof![meta_line(), exemplar_line()], 0..4),
+        samples in prop::collection::vec(sample(), 1..5),
+        openmetrics: bool,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), grammar_byte(), 0u8..3), 0..3),
+    ) {
+        let mut body = metas.concat().into_bytes();
+        body.extend_from_slice(render(&samples, openmetrics).as_bytes());
+        mutate(&mut body, edits);
+        same_as_token_machine(&body, TEXT)?;
+        same_as_token_machine(&body, OM)?;
     }
 
     #[test]

@@ -17,6 +17,10 @@ use crate::web::views::{DroppedTargetInfo, Sample, TargetInfo};
 pub enum ErrorType {
     /// `bad_data` (HTTP 400).
     BadData,
+    /// `execution` (HTTP 422): a valid query that cannot be evaluated.
+    Execution,
+    /// `timeout` (HTTP 503): a query past its deadline.
+    Timeout,
     /// `internal` (HTTP 500).
     Internal,
 }
@@ -25,6 +29,8 @@ impl ErrorType {
     fn as_str(self) -> &'static str {
         match self {
             ErrorType::BadData => "bad_data",
+            ErrorType::Execution => "execution",
+            ErrorType::Timeout => "timeout",
             ErrorType::Internal => "internal",
         }
     }
@@ -33,6 +39,8 @@ impl ErrorType {
     pub fn status(self) -> u16 {
         match self {
             ErrorType::BadData => 400,
+            ErrorType::Execution => 422,
+            ErrorType::Timeout => 503,
             ErrorType::Internal => 500,
         }
     }
@@ -207,6 +215,45 @@ pub fn vector_json(mut samples: Vec<Sample>) -> String {
             format::api_timestamp(*t),
             format::api_value(*v)
         );
+    }
+    out.push_str("]}");
+    out
+}
+
+/// The `data` of a scalar result: `{"resultType":"scalar","result":[t,"v"]}`.
+pub fn scalar_json(t_ms: i64, v: f64) -> String {
+    format!(
+        "{{\"resultType\":\"scalar\",\"result\":[{},\"{}\"]}}",
+        format::api_timestamp(t_ms),
+        format::api_value(v)
+    )
+}
+
+/// The `data` of a matrix result (a range query, or a range selector in an
+/// instant query), series in the order given.
+pub fn matrix_json(series: &[(Labels, Vec<(i64, f64)>)]) -> String {
+    let points: usize = series.iter().map(|(_, s)| s.len()).sum();
+    let mut out = String::with_capacity(64 + 128 * series.len() + 24 * points);
+    out.push_str("{\"resultType\":\"matrix\",\"result\":[");
+    for (i, (labels, samples)) in series.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"metric\":");
+        json_labels(&mut out, labels);
+        out.push_str(",\"values\":[");
+        for (j, &(t, v)) in samples.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "[{},\"{}\"]",
+                format::api_timestamp(t),
+                format::api_value(v)
+            );
+        }
+        out.push_str("]}");
     }
     out.push_str("]}");
     out

@@ -38,7 +38,7 @@ pub fn encode(mut samples: Vec<Sample>, external_labels: &Labels) -> String {
     let mut last_name: Option<&str> = None;
     for (labels, t, v) in &samples {
         let Some(name) = labels.get(METRIC_NAME).filter(|n| !n.is_empty()) else {
-            log::warn!("msg=\"ignoring nameless metric during federation\" metric={labels}");
+            log::warn!(metric:% = labels; "Ignoring nameless metric during federation");
             continue;
         };
         if last_name != Some(name) {

@@ -164,16 +164,25 @@ pub fn rfc3339_nano(t: SystemTime) -> String {
     out
 }
 
+/// Earliest and latest Unix seconds the query API takes: Prometheus's
+/// `minTime` and `maxTime` (`math.MinInt64/1000 + 62135596801` and
+/// `math.MaxInt64/1000 - 62135596801`), so every accepted time is a valid
+/// millisecond timestamp.
+const API_MIN_SECS: i64 = i64::MIN / 1000 + 62_135_596_801;
+const API_MAX_SECS: i64 = i64::MAX / 1000 - 62_135_596_801;
+
 /// Parses a query API time (Prometheus's `parseTime`): Unix seconds with an
-/// optional fraction (rounded to milliseconds) or RFC 3339. Returns ms.
+/// optional fraction (rounded to milliseconds) or RFC 3339. Returns ms;
+/// `None` for text that is neither, and for seconds outside Prometheus's
+/// `minTime`..`maxTime` (`1e300`), which no millisecond timestamp holds.
 pub fn parse_api_time(s: &str) -> Option<i64> {
     if let Ok(f) = s.parse::<f64>() {
-        if !f.is_finite() {
+        let secs = f.trunc();
+        if !(API_MIN_SECS as f64..=API_MAX_SECS as f64).contains(&secs) {
             return None;
         }
-        let secs = f.trunc();
-        let ms = ((f - secs) * 1000.0).round();
-        return Some(secs as i64 * 1000 + ms as i64);
+        let ms = ((f - secs) * 1000.0).round() as i64;
+        return (secs as i64).checked_mul(1000)?.checked_add(ms);
     }
     parse_rfc3339(s)
 }
@@ -305,6 +314,21 @@ mod tests {
         );
         assert_eq!(parse_api_time("yesterday"), None);
         assert_eq!(parse_api_time("NaN"), None);
+        for huge in [
+            "1e300",
+            "-1e300",
+            "inf",
+            "-Inf",
+            "9223372036854775807",
+            "1.8e19",
+        ] {
+            assert_eq!(parse_api_time(huge), None, "{huge}");
+        }
+        let (min, max) = (API_MIN_SECS, API_MAX_SECS);
+        assert_eq!(parse_api_time(&max.to_string()), Some(max * 1000));
+        assert_eq!(parse_api_time(&min.to_string()), Some(min * 1000));
+        assert_eq!(parse_api_time(&(max + 2).to_string()), None);
+        assert_eq!(parse_api_time(&(min - 2).to_string()), None);
         assert_eq!(parse_api_time("2023-13-14T22:13:20Z"), None);
     }
 }

@@ -89,7 +89,7 @@ impl MetricsWriter {
         match (&mut family.points, points) {
             (Points::Counter(have), Points::Counter(new)) => have.extend(new),
             (Points::Gauge(have), Points::Gauge(new)) => have.extend(new),
-            _ => log::warn!("msg=\"metric written with two types; second ignored\" metric={name}"),
+            _ => log::warn!(metric = name; "Metric written with two types; second ignored"),
         }
     }
 
@@ -231,7 +231,7 @@ const USER_HZ: f64 = 100.0;
 fn collect_process(out: &mut MetricsWriter) {
     match ProcessStats::read() {
         Ok(p) => p.write(out),
-        Err(e) => log::debug!("msg=\"cannot read process stats\" err={e:?}"),
+        Err(e) => log::debug!(err:% = e; "Cannot read process stats"),
     }
 }
 

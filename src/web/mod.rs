@@ -1,6 +1,7 @@
 //! The HTTP side of edgescrape, Prometheus's `web/` package: `/metrics`,
-//! `/api/v1/targets`, `/api/v1/query`, `/federate`, the status and lifecycle
-//! endpoints, and a targets page at `/`.
+//! `/api/v1/targets`, `/api/v1/query`, `/api/v1/query_range`, `/federate`,
+//! the status and lifecycle endpoints, and the pages of [`ui`]: targets at
+//! `/`, `/graph`, `/status`, `/service-discovery` and `/relabel-debug`.
 //!
 //! [`Server::start`] binds the listener and starts the HTTP/1.1 server of
 //! [`http`](self::http): an accept thread and one named thread per
@@ -16,13 +17,21 @@
 
 pub mod api;
 pub mod auth;
+pub mod chart;
 pub mod federate;
 pub mod format;
+pub mod graph;
 mod http;
+pub mod layout;
 pub mod metrics;
 pub mod page;
+pub mod query;
+pub mod relabel_debug;
 pub mod selector;
 mod server;
+pub mod service_discovery;
+pub mod status_page;
+pub mod ui;
 pub mod views;
 
 use std::fmt;
@@ -32,7 +41,10 @@ use std::sync::Arc;
 pub use http::Limits;
 pub use metrics::{Metrics, MetricsSource, MetricsWriter};
 pub use server::Server;
-pub use views::{DroppedTargetInfo, Health, Lifecycle, SeriesView, TargetInfo, TargetsView};
+pub use views::{
+    DroppedTargetInfo, Health, JobRelabelRules, Lifecycle, SeriesView, StatusReport, TargetInfo,
+    TargetsView,
+};
 
 /// How the server is started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +63,8 @@ pub struct WebOptions {
     pub app_name: String,
     /// Connection cap, deadlines and size limits of the HTTP server.
     pub limits: Limits,
+    /// What one query of `/api/v1/query` and `/api/v1/query_range` may cost.
+    pub query_limits: crate::promql::Limits,
 }
 
 impl Default for WebOptions {
@@ -62,6 +76,7 @@ impl Default for WebOptions {
             external_url: None,
             app_name: "edgescrape".to_string(),
             limits: Limits::default(),
+            query_limits: crate::promql::Limits::default(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `/`: the targets page. Plain server-rendered HTML and inline SVG, no
 //! script: one section per scrape pool, one row per target with its health,
 //! when it was last scraped, how long that took, the error, its labels and a
-//! sparkline of its recent scrape durations.
+//! sparkline of its recent scrape durations. A form filters by job and
+//! health (`/?job=node&health=down`); each pool links to its service
+//! discovery and each target to a graph of its `up`.
 //!
 //! Every string that comes from a config, a target or a scrape is escaped;
 //! label values are user input and may hold markup.
@@ -11,10 +13,8 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use crate::web::api::active_by_pool;
+use crate::web::layout::{self, labels_html, url_encode};
 use crate::web::views::{DroppedTargetInfo, Health, TargetInfo};
-
-/// The content type of the page.
-pub const CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -87,22 +87,49 @@ fn sparkline(values: &[f64]) -> String {
     )
 }
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
-h1{font-size:1.4em;margin:0 0 .5em}h2{font-size:1.1em;margin:1.5em 0 .4em}\
-table{border-collapse:collapse;width:100%;table-layout:fixed}\
-th:nth-child(1){width:18%}th:nth-child(2){width:8%}th:nth-child(3){width:22%}th:nth-child(4){width:8%}\
-th:nth-child(5){width:7%}th:nth-child(6){width:11%}.endpoint{overflow-wrap:anywhere}th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #e3e3e3;vertical-align:top}\
-th{background:#f5f5f5;font-weight:600}.health{font-weight:600;border-radius:3px;padding:.1em .45em;color:#fff}\
-.up{background:#2e8540}.down{background:#c0392b}.unknown{background:#888}\
-.label{display:inline-block;background:#eef2f7;border-radius:3px;padding:0 .35em;margin:0 .25em .2em 0;font-size:.9em}\
-.error{color:#c0392b;overflow-wrap:break-word}.muted{color:#888}a{color:#2a5db0}";
+/// Which targets the page shows (`job=` and `health=`); empty shows all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageFilter {
+    /// Only this scrape pool.
+    pub job: String,
+    /// Only targets with this health (`up`, `down`, `unknown`).
+    pub health: String,
+}
+
+impl PageFilter {
+    fn keeps(&self, t: &TargetInfo) -> bool {
+        (self.job.is_empty() || self.job == t.scrape_pool)
+            && (self.health.is_empty() || self.health == t.health.as_str())
+    }
+}
+
+fn filter_form(out: &mut String, pools: &[&String], filter: &PageFilter) {
+    out.push_str("<form class=\"filters\" method=\"get\" action=\"/\"><label>Job <select name=\"job\"><option value=\"\">all</option>");
+    for pool in pools {
+        let selected = if **pool == filter.job {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(out, "<option{selected}>{}</option>", escape(pool));
+    }
+    out.push_str(
+        "</select></label><label>Health <select name=\"health\"><option value=\"\">all</option>",
+    );
+    for h in ["up", "down", "unknown"] {
+        let selected = if h == filter.health { " selected" } else { "" };
+        let _ = write!(out, "<option{selected}>{h}</option>");
+    }
+    out.push_str("</select></label><button type=\"submit\">Filter</button></form>");
+}
 
 /// Renders the whole page.
 pub fn render(
     active: Vec<TargetInfo>,
     dropped: &[DroppedTargetInfo],
     now: SystemTime,
-    title: &str,
+    app_name: &str,
+    filter: &PageFilter,
 ) -> String {
     let mut dropped_per_pool: BTreeMap<&str, usize> = BTreeMap::new();
     for d in dropped {
@@ -110,13 +137,20 @@ pub fn render(
     }
     let pools = active_by_pool(active);
     let mut out = String::with_capacity(4096 + 1024 * pools.values().map(Vec::len).sum::<usize>());
-    let _ = write!(
-        out,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{t} targets</title><style>{STYLE}</style></head><body><h1>{t} targets</h1>",
-        t = escape(title)
-    );
+    filter_form(&mut out, &pools.keys().collect::<Vec<_>>(), filter);
+    let pools: BTreeMap<String, Vec<TargetInfo>> = pools
+        .into_iter()
+        .map(|(pool, targets)| {
+            (
+                pool,
+                targets
+                    .into_iter()
+                    .filter(|t| filter.keeps(t))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, targets)| !targets.is_empty())
+        .collect();
     if pools.is_empty() {
         out.push_str("<p class=\"muted\" id=\"no-targets\">No targets.</p>");
     }
@@ -131,35 +165,38 @@ pub fn render(
         if let Some(d) = dropped_per_pool.get(pool.as_str()) {
             let _ = write!(out, ", {d} dropped");
         }
-        out.push_str(")</span></h2><table><thead><tr><th>Endpoint</th><th>State</th><th>Labels</th><th>Last scrape</th><th>Duration</th><th>Recent durations</th><th>Error</th></tr></thead><tbody>");
+        let _ = write!(
+            out,
+            ")</span> <a class=\"muted\" href=\"/service-discovery#pool-{}\">service discovery</a></h2>\
+             <table class=\"targets\"><thead><tr><th>Endpoint</th><th>State</th><th>Labels</th><th>Last scrape</th><th>Duration</th><th>Recent durations</th><th>Error</th></tr></thead><tbody>",
+            escape(&url_encode(pool))
+        );
         for t in targets {
             target_row(&mut out, t, now);
         }
         out.push_str("</tbody></table></section>");
     }
-    out.push_str("</body></html>\n");
-    out
+    layout::render(app_name, "targets", "/", &out)
 }
 
 fn target_row(out: &mut String, t: &TargetInfo, now: SystemTime) {
     let url = escape(&t.scrape_url);
     let health = t.health.as_str();
+    let up = format!(
+        "up{{job={:?},instance={:?}}}",
+        t.scrape_pool,
+        t.labels.get("instance").unwrap_or_default()
+    );
     let _ = write!(
         out,
         "<tr class=\"target\" data-pool=\"{pool}\" data-url=\"{url}\" data-health=\"{health}\">\
-         <td class=\"endpoint\"><a href=\"{url}\">{url}</a></td>\
-         <td><span class=\"health {health}\">{upper}</span></td><td class=\"labels\">",
+         <td class=\"endpoint\"><a href=\"{url}\">{url}</a> <a class=\"muted\" href=\"/graph?expr={graph}\">graph</a></td>\
+         <td><span class=\"health {health}\">{upper}</span></td><td class=\"labels\">{labels}",
         pool = escape(&t.scrape_pool),
         upper = health.to_ascii_uppercase(),
+        graph = escape(&url_encode(&up)),
+        labels = labels_html(&t.labels),
     );
-    for l in t.labels.iter() {
-        let _ = write!(
-            out,
-            "<span class=\"label\">{}=&quot;{}&quot;</span>",
-            escape(l.name),
-            escape(l.value)
-        );
-    }
     let _ = write!(
         out,
         "</td><td class=\"last-scrape\">{}</td><td class=\"duration\">{}</td><td>{}</td><td class=\"error\">{}</td></tr>",
@@ -195,7 +232,7 @@ mod tests {
             recent_durations: vec![0.01, 0.02, 0.012],
         };
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(103);
-        let html = render(vec![t], &[], now, "edgescrape");
+        let html = render(vec![t], &[], now, "edgescrape", &PageFilter::default());
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<b>"), "{html}");

@@ -1,8 +1,8 @@
-//! Selectors as the web endpoints take them: the storage's plain series
-//! selector parser ([`crate::storage::selector`]) with Prometheus's error
-//! wording for empty input, and a clear refusal for PromQL that is more than
-//! a plain selector (functions, operators, ranges, offsets), because
-//! edgescrape serves no query engine.
+//! Selectors as `/federate`'s `match[]` takes them: the storage's plain
+//! series selector parser ([`crate::storage::selector`]) with Prometheus's
+//! error wording for empty input, and a clear refusal for PromQL that is
+//! more than a plain selector (functions, operators, ranges, offsets), as
+//! Prometheus refuses it there. Queries go to [`crate::promql`].
 
 use std::fmt;
 

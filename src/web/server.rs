@@ -9,10 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use flate2::write::GzEncoder;
 
-use crate::web::api::{self, ErrorType, TargetsFilter};
+use crate::web::api::{self, TargetsFilter};
 use crate::web::auth::{BasicAuth, WebConfig};
 use crate::web::http::{tls, Listener, ListenerStats, Method, Request, Response};
-use crate::web::{federate, metrics, page, selector, Metrics, Views, WebError, WebOptions};
+use crate::web::{federate, metrics, query, selector, ui, Metrics, Views, WebError, WebOptions};
 
 /// Bodies at least this long are gzipped when the client accepts it.
 const GZIP_MIN: usize = 1024;
@@ -244,8 +244,8 @@ impl Reply {
         Reply::json(200, api::success(data))
     }
 
-    fn api_err(kind: ErrorType, msg: &str) -> Reply {
-        Reply::json(kind.status(), api::error(kind, msg))
+    fn api((status, body): query::ApiAnswer) -> Reply {
+        Reply::json(status, body)
     }
 }
 
@@ -353,12 +353,26 @@ impl Handler {
         if gated && !self.views.lifecycle.ready() {
             return Reply::text(503, "Service Unavailable");
         }
+        if let Some(page) = ui::route(path, get, &|k| form.get(k), &self.views, &self.options) {
+            return Reply::new(page.status, page.content_type, page.body);
+        }
         match path {
-            "/" if get => self.page(),
             "/metrics" if get => self.metrics(),
             "/federate" if get => self.federate(form),
             "/api/v1/targets" if get => self.targets(form),
-            "/api/v1/query" if get || matches!(method, Method::Post) => self.query(form),
+            "/api/v1/query" if get || matches!(method, Method::Post) => Reply::api(query::instant(
+                self.views.series.as_ref(),
+                &self.options.query_limits,
+                &|k| form.get(k),
+                now_ms(),
+            )),
+            "/api/v1/query_range" if get || matches!(method, Method::Post) => {
+                Reply::api(query::range(
+                    self.views.series.as_ref(),
+                    &self.options.query_limits,
+                    &|k| form.get(k),
+                ))
+            }
             "/api/v1/status/config" if get => {
                 Reply::api_ok(&api::config_json(&self.views.lifecycle.config_yaml()))
             }
@@ -382,27 +396,17 @@ impl Handler {
             ),
             "/-/reload" | "/-/quit" if post => self.lifecycle(path),
             "/-/reload" | "/-/quit" if get => Reply::text(405, "Only POST or PUT requests allowed"),
-            "/"
-            | "/metrics"
+            "/metrics"
             | "/federate"
             | "/api/v1/targets"
             | "/api/v1/query"
+            | "/api/v1/query_range"
             | "/api/v1/status/config"
             | "/api/v1/status/flags"
             | "/-/healthy"
             | "/-/ready" => Reply::text(405, "Method Not Allowed\n"),
             _ => Reply::text(404, "404 page not found\n"),
         }
-    }
-
-    fn page(&self) -> Reply {
-        let html = page::render(
-            self.views.targets.active(),
-            &self.views.targets.dropped(),
-            SystemTime::now(),
-            &self.options.app_name,
-        );
-        Reply::new(200, page::CONTENT_TYPE, html)
     }
 
     fn metrics(&self) -> Reply {
@@ -446,42 +450,6 @@ impl Handler {
         };
         let data = api::targets_json(active, dropped, &filter, |u| self.global_url(u));
         Reply::api_ok(&data)
-    }
-
-    fn query(&self, form: &Form) -> Reply {
-        let at_ms = match form.get("time").filter(|t| !t.is_empty()) {
-            None => now_ms(),
-            Some(t) => match crate::web::format::parse_api_time(t) {
-                Some(ms) => ms,
-                None => {
-                    return Reply::api_err(
-                        ErrorType::BadData,
-                        &format!(
-                            "invalid parameter \"time\": Invalid time value for 'time': cannot parse {t:?} to a valid timestamp"
-                        ),
-                    )
-                }
-            },
-        };
-        let matchers = match selector::parse(form.get("query").unwrap_or("")) {
-            Ok(m) => m,
-            Err(e) => {
-                return Reply::api_err(
-                    ErrorType::BadData,
-                    &format!("invalid parameter \"query\": {e}"),
-                )
-            }
-        };
-        // As PromQL: an instant vector's samples carry the evaluation time,
-        // not the time they were scraped at.
-        let samples = self
-            .views
-            .series
-            .instant(&matchers, at_ms)
-            .into_iter()
-            .map(|(labels, _, v)| (labels, at_ms, v))
-            .collect();
-        Reply::api_ok(&api::vector_json(samples))
     }
 
     fn lifecycle(&self, path: &str) -> Reply {

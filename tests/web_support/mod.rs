@@ -10,11 +10,13 @@ use parking_lot::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgescrape::labels::Labels;
+use edgescrape::relabel::RelabelConfig;
 use edgescrape::storage::is_stale_nan;
 use edgescrape::storage::selector::{matches_all, Matcher};
+use edgescrape::web::views::{ProcessStatus, QueueStatus, WalStatus};
 use edgescrape::web::{
-    DroppedTargetInfo, Health, Lifecycle, Metrics, SeriesView, TargetInfo, TargetsView, Views,
-    WebOptions,
+    DroppedTargetInfo, Health, JobRelabelRules, Lifecycle, Metrics, SeriesView, StatusReport,
+    TargetInfo, TargetsView, Views, WebOptions,
 };
 
 /// Targets the test sets.
@@ -31,6 +33,34 @@ impl TargetsView for FixedTargets {
     fn dropped(&self) -> Vec<DroppedTargetInfo> {
         self.dropped.lock().clone()
     }
+    fn relabel_rules(&self) -> Vec<JobRelabelRules> {
+        sample_relabel_rules()
+    }
+}
+
+/// The rules of the sample jobs: `node` copies the file path into
+/// `sd_file` and drops 10.0.0.9; `demo` drops targets on port 1.
+pub fn sample_relabel_rules() -> Vec<JobRelabelRules> {
+    let rules = |yaml: &str| -> Vec<RelabelConfig> {
+        serde_yaml::from_str(yaml).expect("sample relabel rules")
+    };
+    vec![
+        JobRelabelRules {
+            job: "demo".to_string(),
+            relabel_configs: rules("- {source_labels: [__address__], regex: '.*:1', action: drop}"),
+            metric_relabel_configs: rules(
+                "- {source_labels: [__name__], regex: 'go_.*', action: drop}",
+            ),
+        },
+        JobRelabelRules {
+            job: "node".to_string(),
+            relabel_configs: rules(
+                "- {source_labels: [__meta_filepath], target_label: sd_file}\n\
+                 - {source_labels: [__address__], regex: '10[.]0[.]0[.]9:.*', action: drop}",
+            ),
+            metric_relabel_configs: Vec::new(),
+        },
+    ]
 }
 
 /// PromQL's default lookback.
@@ -54,6 +84,23 @@ impl SeriesView for MemSeries {
                 (!is_stale_nan(*v)).then(|| (l.clone(), *t, *v))
             })
             .collect()
+    }
+
+    fn range(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, String> {
+        Ok(self
+            .series
+            .iter()
+            .filter(|(l, _)| matches_all(matchers, l))
+            .map(|(l, s)| {
+                let s = s.iter().filter(|(t, _)| (mint_ms..=maxt_ms).contains(t));
+                (l.clone(), s.copied().collect())
+            })
+            .collect())
     }
 }
 
@@ -93,6 +140,46 @@ impl Lifecycle for TestLifecycle {
     }
     fn ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+    fn status(&self) -> StatusReport {
+        sample_status(now_ms())
+    }
+}
+
+/// A box whose one queue is 90 s behind with an error, 3 of 8 MiB of WAL
+/// used. `now`: the time of the test, in ms.
+pub fn sample_status(now: i64) -> StatusReport {
+    StatusReport {
+        queues: vec![QueueStatus {
+            name: "central".to_string(),
+            url: "http://central:9090/api/v1/write".to_string(),
+            samples_pending: 1234,
+            samples_sent: 50_000,
+            samples_retried: 300,
+            newest_read_ms: Some(now - 1_000),
+            newest_sent_ms: Some(now - 91_000),
+            bytes_sent: 2_000_000,
+            retrying_since: Some(SystemTime::now() - Duration::from_secs(95)),
+            last_error: Some("server returned HTTP status 503 <Service Unavailable>".to_string()),
+            ..QueueStatus::default()
+        }],
+        wal: WalStatus {
+            dir: "data/wal".to_string(),
+            segments: 3,
+            bytes: 3 << 20,
+            bytes_written_total: 3 << 20,
+            series: 420,
+            retention_bytes: Some(8 << 20),
+            retention_time: Some(Duration::from_secs(15 * 86_400)),
+            oldest_ms: Some(now - 3_600_000),
+            newest_ms: Some(now - 1_000),
+        },
+        process: ProcessStatus {
+            version: "0.1.0".to_string(),
+            config_file: "conf/prometheus.yml".to_string(),
+            last_reload_successful: false,
+            last_reload_success: SystemTime::now() - Duration::from_secs(600),
+        },
     }
 }
 

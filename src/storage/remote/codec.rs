@@ -7,8 +7,9 @@
 //! each `TimeSeries` and writes the sample after them, into buffers it
 //! keeps between requests, so a shard allocates nothing per sample in
 //! steady state. Like Prometheus it sends one `TimeSeries` per sample. Both `Sample` fields are always
-//! written, even when zero: a decoder reads the same values, and `-0.0` and
-//! every NaN (stale markers) keep their exact bit pattern.
+//! written, even when zero: a decoder reads the same values, and every NaN
+//! (stale markers) keeps its exact bit pattern; `-0.0` is sent as `+0.0`,
+//! which is what a receiver reads from Prometheus.
 
 use std::fmt;
 use std::sync::Arc;
@@ -147,9 +148,19 @@ fn put_time_series(buf: &mut Vec<u8>, labels: &[u8], t: i64, v: f64) {
     buf.push(key(2, LEN));
     put_uvarint(buf, sample_len as u64);
     buf.push(key(1, FIXED64));
-    buf.extend_from_slice(&v.to_bits().to_le_bytes());
+    buf.extend_from_slice(&prometheus_wire_value(v).to_bits().to_le_bytes());
     buf.push(key(2, VARINT));
     put_uvarint(buf, t as u64);
+}
+
+/// The value as Prometheus's encoder delivers it: gogo protobuf leaves a
+/// zero value out and the receiver reads +0, so `-0` arrives as `+0`.
+fn prometheus_wire_value(v: f64) -> f64 {
+    if v == 0.0 {
+        0.0
+    } else {
+        v
+    }
 }
 
 fn string_field_len(s: &str) -> usize {
@@ -221,7 +232,7 @@ mod tests {
                         })
                         .collect(),
                     samples: vec![Sample {
-                        value: *v,
+                        value: prometheus_wire_value(*v),
                         timestamp: *t,
                     }],
                 })
@@ -261,6 +272,18 @@ mod tests {
             let ours = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
             assert_eq!(ours, want.encode_to_vec());
         }
+    }
+
+    #[test]
+    fn negative_zero_arrives_as_positive_zero_as_from_prometheus() {
+        let l = EncodedLabels::new(&Labels::from_pairs([("__name__", "v_neg")]));
+        let mut enc = WriteRequestEncoder::new();
+        let body = enc.encode([(&l, 1, -0.0)]).unwrap().to_vec();
+        let got = decode_write_request(&body).unwrap();
+        assert_eq!(
+            got.timeseries[0].samples[0].value.to_bits(),
+            0.0f64.to_bits()
+        );
     }
 
     #[test]

@@ -242,10 +242,12 @@ impl Shard {
                 }
                 Err(StoreError::NonRecoverable { status, message }) => {
                     log::warn!(
-                        "remote_write batch refused, dropping it queue={} url={} samples={kept} status={} err=\"{message}\"",
-                        ctx.queue,
-                        ctx.client.url(),
-                        status.map_or("none".to_string(), |s| s.to_string()),
+                        queue:% = ctx.queue,
+                        url:% = ctx.client.url(),
+                        samples = kept,
+                        status:% = status.map_or("none".to_string(), |s| s.to_string()),
+                        err:% = message;
+                        "Remote_write batch refused, dropping it"
                     );
                     ctx.stats.samples_failed.fetch_add(kept, Ordering::Relaxed);
                     ctx.stats.add_dropped(DropReason::TooOld, too_old);
@@ -259,16 +261,20 @@ impl Shard {
                     ctx.stats.samples_retried.fetch_add(kept, Ordering::Relaxed);
                     let sleep = retry_after.unwrap_or(backoff);
                     log::warn!(
-                        "remote_write send failed, retrying queue={} url={} samples={kept} attempt={attempt} backoff={sleep:?} err=\"{message}\"",
-                        ctx.queue,
-                        ctx.client.url(),
+                        queue:% = ctx.queue,
+                        url:% = ctx.client.url(),
+                        samples = kept,
+                        attempt = attempt,
+                        backoff:? = sleep,
+                        err:% = message;
+                        "Remote_write send failed, retrying"
                     );
                     if !ctx.stop.sleep(sleep) {
                         return false;
                     }
                     // As Prometheus: the next wait doubles the one just
                     // taken (a Retry-After included), up to max_backoff.
-                    backoff = (sleep * 2).min(ctx.max_backoff);
+                    backoff = sleep.saturating_mul(2).min(ctx.max_backoff);
                     attempt = attempt.saturating_add(1);
                 }
             }

@@ -163,17 +163,25 @@ fn first_line(resp: ureq::Response) -> String {
     body.lines().next().unwrap_or("").to_string()
 }
 
-/// Parses `Retry-After`: delay-seconds or an HTTP date. A date in the past,
-/// zero or garbage means "use the normal backoff", as Prometheus.
+/// The longest wait a receiver's `Retry-After` can ask for; longer ones
+/// (`Retry-After: 18446744073709551615`, a date in year 9999) are cut to
+/// this, so the wait and its doubling stay in range and a queue is parked
+/// at most this long per attempt. Prometheus honours any value.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Parses `Retry-After`: delay-seconds or an HTTP date, at most
+/// [`MAX_RETRY_AFTER`]. A date in the past, zero or garbage means "use the
+/// normal backoff", as Prometheus.
 pub fn retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return (secs > 0).then(|| Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    when.duration_since(SystemTime::now())
-        .ok()
-        .filter(|d| !d.is_zero())
+    let wait = if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
+        // Only digits: a parse can fail by overflow alone.
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let when = httpdate::parse_http_date(value).ok()?;
+        when.duration_since(SystemTime::now()).ok()?
+    };
+    (!wait.is_zero()).then(|| wait.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
@@ -191,5 +199,19 @@ mod tests {
         let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
         let d = retry_after(&future).unwrap();
         assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120));
+    }
+
+    #[test]
+    fn huge_retry_after_is_cut_to_the_bound() {
+        for huge in [
+            "3601",
+            "18446744073709551615",
+            "99999999999999999999999999",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(retry_after(huge), Some(MAX_RETRY_AFTER), "{huge}");
+        }
+        assert_eq!(retry_after("3600"), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after("+5"), None, "not delay-seconds");
     }
 }

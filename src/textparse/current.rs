@@ -1,0 +1,126 @@
+//! [`Current`]: what a parser knows of the entry it stands on, the same
+//! for both formats. The token machines fill it token by token, the fast
+//! line recognizers (`fast.rs`) a line at a time.
+
+use super::fast::{self, Format, MetaKind};
+use super::lex::{Lexer, State};
+use super::{build_labels, checked_str, unescape, Entry, MetricType, RawLabels};
+use crate::labels::{Labels, LabelsBuilder};
+
+/// The current entry of a parser; borrowed slices point into the body.
+#[derive(Debug, Clone)]
+pub(crate) struct Current<'a> {
+    /// Start of the current entry in the buffer.
+    pub start: usize,
+    /// Raw series bytes of a sample (the scrape cache key).
+    pub series: &'a [u8],
+    /// Metric name of the current sample.
+    pub name: &'a [u8],
+    /// Raw label names and values (between the quotes) of the current sample.
+    pub labels: RawLabels<'a>,
+    /// Reused by the duplicate check of samples with many labels.
+    pub scratch: Vec<&'a [u8]>,
+    /// Family name of the current HELP, TYPE or UNIT entry.
+    pub family: &'a [u8],
+    /// Help, comment, type or unit text.
+    pub text: &'a [u8],
+    /// Type of a TYPE entry.
+    pub mtype: MetricType,
+    /// Value of a sample.
+    pub val: f64,
+    /// Timestamp of a sample, in milliseconds.
+    pub ts: Option<i64>,
+    /// Whether the current sample has an exemplar not yet handed out
+    /// (OpenMetrics).
+    pub has_exemplar: bool,
+    /// Raw label names and values of the exemplar.
+    pub exemplar_labels: RawLabels<'a>,
+    /// Value of the exemplar.
+    pub exemplar_val: f64,
+    /// Timestamp of the exemplar, in milliseconds.
+    pub exemplar_ts: Option<i64>,
+    /// Whether lines go to the fast recognizers first (always, except in
+    /// the tests that compare both paths).
+    pub fast: bool,
+}
+
+impl Default for Current<'_> {
+    fn default() -> Self {
+        Current {
+            start: 0,
+            series: &[],
+            name: &[],
+            labels: Vec::new(),
+            scratch: Vec::new(),
+            family: &[],
+            text: &[],
+            mtype: MetricType::Unknown,
+            val: 0.0,
+            ts: None,
+            has_exemplar: false,
+            exemplar_labels: Vec::new(),
+            exemplar_val: 0.0,
+            exemplar_ts: None,
+            fast: true,
+        }
+    }
+}
+
+impl<'a> Current<'a> {
+    /// Reads the line at `start` with the fast recognizers if they take
+    /// it, leaving `l` after it as the token machine would; otherwise
+    /// nothing has moved.
+    #[inline(always)]
+    pub fn read_fast_line(&mut self, l: &mut Lexer<'a>, format: Format) -> Option<Entry> {
+        if !self.fast {
+            return None;
+        }
+        // A new line has no exemplar until one is read.
+        self.has_exemplar = false;
+        let b = l.b;
+        let (entry, next) = if b.get(self.start) == Some(&b'#') {
+            let meta = fast::meta(b, self.start, format)?;
+            self.family = meta.family;
+            self.text = meta.text;
+            if let MetaKind::Type(t) = meta.kind {
+                self.mtype = t;
+            }
+            (meta.kind.entry(), meta.next)
+        } else {
+            (Entry::Series, fast::sample(b, format, self)?)
+        };
+        // As after the line's last token, which ends with the newline.
+        l.start = next - 1;
+        l.i = next;
+        l.state = State::Init;
+        Some(entry)
+    }
+
+    /// Raw series bytes, timestamp in milliseconds, and value.
+    pub fn series(&self) -> (&'a [u8], Option<i64>, f64) {
+        (self.series, self.ts, self.val)
+    }
+
+    /// Family name and type.
+    pub fn metric_type(&self) -> (&'a [u8], MetricType) {
+        (self.family, self.mtype)
+    }
+
+    /// Whether the current series names label `name` in its label set,
+    /// even with an empty value (which [`Self::labels`] leaves out).
+    pub fn exposes_label(&self, name: &str) -> bool {
+        self.labels.iter().any(|&(n, _)| n == name.as_bytes())
+    }
+
+    /// The labels of the current sample, `__name__` included, values
+    /// unescaped.
+    pub fn labels(&self, builder: &mut LabelsBuilder) -> Labels {
+        build_labels(
+            builder,
+            checked_str(self.name),
+            self.labels
+                .iter()
+                .map(|&(n, v)| (checked_str(n), unescape(checked_str(v), true))),
+        )
+    }
+}
