@@ -28,6 +28,7 @@ LICENSE_FILE_NAMES = {
     "CDLA-Permissive-2.0": ["LICENSE", "LICENSE-CDLA"],
     "MPL-2.0": ["LICENSE", "LICENSE-MPL"],
     "BSD-3-Clause": ["LICENSE", "LICENSE-BSD"],
+    "LLVM-exception": ["LICENSE-Apache-2.0_WITH_LLVM-exception"],
 }
 
 # Words a file must hold to be taken as the text of a license that is often
@@ -35,6 +36,7 @@ LICENSE_FILE_NAMES = {
 LICENSE_MARKERS = {
     "MIT": "Permission is hereby granted",
     "ISC": "Permission to use, copy, modify, and/or distribute",
+    "LLVM-exception": "LLVM Exceptions to the Apache 2.0 License",
 }
 
 
