@@ -61,9 +61,9 @@ def license_ids(expression):
 
 
 def debian_expression(expression):
-    """An SPDX expression in Debian's spelling: `or`/`and`, no `/`."""
+    """An SPDX expression in Debian's spelling: `or`/`and`/`with`, no `/`."""
     text = expression.replace("/", " OR ")
-    return re.sub(r"\b(OR|AND)\b", lambda m: m.group(1).lower(), text)
+    return re.sub(r"\b(OR|AND|WITH)\b", lambda m: m.group(1).lower(), text)
 
 
 def license_text(packages, license_id):
