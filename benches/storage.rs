@@ -9,7 +9,7 @@
 //! Run: `cargo bench --bench storage`. Besides criterion's timings it prints
 //! the bytes per sample the WAL wrote (a) for the eight real scrapes after
 //! the first and (b) for a long run that walks the nine scrapes forth and
-//! back, segment series records and checkpoints included.
+//! back, segment cuts (whole values again) and checkpoints included.
 
 use std::io::Read;
 use std::path::Path;

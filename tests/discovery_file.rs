@@ -1,6 +1,7 @@
 //! File-based discovery on real files: formats, globs, changes, errors.
 
 mod discovery_common;
+mod log_pairs;
 
 use std::path::Path;
 use std::sync::{Mutex, Once};
@@ -11,7 +12,7 @@ use discovery_common::{
 };
 use edgescrape::discovery::{read_file, Manager, FILEPATH_LABEL};
 
-/// Every log line of this test binary, as `LEVEL message`.
+/// Every log line of this test binary, as `LEVEL message key=value…`.
 static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 struct Capture;
@@ -21,7 +22,10 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, record: &log::Record) {
-        let line = format!("{} {}", record.level(), record.args());
+        let mut line = format!("{} {}", record.level(), record.args());
+        for (key, value) in log_pairs::pairs(record) {
+            line.push_str(&format!(" {key}={value}"));
+        }
         LOGGED.lock().unwrap().push(line);
     }
     fn flush(&self) {}

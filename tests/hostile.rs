@@ -359,19 +359,38 @@ fn job_target_and_quoted_errors_stay_fields_in_logfmt_and_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Each scrape repeats a series: a warning naming job and target.
     let target = TestServer::start(|_| Reply::text("dup 1\ndup 2\n"));
+    // A file_sd file that does not parse, and a port nobody listens on.
+    let sd_file = dir.path().join("broken.json");
+    std::fs::write(&sd_file, "[{\"targets\": ").expect("write sd file");
+    let refused = format!("127.0.0.1:{}", free_port());
     let config = format!(
         "scrape_configs:\n  - job_name: \"two words\"\n    scrape_interval: 1s\n    \
-         static_configs:\n      - targets: [\"{}\"]\n",
-        target.address()
+         static_configs:\n      - targets: [\"{}\"]\n  \
+         - job_name: files\n    file_sd_configs:\n      - files: [\"{}\"]\n  \
+         - job_name: refused\n    scrape_interval: 1s\n    \
+         static_configs:\n      - targets: [\"{refused}\"]\n",
+        target.address(),
+        sd_file.display()
     );
     let cfg = dir.path().join("edge.yml");
     let url = format!("http://{}/metrics", target.address());
     for (format, json) in [("logfmt", false), ("json", true)] {
         std::fs::write(&cfg, &config).expect("write config");
         let log = dir.path().join(format!("{format}.log"));
-        let mut a = args(dir.path(), &cfg, free_port());
+        let port = free_port();
+        let mut a = args(dir.path(), &cfg, port);
         a.push(format!("--log.format={format}"));
+        a.push("--log.level=debug".to_string());
         let mut child = ChildGuard::spawn(BIN, &a, &log);
+        let web = format!("127.0.0.1:{port}");
+        let expect = Converted {
+            log: &log,
+            json,
+            format,
+        };
+        expect.web_server_line(&web);
+        expect.discovery_line(&sd_file);
+        expect.scrape_loop_line(&format!("http://{refused}/metrics"));
         let dup = "same timestamp";
         assert!(
             wait_until(SETTLE, || log_fields(&log, dup, json).is_some()),
@@ -416,5 +435,59 @@ fn job_target_and_quoted_errors_stay_fields_in_logfmt_and_json() {
             }
         }
         std::fs::remove_dir_all(dir.path().join("data")).expect("storage");
+    }
+}
+
+/// The log of one run, checked for lines converted to key-value pairs:
+/// one from the web server, one from discovery, one from the scrape loop.
+struct Converted<'a> {
+    log: &'a Path,
+    json: bool,
+    format: &'a str,
+}
+
+impl Converted<'_> {
+    /// Waits for the line whose `msg` is `msg`; checks level and caller.
+    fn line(&self, msg: &str, level: &str, caller: &str) -> HashMap<String, String> {
+        let (log, json) = (self.log, self.json);
+        let needle = if json {
+            format!("\"msg\":\"{msg}\"")
+        } else {
+            format!("msg=\"{msg}\"")
+        };
+        assert!(
+            wait_until(SETTLE, || log_fields(log, &needle, json).is_some()),
+            "{}: no line {msg:?}",
+            self.format
+        );
+        let fields = log_fields(log, &needle, json).expect("line");
+        assert_eq!(fields["msg"], msg, "{fields:?}");
+        assert_eq!(fields["level"], level, "{fields:?}");
+        assert!(fields["caller"].starts_with(caller), "{fields:?}");
+        fields
+    }
+
+    fn web_server_line(&self, address: &str) {
+        let f = self.line("Web server listening", "info", "web/server.rs:");
+        assert_eq!(f["address"], address, "{f:?}");
+        assert_eq!(f["tls"], "false", "{f:?}");
+        assert_eq!(f["basic_auth"], "false", "{f:?}");
+        assert_eq!(f["lifecycle"], "false", "{f:?}");
+        assert!(f["max_connections"].parse::<u64>().is_ok(), "{f:?}");
+    }
+
+    fn discovery_line(&self, file: &Path) {
+        let msg = "Cannot read target groups, keeping the last good ones";
+        let f = self.line(msg, "warn", "discovery/file.rs:");
+        assert_eq!(f["job"], "files", "{f:?}");
+        assert_eq!(f["file"], file.display().to_string(), "{f:?}");
+        assert!(!f["err"].is_empty() && !f["err"].contains("msg="), "{f:?}");
+    }
+
+    fn scrape_loop_line(&self, target: &str) {
+        let f = self.line("Scrape failed", "debug", "scrape/scrape_loop.rs:");
+        assert_eq!(f["job"], "refused", "{f:?}");
+        assert_eq!(f["target"], target, "{f:?}");
+        assert!(!f["err"].is_empty() && !f["err"].contains("job="), "{f:?}");
     }
 }

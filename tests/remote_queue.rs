@@ -145,3 +145,51 @@ fn stop_during_an_outage_keeps_everything_for_the_next_start() {
     assert_eq!(rec.got(), expected(&series, &[], 10, t0, 1000));
     q.stop(Duration::from_secs(1));
 }
+
+#[test]
+fn a_caught_up_queue_is_fed_from_memory_and_a_gap_goes_back_to_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = open_storage(tmp.path());
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let gate = open.clone();
+    let rec = Recorder::start(
+        0,
+        Box::new(move |_| {
+            if gate.load(Ordering::SeqCst) {
+                (204, None)
+            } else {
+                (503, None)
+            }
+        }),
+    );
+    let series = scrape_series("qfeed", 5);
+    let t0 = now_ms() - 60_000;
+    for i in 0..10 {
+        scrape(&storage, &series, i, t0 + i as i64 * 1000);
+    }
+    // A feed of 20 samples, one shard with two chunks of 10 in flight.
+    let cfg = config(&rec.url(), "  capacity: 20\n  max_shards: 1\n");
+    let q = QueueManager::start(storage.wal(), &cfg, &Labels::empty()).unwrap();
+    wait_until("backlog read from the files", WAIT, || sent(&q) == 50);
+    assert_eq!(q.stats().samples_from_memory.load(Ordering::Relaxed), 0);
+
+    // Caught up: every later commit arrives from memory.
+    for i in 10..20 {
+        scrape(&storage, &series, i, t0 + i as i64 * 1000);
+        wait_until("fed from memory", WAIT, || sent(&q) == 5 * (i as u64 + 1));
+    }
+    assert_eq!(q.stats().samples_from_memory.load(Ordering::Relaxed), 50);
+    assert_eq!(q.stats().feed_gaps.load(Ordering::Relaxed), 0);
+
+    // The receiver fails: the shard and its channel fill, the feed
+    // overflows, and the queue reads what it missed from the files.
+    open.store(false, Ordering::SeqCst);
+    for i in 20..60 {
+        scrape(&storage, &series, i, t0 + i as i64 * 1000);
+    }
+    open.store(true, Ordering::SeqCst);
+    wait_until("everything delivered", WAIT, || sent(&q) == 300);
+    assert!(q.stats().feed_gaps.load(Ordering::Relaxed) >= 1);
+    assert_eq!(rec.got(), expected(&series, &[], 60, t0, 1000));
+    q.stop(Duration::from_secs(1));
+}

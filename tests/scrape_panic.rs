@@ -7,6 +7,7 @@
 //! first scrape only.
 
 mod common;
+mod log_pairs;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -78,20 +79,9 @@ impl log::Log for CapturingLogger {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        struct Pairs<'a>(&'a mut HashMap<String, String>);
-        impl<'kvs> log::kv::VisitSource<'kvs> for Pairs<'_> {
-            fn visit_pair(
-                &mut self,
-                key: log::kv::Key<'kvs>,
-                value: log::kv::Value<'kvs>,
-            ) -> Result<(), log::kv::Error> {
-                self.0.insert(key.to_string(), value.to_string());
-                Ok(())
-            }
-        }
         let mut pairs = HashMap::new();
         pairs.insert("msg".to_string(), record.args().to_string());
-        let _ = record.key_values().visit(&mut Pairs(&mut pairs));
+        pairs.extend(log_pairs::pairs(record));
         self.0.lock().push(pairs);
     }
 

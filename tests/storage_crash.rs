@@ -57,7 +57,7 @@ fn commit_scrape(storage: &Storage, s: i64) -> Result<(), AppendError> {
 /// on a wrong value.
 fn scrapes_in_head(storage: &Storage) -> Vec<i64> {
     let sel = parse_selector("node_cpu_seconds_total").unwrap();
-    let got = storage.head().select(&sel, i64::MIN, i64::MAX);
+    let got = storage.select_range(&sel, i64::MIN, i64::MAX).unwrap();
     let mut per_scrape = std::collections::BTreeMap::new();
     for (l, samples) in &got {
         let i: usize = l.get("cpu").unwrap().parse().unwrap();
@@ -89,10 +89,68 @@ fn child_process() {
         disk_full_child(&storage);
         return;
     }
+    if mode == "concurrent" {
+        concurrent_child(&storage);
+        return;
+    }
     for s in 0.. {
         commit_scrape(&storage, s).unwrap();
         println!("committed {s}");
     }
+}
+
+/// Committers at once, for the group-commit crash test.
+const THREADS: usize = 4;
+
+fn thread_labels(k: usize, i: usize) -> Labels {
+    Labels::from_pairs([
+        ("__name__", "group_commit_test"),
+        ("thread", &k.to_string()),
+        ("i", &i.to_string()),
+    ])
+}
+
+fn concurrent_child(storage: &Storage) {
+    std::thread::scope(|scope| {
+        for k in 0..THREADS {
+            scope.spawn(move || {
+                let fanout = storage.fanout();
+                for s in 0.. {
+                    let mut app = fanout.appender();
+                    for i in 0..SERIES {
+                        app.append(0, &thread_labels(k, i), s * STEP, value(s, i))
+                            .unwrap();
+                    }
+                    app.commit().unwrap();
+                    println!("committed {k} {s}");
+                }
+            });
+        }
+    });
+}
+
+/// Per committer thread, the scrapes stored whole and correct.
+fn thread_scrapes_on_disk(storage: &Storage) -> Vec<Vec<i64>> {
+    let sel = parse_selector("group_commit_test").unwrap();
+    let got = storage.select_range(&sel, i64::MIN, i64::MAX).unwrap();
+    let mut counts = vec![std::collections::BTreeMap::new(); THREADS];
+    for (l, samples) in &got {
+        let k: usize = l.get("thread").unwrap().parse().unwrap();
+        let i: usize = l.get("i").unwrap().parse().unwrap();
+        for &(t, v) in samples {
+            assert_eq!(v.to_bits(), value(t / STEP, i).to_bits(), "{l} at {t}");
+            *counts[k].entry(t / STEP).or_insert(0) += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|c| {
+            c.into_iter()
+                .filter(|&(_, n)| n == SERIES)
+                .map(|(s, _)| s)
+                .collect()
+        })
+        .collect()
 }
 
 fn disk_full_child(storage: &Storage) {
@@ -208,6 +266,41 @@ fn kill_9_loses_no_committed_sample_with_fsync_every_commit() {
 fn kill_9_loses_no_committed_sample_with_fsync_interval() {
     // A process crash leaves written data in the page cache.
     kill_nine_keeps_every_commit("interval");
+}
+
+#[test]
+fn kill_9_during_concurrent_commits_loses_no_committed_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut proc = child(tmp.path(), "concurrent", None);
+    let mut lines = BufReader::new(proc.stdout.take().unwrap()).lines();
+    let mut last = [-1i64; THREADS];
+    let note = |line: &str, last: &mut [i64; THREADS]| {
+        if let Some(rest) = after(line, "committed ") {
+            let mut it = rest.split(' ').map(|x| x.parse::<i64>().unwrap());
+            let (k, s) = (it.next().unwrap() as usize, it.next().unwrap());
+            last[k] = last[k].max(s);
+        }
+    };
+    for line in lines.by_ref() {
+        note(&line.unwrap(), &mut last);
+        if last.iter().all(|&s| s >= 100) {
+            break;
+        }
+    }
+    proc.kill().unwrap(); // SIGKILL
+    for line in lines {
+        note(&line.unwrap(), &mut last);
+    }
+    assert!(!proc.wait().unwrap().success());
+
+    let storage = Storage::open(tmp.path(), options(FsyncPolicy::EveryCommit)).unwrap();
+    let stored = thread_scrapes_on_disk(&storage);
+    for (k, scrapes) in stored.iter().enumerate() {
+        let want: Vec<i64> = (0..=last[k]).collect();
+        assert_eq!(scrapes[..want.len()], want[..], "thread {k}");
+    }
+    // At most the group being written at the kill is torn.
+    assert!(StorageStats::get(&storage.stats().wal_corrupt_records_total) <= 1);
 }
 
 #[test]

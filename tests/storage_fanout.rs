@@ -108,11 +108,13 @@ fn replay_after_drop_restores_head_and_refs() {
         StorageStats::get(&storage.stats().wal_replayed_samples_total),
         20 * 50
     );
-    let got = storage.head().select(
-        &parse_selector(r#"node_cpu_seconds_total{instance="host7"}"#).unwrap(),
-        i64::MIN,
-        i64::MAX,
-    );
+    let got = storage
+        .select_range(
+            &parse_selector(r#"node_cpu_seconds_total{instance="host7"}"#).unwrap(),
+            i64::MIN,
+            i64::MAX,
+        )
+        .unwrap();
     let want: Vec<_> = (0..20)
         .map(|s| (s * 15_000, s as f64 * 1.5 + 7.0))
         .collect();
@@ -168,8 +170,8 @@ fn out_of_order_and_duplicates_are_refused_per_sample() {
     assert_eq!(StorageStats::get(&storage.stats().out_of_order_total), 2);
     assert_eq!(StorageStats::get(&storage.stats().duplicate_total), 2);
     let got = storage
-        .head()
-        .select(&parse_selector(r#"x{instance="a"}"#).unwrap(), 0, i64::MAX);
+        .select_range(&parse_selector(r#"x{instance="a"}"#).unwrap(), 0, i64::MAX)
+        .unwrap();
     assert_eq!(got[0].1, vec![(10_000, 1.0), (20_000, 3.0)]);
     assert_eq!(wal_samples(tmp.path()).len(), 3);
 }
@@ -205,14 +207,24 @@ fn stale_markers_survive_wal_and_replay_bit_exact() {
     );
     let storage = open(tmp.path());
     let sel = parse_selector("node_load1").unwrap();
-    let raw = storage.head().select(&sel, 0, i64::MAX);
+    let raw = storage.select_range(&sel, 0, i64::MAX).unwrap();
     assert_eq!(raw[0].0, gone);
     assert!(is_stale_nan(raw[0].1[1].1));
     assert_eq!(raw[1].1[0].1.to_bits(), nan.to_bits());
-    // The stale series is gone from instant queries after its marker only.
+    // The stale series is gone from instant queries after its marker only;
+    // the head answers "now", the WAL the instant before.
+    assert_eq!(
+        storage.instant(&sel, 2500, 300_000).unwrap(),
+        vec![(live.clone(), 2000, 0.25)]
+    );
     assert_eq!(
         storage.head().instant(&sel, 2500, 300_000),
         vec![(live.clone(), 2000, 0.25)]
     );
-    assert_eq!(storage.head().instant(&sel, 1500, 300_000).len(), 2);
+    let before = storage.instant(&sel, 1500, 300_000).unwrap();
+    assert_eq!(before.len(), 2);
+    assert_eq!(before[0], (gone.clone(), 1000, 0.5));
+    // The head keeps only the newest sample of each series.
+    let head = storage.head().select(&sel, 0, i64::MAX);
+    assert!(head.iter().all(|(_, s)| s.len() == 1 && s[0].0 == 2000));
 }

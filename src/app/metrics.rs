@@ -209,6 +209,12 @@ fn storage(app: &App, out: &mut MetricsWriter) {
         get(&s.wal_truncated_bytes_total),
     );
     out.counter(
+        "edgescrape_wal_unknown_series_samples",
+        "Samples skipped at start-up because damage took their series record.",
+        &[],
+        get(&s.wal_unknown_series_samples_total),
+    );
+    out.counter(
         "prometheus_tsdb_wal_fsyncs",
         "Total number of WAL fsyncs.",
         &[],
@@ -308,6 +314,24 @@ fn remote(app: &App, out: &mut MetricsWriter) {
             "Newest sample read from the WAL minus newest sample sent, in seconds.",
             &labels,
             s.lag_seconds(),
+        );
+        out.counter(
+            "edgescrape_remote_storage_samples_from_memory",
+            "Samples a caught-up queue received straight from the commit instead of reading the WAL.",
+            &labels,
+            get(&s.samples_from_memory),
+        );
+        out.counter(
+            "edgescrape_remote_storage_positions_persisted",
+            "Times the queue's progress file was written (fsynced at most once a second).",
+            &labels,
+            get(&s.positions_persisted),
+        );
+        out.counter(
+            "edgescrape_remote_storage_feed_gaps",
+            "Times a queue fell behind its in-memory feed and went back to reading the WAL.",
+            &labels,
+            get(&s.feed_gaps),
         );
     }
 }

@@ -33,6 +33,10 @@ use edgescrape::web::{self, Server, Views, WebOptions};
 
 /// How long shutdown waits for remote queues to send what they hold.
 const REMOTE_STOP_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a group commit waits for more scrapes to share its fsync
+/// under `--storage.fsync=commit`: at most ten fsyncs a second whatever the
+/// number of targets, for at most this much added commit latency.
+const COMMIT_WINDOW: Duration = Duration::from_millis(100);
 
 /// Outcome of the last config reload, for `/metrics`.
 #[derive(Debug, Default)]
@@ -107,6 +111,7 @@ impl App {
                 fsync: flags.fsync,
                 retention_size: flags.retention_size.map(|s| s.0).unwrap_or(0),
                 retention_time: flags.retention_time.map(|d| d.0),
+                commit_window: COMMIT_WINDOW,
                 ..WalOptions::default()
             },
             ..StorageOptions::default()

@@ -75,12 +75,18 @@ impl edgescrape::web::TargetsView for Targets {
     }
 }
 
-/// Instant reads from the in-memory head.
+/// Reads of stored samples: the head at "now", the WAL for the past.
 pub struct Series(pub Arc<App>);
 
 impl edgescrape::web::SeriesView for Series {
     fn instant(&self, matchers: &[Matcher], at_ms: i64) -> Vec<Sample> {
-        self.0.storage.head().instant(matchers, at_ms, LOOKBACK_MS)
+        self.0
+            .storage
+            .instant(matchers, at_ms, LOOKBACK_MS)
+            .unwrap_or_else(|e| {
+                log::warn!("msg=\"instant query failed\" at_ms={at_ms} err=\"{e}\"");
+                Vec::new()
+            })
     }
 
     fn range(
@@ -89,7 +95,10 @@ impl edgescrape::web::SeriesView for Series {
         mint_ms: i64,
         maxt_ms: i64,
     ) -> Result<Vec<SeriesSamples>, String> {
-        Ok(self.0.storage.head().select(matchers, mint_ms, maxt_ms))
+        self.0
+            .storage
+            .select_range(matchers, mint_ms, maxt_ms)
+            .map_err(|e| e.to_string())
     }
 }
 

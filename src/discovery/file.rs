@@ -142,10 +142,7 @@ impl FileDiscovery {
             .filter_map(|f| match glob::Pattern::new(f) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    warn!(
-                        "msg=\"invalid file SD glob, ignored\" job={job} glob={f:?} err={:?}",
-                        e.to_string()
-                    );
+                    warn!(job = job, glob = f.as_str(), err:% = e; "Invalid file SD glob, ignored");
                     None
                 }
             })
@@ -170,11 +167,9 @@ impl FileDiscovery {
             for entry in paths {
                 match entry {
                     Ok(path) => files.push(path),
-                    Err(e) => debug!(
-                        "msg=\"cannot list file SD path\" job={} err={:?}",
-                        self.job,
-                        e.to_string()
-                    ),
+                    Err(e) => {
+                        debug!(job = self.job.as_str(), err:% = e; "Cannot list file SD path")
+                    }
                 }
             }
         }
@@ -213,10 +208,8 @@ impl FileDiscovery {
                 }
                 Err(e) => {
                     warn!(
-                        "msg=\"cannot read target groups, keeping the last good ones\" job={} file={:?} err={:?}",
-                        self.job,
-                        path.display().to_string(),
-                        e.to_string()
+                        job = self.job.as_str(), file:% = path.display(), err:% = e;
+                        "Cannot read target groups, keeping the last good ones"
                     );
                     let kept = self.last_refresh.get(&path).copied().unwrap_or(0);
                     counts.insert(path, kept);
@@ -227,10 +220,8 @@ impl FileDiscovery {
             let now = counts.get(path).copied().unwrap_or(0);
             if now < before {
                 debug!(
-                    "msg=\"file SD groups vanished\" job={} file={:?} groups={}",
-                    self.job,
-                    path.display().to_string(),
-                    before - now
+                    job = self.job.as_str(), file:% = path.display(), groups = before - now;
+                    "File SD groups vanished"
                 );
             }
             let name = path.display().to_string();
@@ -249,7 +240,7 @@ impl Discoverer for FileDiscovery {
     /// Reads the files, then re-reads them whenever a poll sees a change and
     /// every refresh interval, until `stop` (or `up`) is disconnected.
     fn run(mut self: Box<Self>, up: Sender<Vec<TargetGroup>>, stop: Receiver<()>) {
-        debug!("msg=\"file discovery started\" job={}", self.job);
+        debug!(job = self.job.as_str(); "File discovery started");
         let poll = tick(POLL_INTERVAL);
         let refresh = tick(self.refresh_interval);
         let mut result = self.refresh(&stop, &up);
@@ -264,6 +255,6 @@ impl Discoverer for FileDiscovery {
                 recv(refresh) -> _ => result = self.refresh(&stop, &up),
             }
         }
-        debug!("msg=\"file discovery stopped\" job={}", self.job);
+        debug!(job = self.job.as_str(); "File discovery stopped");
     }
 }

@@ -356,10 +356,7 @@ impl Manager {
             }
         }
         for provider in stopped {
-            debug!(
-                "msg=\"stopping provider\" job={} provider={}",
-                provider.key.job, provider.key
-            );
+            debug!(job = provider.key.job.as_str(), provider:% = provider.key; "Stopping provider");
             if let Some(thread) = provider.thread {
                 drop(thread.stop);
                 providers.retired.push(thread.handle);
@@ -388,7 +385,7 @@ impl Manager {
             kind: config.kind(),
             id,
         };
-        debug!("msg=\"starting provider\" job={} provider={}", key.job, key);
+        debug!(job = key.job.as_str(), provider:% = key; "Starting provider");
         self.shared
             .targets
             .lock()
@@ -402,21 +399,13 @@ impl Manager {
             Ok(Some(discoverer)) => match self.spawn_provider(&key, discoverer) {
                 Ok(thread) => Some(thread),
                 Err(e) => {
-                    warn!(
-                        "msg=\"cannot start discovery\" job={} provider={} err={:?}",
-                        key.job,
-                        key,
-                        e.to_string()
-                    );
+                    warn!(job = key.job.as_str(), provider:% = key, err:% = e; "Cannot start discovery");
                     self.shared.targets.lock().providers.remove(&key);
                     return None;
                 }
             },
             Err(e) => {
-                warn!(
-                    "msg=\"cannot create discovery\" job={} provider={} err={e:?}",
-                    key.job, key
-                );
+                warn!(job = key.job.as_str(), provider:% = key, err:% = e; "Cannot create discovery");
                 self.shared.targets.lock().providers.remove(&key);
                 return None;
             }
@@ -451,7 +440,7 @@ impl Manager {
                     shared.update(&key, groups);
                 }
                 if inner.join().is_err() {
-                    warn!("msg=\"discoverer panicked\" job={} provider={key}", key.job);
+                    warn!(job = key.job.as_str(), provider:% = key; "Discoverer panicked");
                 }
             });
         // If the second thread cannot start, dropping `stop` ends the first.
@@ -493,10 +482,10 @@ impl Manager {
         handles.push(self.sender);
         for handle in handles {
             if handle.join().is_err() {
-                warn!("msg=\"discovery thread panicked\"");
+                warn!("Discovery thread panicked");
             }
         }
-        debug!("msg=\"discovery manager stopped\"");
+        debug!("Discovery manager stopped");
     }
 }
 
@@ -545,7 +534,7 @@ impl SyncSender {
                 pending = false;
             }
         }
-        debug!("msg=\"discovery sender stopped\"");
+        debug!("Discovery sender stopped");
     }
 
     fn reported_providers(&self) -> usize {
@@ -561,10 +550,7 @@ impl SyncSender {
             (all, reported_providers(&targets))
         };
         let groups: usize = all.values().map(Vec::len).sum();
-        debug!(
-            "msg=\"sending target groups\" jobs={} groups={groups}",
-            all.len()
-        );
+        debug!(jobs = all.len(), groups = groups; "Sending target groups");
         if let Err(TrySendError::Full(mut all)) = self.sync_tx.try_send(all) {
             // The receiver has not taken the previous map: replace it, keeping
             // the once-only empty entries of jobs removed since.

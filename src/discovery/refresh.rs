@@ -30,10 +30,7 @@ pub(crate) struct RefreshDiscovery<R> {
 
 impl<R: Refresh> Discoverer for RefreshDiscovery<R> {
     fn run(mut self: Box<Self>, up: Sender<Vec<TargetGroup>>, stop: Receiver<()>) {
-        debug!(
-            "msg=\"discovery started\" job={} mechanism={}",
-            self.job, self.mechanism
-        );
+        debug!(job = self.job.as_str(), mechanism = self.mechanism; "Discovery started");
         let ticker = tick(self.interval);
         loop {
             match self.refresher.refresh() {
@@ -43,8 +40,8 @@ impl<R: Refresh> Discoverer for RefreshDiscovery<R> {
                     }
                 }
                 Err(e) => warn!(
-                    "msg=\"unable to refresh target groups, keeping the last good ones\" job={} mechanism={} err={e:?}",
-                    self.job, self.mechanism
+                    job = self.job.as_str(), mechanism = self.mechanism, err:% = e;
+                    "Unable to refresh target groups, keeping the last good ones"
                 ),
             }
             select! {
@@ -52,9 +49,6 @@ impl<R: Refresh> Discoverer for RefreshDiscovery<R> {
                 recv(ticker) -> _ => {}
             }
         }
-        debug!(
-            "msg=\"discovery stopped\" job={} mechanism={}",
-            self.job, self.mechanism
-        );
+        debug!(job = self.job.as_str(), mechanism = self.mechanism; "Discovery stopped");
     }
 }

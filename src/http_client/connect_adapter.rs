@@ -68,7 +68,7 @@ impl ConnectAdapter {
                         .name("http proxy conn".to_string())
                         .spawn(move || forward(client, &proxy, &headers));
                     if let Err(e) = spawned {
-                        log::warn!("msg=\"cannot start a proxy connection thread\" err={e:?}");
+                        log::warn!(err:% = e; "Cannot start a proxy connection thread");
                     }
                 }
             })?;
@@ -114,7 +114,7 @@ fn forward(mut client: TcpStream, proxy: &Upstream, headers: &[String]) {
         }
     })();
     if let Err(e) = result {
-        log::debug!("msg=\"proxy connection ended\" err={e:?}");
+        log::debug!(err:% = e; "Proxy connection ended");
     }
 }
 

@@ -47,11 +47,7 @@ impl FailureLog {
         line.push_str(&utc_millis(std::time::SystemTime::now()));
         line.push_str("\"}\n");
         if let Err(e) = self.file.lock().write_all(line.as_bytes()) {
-            log::warn!(
-                "msg=\"cannot write the scrape failure log\" job={} err={:?}",
-                self.job,
-                e.to_string()
-            );
+            log::warn!(job = self.job.as_str(), err:% = e; "Cannot write the scrape failure log");
         }
     }
 }

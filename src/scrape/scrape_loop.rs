@@ -1017,9 +1017,10 @@ impl ScrapeLoop {
     fn log(&self, level: log::Level, msg: &str, e: &ScrapeError) {
         log::log!(
             level,
-            "msg=\"{msg}\" job={} target={} err=\"{e}\"",
-            self.state.settings.job,
-            self.state.target.url()
+            job = self.state.settings.job.as_str(),
+            target = self.state.target.url(),
+            err:% = e;
+            "{msg}"
         );
     }
 

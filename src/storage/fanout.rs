@@ -14,9 +14,10 @@ use parking_lot::Mutex;
 
 use crate::labels::Labels;
 use crate::storage::head::{AppendCheck, Head, DEFAULT_WINDOW};
+use crate::storage::selector::Matcher;
 use crate::storage::stats::StorageStats;
-use crate::storage::wal::{Record, Wal, WalError, WalOptions};
-use crate::storage::{AppendError, Appendable, Appender, Metadata, SeriesRef};
+use crate::storage::wal::{RangeSeries, Record, Wal, WalError, WalOptions};
+use crate::storage::{is_stale_nan, AppendError, Appendable, Appender, Metadata, SeriesRef};
 
 /// Batches kept for reuse; more appenders at once than this allocate.
 const POOLED_BATCHES: usize = 64;
@@ -26,7 +27,8 @@ const POOLED_BATCHES: usize = 64;
 pub struct StorageOptions {
     /// WAL settings (`keep_window` is set to `head_window` by [`Storage::open`]).
     pub wal: WalOptions,
-    /// How much of each series the head keeps in memory.
+    /// How long a series without samples stays in the head; the WAL keeps
+    /// at least this much of the past (unless a bound forces deletion).
     pub head_window: Duration,
 }
 
@@ -121,9 +123,48 @@ impl Storage {
         self.fanout.clone()
     }
 
-    /// The head, for queries.
+    /// The head, for queries at "now".
     pub fn head(&self) -> &Arc<Head> {
         &self.fanout.head
+    }
+
+    /// Every sample with `mint_ms <= t <= maxt_ms` of the series matching
+    /// all `matchers`: series sorted by labels, samples by time, stale
+    /// markers included as the stale NaN (bit-exact). Read from the WAL on
+    /// disk, so it reaches back as far as retention keeps; no storage lock
+    /// is held while files are read. See [`Wal::select_range`].
+    pub fn select_range(
+        &self,
+        matchers: &[Matcher],
+        mint_ms: i64,
+        maxt_ms: i64,
+    ) -> Result<Vec<RangeSeries>, StorageError> {
+        Ok(self.fanout.wal.select_range(matchers, mint_ms, maxt_ms)?)
+    }
+
+    /// The instant vector at `at_ms`, as PromQL evaluates a plain selector:
+    /// per matching series its newest sample with
+    /// `at_ms - lookback_ms <= t <= at_ms`, left out if that is a stale
+    /// marker; sorted by labels. At or after the newest sample the head
+    /// answers from memory; an earlier instant is read from the WAL.
+    pub fn instant(
+        &self,
+        matchers: &[Matcher],
+        at_ms: i64,
+        lookback_ms: i64,
+    ) -> Result<Vec<(Labels, i64, f64)>, StorageError> {
+        let head = &self.fanout.head;
+        if at_ms >= head.max_time() {
+            return Ok(head.instant(matchers, at_ms, lookback_ms));
+        }
+        let range = self.select_range(matchers, at_ms.saturating_sub(lookback_ms), at_ms)?;
+        Ok(range
+            .into_iter()
+            .filter_map(|(labels, samples)| {
+                let &(t, v) = samples.last()?;
+                (!is_stale_nan(v)).then_some((labels, t, v))
+            })
+            .collect())
     }
 
     /// The WAL, for remote_write queues.

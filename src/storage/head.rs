@@ -1,18 +1,24 @@
-//! The in-memory head: the latest samples of every live series, enough for
-//! `/federate` and instant queries of plain selectors, as Prometheus's
-//! `tsdb/head.go` without chunks or blocks.
+//! The in-memory head: the latest sample of every live series, enough for
+//! `/federate` and instant queries at "now", as Prometheus's `tsdb/head.go`
+//! without chunks or blocks.
 //!
-//! Each series keeps its samples of the last `window` (5 minutes by
-//! default), counted back from its own newest sample. A series with no
-//! sample within `window` of the newest sample the head has seen is dropped
-//! (its ref is never reused; if it comes back it gets a new one, as in
-//! Prometheus's head GC). Memory is therefore bounded by the live series
-//! times the samples a window holds.
+//! The head keeps no window of raw samples: older samples are read back
+//! from the WAL, which already holds them within retention
+//! ([`crate::storage::fanout::Storage::select_range`]). A window of raw
+//! `(i64, f64)` pairs cost about 8 KB per series at a 1 s interval, and
+//! made memory grow for five minutes after start; the latest sample plus
+//! the append-check state is a fixed ~100 bytes per series, and the labels
+//! are the one allocation the scrape cache and the WAL's series table
+//! share.
+//!
+//! A series with no sample within `window` of the newest sample the head
+//! has seen is dropped (its ref is never reused; if it comes back it gets a
+//! new one, as in Prometheus's head GC).
 //!
 //! Concurrency: any thread may call any method. Locks are taken in the
 //! order index → shard → series and never across I/O.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +34,7 @@ use crate::storage::{is_stale_nan, AppendError, SeriesRef};
 /// Shards of the ref → series map, to keep scrape loops off each other's locks.
 const SHARDS: usize = 16;
 
-/// Default length of the window each series keeps.
+/// Default time a series without samples stays in the head.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 /// Default lookback of instant queries, as Prometheus's `--query.lookback-delta`.
@@ -41,7 +47,7 @@ pub struct MemSeries {
     labels: Labels,
     /// Timestamp (`i64::MIN` if none) and value bits of the newest
     /// committed sample: written under `data`'s lock, read by append checks
-    /// without it.
+    /// without it and by queries under it.
     last_t: AtomicI64,
     last_bits: AtomicU64,
     /// The newest sample an uncommitted batch of appender `pending_owner`
@@ -55,11 +61,9 @@ pub struct MemSeries {
     data: Mutex<SeriesData>,
 }
 
+/// What the series lock guards besides the newest sample's atomics.
 #[derive(Debug, Default)]
 struct SeriesData {
-    /// Samples in time order, each newer than the one before; the first is
-    /// no older than the newest minus the window.
-    samples: VecDeque<(i64, f64)>,
     /// Dropped from the maps by GC.
     removed: bool,
 }
@@ -86,6 +90,14 @@ impl MemSeries {
     /// The series' labels.
     pub fn labels(&self) -> &Labels {
         &self.labels
+    }
+
+    /// The newest committed sample, if any.
+    fn last_sample(&self) -> Option<(i64, f64)> {
+        let _d = self.data.lock();
+        let t = self.last_t.load(Ordering::Relaxed);
+        let v = f64::from_bits(self.last_bits.load(Ordering::Relaxed));
+        (t != i64::MIN).then_some((t, v))
     }
 
     /// Whether GC may drop the series: nothing committed or pending at or
@@ -123,7 +135,7 @@ pub struct Head {
 }
 
 impl Head {
-    /// An empty head keeping `window` of samples per series.
+    /// An empty head that drops series with no sample within `window`.
     pub fn new(window: Duration, stats: Arc<StorageStats>) -> Head {
         Head {
             window_ms: window.as_millis().clamp(1, i64::MAX as u128) as i64,
@@ -316,14 +328,9 @@ impl Head {
     }
 
     fn apply_one(&self, series: &MemSeries, t: i64, v: f64) -> bool {
-        let mut d = series.data.lock();
-        if d.removed || d.samples.back().is_some_and(|&(lt, _)| t <= lt) {
+        let d = series.data.lock();
+        if d.removed || t <= series.last_t.load(Ordering::Relaxed) {
             return false;
-        }
-        d.samples.push_back((t, v));
-        let cutoff = t.saturating_sub(self.window_ms);
-        while d.samples.front().is_some_and(|&(ft, _)| ft < cutoff) {
-            d.samples.pop_front();
         }
         series.last_t.store(t, Ordering::Relaxed);
         series.last_bits.store(v.to_bits(), Ordering::Relaxed);
@@ -400,10 +407,11 @@ impl Head {
         out
     }
 
-    /// Raw samples with `mint <= t <= maxt` of every series matching all
-    /// `matchers`, sorted by labels; series without such samples are left
-    /// out. Stale markers are included, bit-exact (test with
-    /// [`crate::storage::is_stale_nan`]).
+    /// The newest sample of every series matching all `matchers`, if it
+    /// lies in `mint <= t <= maxt`, sorted by labels; stale markers
+    /// included, bit-exact (test with [`crate::storage::is_stale_nan`]).
+    /// Older samples are in the WAL:
+    /// [`crate::storage::fanout::Storage::select_range`].
     pub fn select(
         &self,
         matchers: &[Matcher],
@@ -413,23 +421,18 @@ impl Head {
         self.matching(matchers)
             .into_iter()
             .filter_map(|s| {
-                let d = s.data.lock();
-                let samples: Vec<_> = d
-                    .samples
-                    .iter()
-                    .filter(|&&(t, _)| t >= mint && t <= maxt)
-                    .copied()
-                    .collect();
-                drop(d);
-                (!samples.is_empty()).then(|| (s.labels.clone(), samples))
+                let (t, v) = s.last_sample()?;
+                (t >= mint && t <= maxt).then(|| (s.labels.clone(), vec![(t, v)]))
             })
             .collect()
     }
 
-    /// The instant vector at `at_ms`, as PromQL evaluates a plain selector:
-    /// per matching series the latest sample with
-    /// `at_ms - lookback_ms <= t <= at_ms`, left out if that sample is a
-    /// stale marker. Sorted by labels.
+    /// The instant vector at `at_ms`, as PromQL evaluates a plain selector,
+    /// for `at_ms` at or after [`Head::max_time`]: per matching series its
+    /// newest sample if `at_ms - lookback_ms <= t <= at_ms`, left out if
+    /// that sample is a stale marker. Sorted by labels. A series whose
+    /// newest sample is after `at_ms` is left out: past instants are
+    /// answered from the WAL ([`crate::storage::fanout::Storage::instant`]).
     pub fn instant(
         &self,
         matchers: &[Matcher],
@@ -440,10 +443,8 @@ impl Head {
         self.matching(matchers)
             .into_iter()
             .filter_map(|s| {
-                let d = s.data.lock();
-                let &(t, v) = d.samples.iter().rev().find(|&&(t, _)| t <= at_ms)?;
-                drop(d);
-                (t >= mint && !is_stale_nan(v)).then(|| (s.labels.clone(), t, v))
+                let (t, v) = s.last_sample()?;
+                (t >= mint && t <= at_ms && !is_stale_nan(v)).then(|| (s.labels.clone(), t, v))
             })
             .collect()
     }
@@ -515,19 +516,15 @@ mod tests {
             got,
             vec![(Labels::from_pairs([("__name__", "live")]), 2000, 2.0)]
         );
-        // Before the stale marker the series is there.
-        let got = h.instant(&all, 1500, 1000);
-        let names: Vec<_> = got
-            .iter()
-            .map(|(l, _, _)| l.metric_name().unwrap_or(""))
-            .collect();
-        assert_eq!(names, ["gone", "live"]);
+        // A later instant within the lookback still sees `live`.
+        let got = h.instant(&all, 2900, 1000);
+        assert_eq!(got.len(), 1);
         let raw = h.select(&parse_selector("gone").unwrap(), 0, 5000);
-        assert!(is_stale_nan(raw[0].1[1].1));
+        assert!(is_stale_nan(raw[0].1[0].1));
     }
 
     #[test]
-    fn window_and_gc_bound_memory() {
+    fn head_keeps_the_newest_sample_and_gc_drops_quiet_series() {
         let h = head();
         for t in 0..200 {
             add(&h, "busy", t * 1000, t as f64);
@@ -535,7 +532,8 @@ mod tests {
         add(&h, "quiet", 1000, 1.0);
         let busy = parse_selector("busy").unwrap();
         let kept = &h.select(&busy, i64::MIN, i64::MAX)[0].1;
-        assert_eq!(kept.first().map(|s| s.0), Some(139_000));
+        assert_eq!(kept, &vec![(199_000, 199.0)]);
+        assert!(h.select(&busy, 0, 198_000).is_empty());
         assert_eq!(h.gc(), 1);
         assert_eq!(h.num_series(), 1);
         // A dropped series comes back with a new ref.

@@ -45,6 +45,8 @@ pub struct StorageStats {
     pub wal_corrupt_records_total: AtomicU64,
     /// Bytes cut off or skipped at open because they followed a corrupt record.
     pub wal_truncated_bytes_total: AtomicU64,
+    /// Samples found on replay whose series record was lost (damage): skipped.
+    pub wal_unknown_series_samples_total: AtomicU64,
     /// Samples replayed into the head on start.
     pub wal_replayed_samples_total: AtomicU64,
     /// Checkpoints written.

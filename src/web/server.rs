@@ -67,11 +67,12 @@ impl Server {
             .map_err(WebError::Spawn)?;
         register_metrics(&metrics, listener.stats());
         log::info!(
-            "msg=\"web server listening\" address={addr} tls={} basic_auth={} lifecycle={} max_connections={}",
-            tls.is_some(),
-            !web_config.basic_auth_users.is_empty(),
-            options.enable_lifecycle,
-            options.limits.max_connections
+            address:% = addr,
+            tls = tls.is_some(),
+            basic_auth = !web_config.basic_auth_users.is_empty(),
+            lifecycle = options.enable_lifecycle,
+            max_connections = options.limits.max_connections;
+            "Web server listening"
         );
         Ok(Server {
             listener,
@@ -117,10 +118,11 @@ fn raise_open_files_limit(max_connections: usize) {
     const OTHER_FILES: u64 = 256;
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) if limit < max_connections as u64 + OTHER_FILES => log::warn!(
-            "msg=\"open files limit is low for the web connection cap\" limit={limit} max_connections={max_connections}"
+            limit = limit, max_connections = max_connections;
+            "Open files limit is low for the web connection cap"
         ),
-        Ok(limit) => log::debug!("msg=\"open files limit\" limit={limit}"),
-        Err(e) => log::warn!("msg=\"cannot raise the open files limit\" err=\"{e}\""),
+        Ok(limit) => log::debug!(limit = limit; "Open files limit"),
+        Err(e) => log::warn!(err:% = e; "Cannot raise the open files limit"),
     }
 }
 

@@ -41,7 +41,9 @@ impl TestStorage {
     /// Every committed sample (stale markers included) of the series
     /// matching `matchers`, series in label order, samples in time order.
     fn select(&self, matchers: &[Matcher]) -> Vec<(Labels, Vec<(i64, f64)>)> {
-        self.storage.head().select(matchers, i64::MIN, i64::MAX)
+        self.storage
+            .select_range(matchers, i64::MIN, i64::MAX)
+            .expect("read the WAL")
     }
 
     /// Every committed sample of series named `name`, in time order per

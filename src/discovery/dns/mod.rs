@@ -135,10 +135,9 @@ impl Refresh for DnsDiscovery {
         for name in &self.names {
             match self.refresh_one(name) {
                 Ok(group) => groups.push(group),
-                Err(e) => warn!(
-                    "msg=\"error refreshing DNS targets\" job={} name={name:?} err={e:?}",
-                    self.job
-                ),
+                Err(e) => {
+                    warn!(job = self.job.as_str(), name = name.as_str(), err:% = e; "Error refreshing DNS targets")
+                }
             }
         }
         Ok(groups)

@@ -191,12 +191,10 @@ fn lookup_from_any_server(
                 return Ok(reply)
             }
             Ok(reply) => log::debug!(
-                "msg=\"DNS server answered without a viable answer\" server={addr} name={name:?} rcode={:?}",
-                reply.rcode
+                server:% = addr, name = name, rcode:? = reply.rcode;
+                "DNS server answered without a viable answer"
             ),
-            Err(e) => log::warn!(
-                "msg=\"DNS resolution failed\" server={addr} name={name:?} err={e:?}"
-            ),
+            Err(e) => log::warn!(server:% = addr, name = name, err:% = e; "DNS resolution failed"),
         }
     }
     Err(format!(

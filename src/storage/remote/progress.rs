@@ -18,6 +18,17 @@
 //! per shard layout: after a change of `max_shards` the old layer keeps
 //! filtering until every new shard has passed its furthest position.
 //!
+//! # When it is saved
+//!
+//! After every acknowledged batch, so a crash of the process (kill -9, OOM)
+//! never sends an acknowledged sample again; fsynced at most once a second
+//! ([`SavedProgress::save`]), so after a power loss or kernel crash the
+//! samples acknowledged in the last second may be sent once more. A save
+//! with fsync costs a 4 KiB page written back (measured with
+//! `/proc/PID/io`); at 100 node_exporter targets the shards finish about
+//! twenty batches a second, which fsynced each time made the progress file
+//! write more than the WAL's samples did.
+//!
 //! "Done" means acknowledged by the receiver, refused for good (4xx), or
 //! dropped by rule (relabeling, `sample_age_limit`): anything that will not
 //! be sent again.
@@ -121,14 +132,21 @@ impl SavedProgress {
         Ok(saved)
     }
 
-    /// Writes the file durably: a temporary file, fsynced, renamed over the
-    /// old one, then the directory fsynced.
-    pub fn save(&self, path: &Path) -> Result<(), ProgressError> {
-        let tmp = path.with_extension("pos.tmp");
+    /// Writes the file. With `sync`: a temporary file, fsynced, renamed
+    /// over the old one, then the directory fsynced, so the new content
+    /// survives a power loss whole. Without: the JSON is written in place
+    /// over the old content, padded with spaces to its length (so no
+    /// truncation, and no rename that would make ext4 write the file back
+    /// at once); it survives a crash of the process, the kernel holding it.
+    pub fn save(&self, path: &Path, sync: bool) -> Result<(), ProgressError> {
         let json = serde_json::to_vec(self).map_err(|e| ProgressError::Corrupt {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        if !sync {
+            return overwrite_padded(path, json);
+        }
+        let tmp = path.with_extension("pos.tmp");
         let mut f = fs::File::create(&tmp).map_err(|e| ProgressError::io("create", &tmp, e))?;
         f.write_all(&json)
             .map_err(|e| ProgressError::io("write", &tmp, e))?;
@@ -143,6 +161,28 @@ impl SavedProgress {
         }
         Ok(())
     }
+}
+
+/// Writes `json` at the start of `path`, spaces after it up to the file's
+/// old length (JSON allows trailing whitespace).
+fn overwrite_padded(path: &Path, mut json: Vec<u8>) -> Result<(), ProgressError> {
+    use std::os::unix::fs::FileExt;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| ProgressError::io("open", path, e))?;
+    let old = f
+        .metadata()
+        .map_err(|e| ProgressError::io("stat", path, e))?
+        .len();
+    let old = usize::try_from(old).unwrap_or(usize::MAX);
+    if json.len() < old {
+        json.resize(old, b' ');
+    }
+    f.write_all_at(&json, 0)
+        .map_err(|e| ProgressError::io("write", path, e))
 }
 
 /// A position file that could not be read or written.
@@ -442,7 +482,15 @@ mod tests {
         let saved = SavedProgress {
             layers: vec![vec![sp(10, 3), sp(20, 0)], vec![sp(5, 0)]],
         };
-        saved.save(&path).unwrap();
+        saved.save(&path, true).unwrap();
+        assert_eq!(SavedProgress::load(&path).unwrap(), saved);
+        // Saved in place, shorter than before: the old tail is blanked.
+        let shorter = SavedProgress {
+            layers: vec![vec![sp(30, 0)]],
+        };
+        shorter.save(&path, false).unwrap();
+        assert_eq!(SavedProgress::load(&path).unwrap(), shorter);
+        saved.save(&path, false).unwrap();
         assert_eq!(SavedProgress::load(&path).unwrap(), saved);
         std::fs::write(&path, b"{\"layers\":[[]]}").unwrap();
         let err = SavedProgress::load(&path).unwrap_err().to_string();

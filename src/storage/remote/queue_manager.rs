@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! Wal ──subscribe()──► watcher thread "remote <name> watcher"
-//!                        WalReader::next() → series map / samples
+//!     ──feed()───────►   catching up: WalReader::next() → samples
+//!                        caught up: committed batches from memory
+//!                        refs resolve in the WAL's series table
 //!                        routes each sample by series ref
 //!                        ──bounded(capacity / max_samples_per_send) chunks──►
 //!                      shard threads "remote <name> shard <k>"  ──► WriteClient
@@ -14,17 +16,32 @@
 //!                        retention via ReaderHandle::set_read_up_to
 //! ```
 //!
-//! The watcher wakes on a WAL notification, a shard's progress, stop, or a
-//! one-second tick. When a shard's channel is full the watcher waits (it
-//! never drops): the WAL is the buffer, bounded by retention.
+//! The watcher wakes on a WAL notification (or a batch from memory), a
+//! shard's progress, stop, or a one-second tick. When a shard's channel is
+//! full the watcher waits (it never drops): the WAL is the buffer, bounded
+//! by retention.
+//!
+//! # Fed from memory
+//!
+//! Once the reader reaches the end of what is written, the watcher goes
+//! live: each commit's samples reach it from memory through a
+//! [`SampleFeed`] (holding at most `capacity` × shards samples) once they
+//! are durable, with no file read and no decode. Each batch names where
+//! the batch before it ended; a batch that does not follow the last record
+//! handled, or a batch the full feed left out, sends the watcher back to
+//! the files from its last position until it catches up again. Progress
+//! is tracked by WAL position either way, so exactly-once across restarts
+//! does not depend on where a sample came from.
 //!
 //! # Where reading starts
 //!
 //! The saved progress ([`super::progress`]) names, per shard, how far the
 //! receiver has acknowledged. The reader opens at the oldest of those
-//! positions; the WAL reader then first yields the series defined earlier
-//! in that segment (segments are self-contained), so every ref resolves.
-//! Samples a shard had already finished are skipped, exactly. With no saved
+//! positions (re-reading the start of that segment for the value
+//! encoding's state). Refs resolve through the WAL's series table, which
+//! holds every series a retained segment refers to, so the watcher never
+//! decodes a series record. Samples a shard had already finished are
+//! skipped, exactly. With no saved
 //! file (a new queue) the whole retained WAL is sent: nothing the box holds
 //! is left out, and retention bounds how much that is.
 //!
@@ -42,10 +59,10 @@
 //! own value wins, as Prometheus's `processExternalLabels`), then
 //! `write_relabel_configs` apply; a series they drop is remembered so its
 //! samples are counted as dropped. What is kept is the labels' protobuf
-//! encoding ([`EncodedLabels`]), built once per series and shared by every
-//! sample of it that goes out. The map is cleared at every segment
-//! change, since each segment defines its series again before using them;
-//! this bounds it to the series of one segment under churn.
+//! encoding ([`EncodedLabels`]), built once per series the first time one
+//! of its samples is read and shared by every sample of it that goes out.
+//! At each segment change the map drops the series the WAL's table no
+//! longer holds, so under churn it stays bounded by the retained WAL.
 
 use std::fmt;
 use std::io;
@@ -68,12 +85,18 @@ use crate::http_client::HttpClientError;
 use crate::labels::{Labels, LabelsBuilder};
 use crate::relabel::RelabelConfig;
 use crate::storage::wal::codec::RefMap;
-use crate::storage::wal::{Position, ReaderHandle, Record, RefSample, Wal, WalError, WalReader};
+use crate::storage::wal::{
+    FedBatch, Position, ReaderHandle, Record, RefSample, SampleFeed, SeriesTable, Wal, WalError,
+    WalReader,
+};
+use crate::storage::SeriesRef;
 
 /// Shards used unless `min_shards`/`max_shards` say otherwise.
 const DEFAULT_SHARDS: usize = 4;
 /// How often the watcher looks at the WAL without a notification.
 const FALLBACK_TICK: Duration = Duration::from_secs(1);
+/// How often saved progress is fsynced at most; see [`super::progress`].
+const POSITION_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a blocked hand-over to a shard waits before the watcher
 /// persists progress and checks for stop.
 const HANDOVER_WAIT: Duration = Duration::from_millis(200);
@@ -202,11 +225,12 @@ impl QueueManager {
         let tracker = Arc::new(Mutex::new(AckTracker::new(n, &saved)));
         let handle = wal.register_reader(&name);
         handle.set_read_up_to(tracker.lock().read_up_to());
-        let reader =
-            WalReader::open(wal.dir(), saved.start()).map_err(|error| QueueError::Wal {
+        let reader = WalReader::open_samples_only(wal.dir(), saved.start()).map_err(|error| {
+            QueueError::Wal {
                 queue: name.clone(),
                 error,
-            })?;
+            }
+        })?;
         let stats = Arc::new(QueueStats::default());
         stats.shards.store(n as u64, Ordering::Relaxed);
         let stop = Arc::new(StopSignal::new());
@@ -249,6 +273,9 @@ impl QueueManager {
             reader,
             handle,
             notify: wal.subscribe(),
+            feed: wal.feed(qc.capacity.saturating_mul(n)),
+            live: false,
+            wal_dir: wal.dir().to_path_buf(),
             finished: finished_rx,
             stop: stop.clone(),
             tracker,
@@ -256,6 +283,7 @@ impl QueueManager {
             filter_end: saved.filter_end(),
             saved,
             series: RefMap::default(),
+            table: wal.series().clone(),
             external_labels: external_labels.clone(),
             write_relabel_configs: cfg.write_relabel_configs.clone(),
             builder: LabelsBuilder::default(),
@@ -265,6 +293,8 @@ impl QueueManager {
             shard_tx,
             shard_threads,
             last_end: Position::default(),
+            synced_at: Instant::now(),
+            unsynced: false,
         };
         let thread = std::thread::Builder::new()
             .name(format!("remote {name} watcher"))
@@ -336,6 +366,12 @@ struct Watcher {
     reader: WalReader,
     handle: ReaderHandle,
     notify: Receiver<()>,
+    /// Committed samples from memory, used while `live`.
+    feed: SampleFeed,
+    /// Caught up: samples come from `feed`, and `reader` lags behind
+    /// `last_end` until a gap sends the watcher back to the files.
+    live: bool,
+    wal_dir: PathBuf,
     finished: Receiver<()>,
     stop: Arc<StopSignal>,
     tracker: Arc<Mutex<AckTracker>>,
@@ -344,9 +380,11 @@ struct Watcher {
     saved: SavedProgress,
     /// Records starting after this need no filtering.
     filter_end: Position,
-    /// Series of the current segment: labels to send, or None if write
-    /// relabeling dropped the series.
+    /// Series seen: labels to send, or None if write relabeling dropped
+    /// the series. Pruned to the WAL's series table at each segment change.
     series: RefMap<Option<EncodedLabels>>,
+    /// The WAL's series table, where refs resolve.
+    table: Arc<SeriesTable>,
     external_labels: Labels,
     write_relabel_configs: Vec<RelabelConfig>,
     builder: LabelsBuilder,
@@ -359,6 +397,10 @@ struct Watcher {
     shard_threads: Vec<JoinHandle<()>>,
     /// End of the last record read: where the next one starts.
     last_end: Position,
+    /// When progress was last saved with fsync.
+    synced_at: Instant,
+    /// Progress was saved since then without fsync.
+    unsynced: bool,
 }
 
 /// The watcher must stop handing samples over.
@@ -368,67 +410,157 @@ impl Watcher {
     fn run(mut self) {
         self.last_end = self.saved.start();
         while !self.stop.is_stopped() {
-            match self.reader.next() {
-                Ok(Some((record, end))) => {
-                    if self.process(record, end).is_err() {
-                        break;
-                    }
+            let step = if self.live {
+                self.step_live()
+            } else {
+                self.step_wal()
+            };
+            match step {
+                Ok(true) => {
                     if self.finished.try_recv().is_ok() {
                         self.persist();
                     }
                 }
-                Ok(None) => {
+                Ok(false) => {
                     if self.flush_all().is_err() {
                         break;
                     }
                     self.persist();
-                    self.wait();
-                }
-                Err(e) => {
-                    log::warn!(
-                        "remote_write cannot read the WAL, retrying queue={} err=\"{e}\"",
-                        self.name
-                    );
-                    if self.flush_all().is_err() {
+                    if self.wait().is_err() {
                         break;
                     }
-                    self.persist();
-                    self.wait();
                 }
+                Err(Stopped) => break,
             }
         }
         self.shutdown();
     }
 
-    /// Waits for new WAL data, a shard's progress, stop or the tick.
-    fn wait(&mut self) {
+    /// Handles the next WAL record; `Ok(false)` when there is none yet.
+    /// At the end of what is written the watcher goes live.
+    fn step_wal(&mut self) -> Result<bool, Stopped> {
+        match self.reader.next() {
+            Ok(Some((record, end))) => self.process(record, end).map(|()| true),
+            Ok(None) => {
+                self.live = true;
+                Ok(false)
+            }
+            Err(e) => {
+                log::warn!(
+                    "remote_write cannot read the WAL, retrying queue={} err=\"{e}\"",
+                    self.name
+                );
+                Ok(false)
+            }
+        }
+    }
+
+    /// Handles the next batch from memory; `Ok(false)` when there is none.
+    fn step_live(&mut self) -> Result<bool, Stopped> {
+        match self.feed.try_recv() {
+            Some(batch) => self.fed(&batch).map(|()| true),
+            None if self.feed.take_missed() => self.back_to_files().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Routes a batch from memory if it follows what was read; one already
+    /// read from the files is skipped, and a gap (the feed was full, or the
+    /// batch follows records never seen) sends the watcher back to the files.
+    fn fed(&mut self, batch: &FedBatch) -> Result<(), Stopped> {
+        if batch.end <= self.last_end {
+            return Ok(());
+        }
+        if batch.prev_end != self.last_end {
+            return self.back_to_files();
+        }
+        if let Some(series_end) = batch.series_end {
+            self.advance(series_end);
+            self.counts.fill(0);
+            self.tracker.lock().add_record(series_end, &self.counts);
+        }
+        let start = self.advance(batch.end);
+        self.stats
+            .samples_from_memory
+            .fetch_add(batch.samples.len() as u64, Ordering::Relaxed);
+        self.route(&batch.samples, start, batch.end)
+    }
+
+    /// Reopens the WAL reader where the last record handled ended.
+    fn back_to_files(&mut self) -> Result<(), Stopped> {
+        self.stats.feed_gaps.fetch_add(1, Ordering::Relaxed);
+        match WalReader::open_samples_only(&self.wal_dir, self.last_end) {
+            Ok(reader) => {
+                self.reader = reader;
+                self.live = false;
+            }
+            Err(e) => log::warn!(
+                "remote_write cannot reopen the WAL queue={} err=\"{e}\"",
+                self.name
+            ),
+        }
+        Ok(())
+    }
+
+    /// Waits for new data, a shard's progress, stop or the tick; a batch
+    /// from memory that arrives is handled at once.
+    fn wait(&mut self) -> Result<(), Stopped> {
+        if self.live {
+            crossbeam_channel::select! {
+                recv(self.feed.receiver()) -> batch => {
+                    if let Ok(batch) = batch {
+                        self.feed.taken(&batch);
+                        return self.fed(&batch);
+                    }
+                }
+                recv(self.finished) -> _ => self.persist(),
+                recv(self.stop.channel()) -> _ => {}
+                default(FALLBACK_TICK) => {}
+            }
+            return Ok(());
+        }
         crossbeam_channel::select! {
             recv(self.notify) -> _ => {}
             recv(self.finished) -> _ => self.persist(),
             recv(self.stop.channel()) -> _ => {}
             default(FALLBACK_TICK) => {}
         }
+        Ok(())
+    }
+
+    /// Moves `last_end` to `end` (pruning the series map at a segment
+    /// change) and returns where the record ending at `end` started.
+    fn advance(&mut self, end: Position) -> Position {
+        if end.segment != self.last_end.segment {
+            let table = &self.table;
+            self.series.retain(|r, _| table.contains(*r));
+        }
+        std::mem::replace(&mut self.last_end, end)
     }
 
     fn process(&mut self, record: Record, end: Position) -> Result<(), Stopped> {
-        if end.segment != self.last_end.segment {
-            // Each segment defines its series again before using them.
-            self.series.clear();
-        }
-        let start = self.last_end;
-        self.last_end = end;
+        let start = self.advance(end);
         match record {
-            Record::Series(series) => {
-                for (series_ref, labels) in series {
-                    let out = self.send_labels(&labels);
-                    self.series.insert(series_ref, out);
-                }
+            Record::Series(_) => {
                 self.counts.fill(0);
                 self.tracker.lock().add_record(end, &self.counts);
                 Ok(())
             }
             Record::Samples(samples) => self.route(&samples, start, end),
         }
+    }
+
+    /// The labels to send for `series_ref`, worked out once per series
+    /// from the WAL's series table: `None` if the table does not know the
+    /// ref, `Some(None)` if write relabeling dropped the series.
+    fn labels_for(&mut self, series_ref: SeriesRef) -> Option<Option<EncodedLabels>> {
+        if let Some(known) = self.series.get(&series_ref) {
+            return Some(known.clone());
+        }
+        let labels = self.table.labels_of(series_ref)?;
+        let out = self.send_labels(&labels);
+        self.series.insert(series_ref, out.clone());
+        Some(out)
     }
 
     /// External labels where missing, then write relabeling.
@@ -457,13 +589,13 @@ impl Watcher {
             if filtering && self.saved.is_done(start, end, i, s.series_ref) {
                 continue;
             }
-            match self.series.get(&s.series_ref) {
+            match self.labels_for(s.series_ref) {
                 None => unknown += 1,
                 Some(None) => dropped += 1,
                 Some(Some(labels)) => {
                     let k = shard_of(s.series_ref, n);
                     self.buffers[k].push(QueuedSample {
-                        labels: labels.clone(),
+                        labels,
                         t: s.t,
                         v: s.v,
                         index: u32::try_from(i).unwrap_or(u32::MAX),
@@ -532,14 +664,22 @@ impl Watcher {
         }
     }
 
-    /// Saves progress if it changed and tells retention what is needed.
+    /// Saves progress if it changed (fsynced if the last fsync is a second
+    /// old, see [`super::progress`]) and tells retention what is needed.
     fn persist(&mut self) {
+        self.save_progress(self.synced_at.elapsed() >= POSITION_SYNC_INTERVAL);
+    }
+
+    fn save_progress(&mut self, sync: bool) {
         let (snapshot, up_to, finished) = {
             let mut t = self.tracker.lock();
+            if sync && self.unsynced {
+                t.mark_dirty();
+            }
             (t.snapshot(), t.read_up_to(), t.finished())
         };
         if let Some(snapshot) = snapshot {
-            match snapshot.save(&self.pos_path) {
+            match snapshot.save(&self.pos_path, sync) {
                 Ok(()) => {
                     self.stats
                         .positions_persisted
@@ -547,6 +687,10 @@ impl Watcher {
                     self.stats
                         .samples_durable
                         .store(finished, Ordering::Relaxed);
+                    self.unsynced = !sync;
+                    if sync {
+                        self.synced_at = Instant::now();
+                    }
                 }
                 Err(e) => {
                     log::warn!(
@@ -572,6 +716,6 @@ impl Watcher {
                 log::warn!("remote_write shard panicked queue={}", self.name);
             }
         }
-        self.persist();
+        self.save_progress(true);
     }
 }

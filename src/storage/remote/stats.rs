@@ -67,11 +67,17 @@ pub struct QueueStats {
     pub highest_sent_timestamp_ms: AtomicI64,
     /// `shards`: sender threads running.
     pub shards: AtomicU64,
-    /// Times the durable read position was written.
+    /// Times the read position was written (fsynced at most once a second).
     pub positions_persisted: AtomicU64,
     /// Samples finished (sent, refused or dropped) this run whose progress
-    /// is saved on disk: a crash now never sends them again.
+    /// is saved: a crash of the process now never sends them again.
     pub samples_durable: AtomicU64,
+    /// Samples that reached the queue from memory, straight from the
+    /// commit, rather than read back from the WAL files.
+    pub samples_from_memory: AtomicU64,
+    /// Times the in-memory feed had a gap (full, or not caught up) and the
+    /// queue went back to reading the WAL files.
+    pub feed_gaps: AtomicU64,
 }
 
 impl QueueStats {

@@ -6,7 +6,7 @@
 //!
 //! Samples are encoded against per-segment state (the previous value of each
 //! series in the same segment); see the module doc of [`super`] for the
-//! layout and why each segment is self-contained.
+//! layout.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -364,6 +364,11 @@ impl SegmentDecoder {
     /// Forgets all state, as at the start of a segment.
     pub(crate) fn reset(&mut self) {
         self.prev.clear();
+    }
+
+    /// The refs with a sample decoded since the last reset.
+    pub(crate) fn refs(&self) -> impl Iterator<Item = SeriesRef> + '_ {
+        self.prev.keys().copied()
     }
 
     /// Decodes a samples payload, appending to `out`.

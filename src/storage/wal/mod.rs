@@ -15,9 +15,35 @@
 //!
 //! A segment is a sequence of frames `kind:u8 len:u32le crc32c:u32le
 //! payload`, the CRC32C covering kind, length and payload. A commit writes
-//! one batch — a series record for series new to the segment, then one
-//! samples record — with a single `write` call. Rolled back appends are never
-//! encoded at all.
+//! one batch — a series record for series the WAL does not hold yet, then
+//! one samples record — with a single `write` call. Rolled back appends are
+//! never encoded at all.
+//!
+//! # Series are written once
+//!
+//! A series record is written when a series first appears, not once per
+//! segment; after that its samples name it by ref. The [`SeriesTable`]
+//! remembers every series a retained segment refers to (labels, the segment
+//! that defines it, the newest segment holding a sample of it), and the
+//! checkpoint written before old segments are deleted carries the series
+//! still referred to, as Prometheus's `tsdb/wlog` checkpoint. Replay and
+//! readers rebuild the table from the checkpoint and the segments' series
+//! records; remote_write queues resolve refs in the live table and never
+//! decode a label set.
+//!
+//! An earlier design made every segment self-contained (each repeated the
+//! series record of every series before its first sample there). That cost
+//! almost nothing for a few hundred series in a 4 MiB segment, but at tens
+//! of thousands of series the repeated records filled segments on their
+//! own: the WAL rolled every second, wrote ~80 bytes per sample, a small
+//! retention bound kept seconds instead of minutes, and every reader
+//! re-decoded every label set once a segment. Segments now depend on what
+//! came before them, so damage is handled by ref: a sample whose series
+//! record was lost is counted
+//! ([`StorageStats::wal_unknown_series_samples_total`] on replay, the
+//! queues' `unknown_series` drops) and skipped, never attached to other
+//! labels — refs are never reused, since the checkpoint keeps the next free
+//! ref and replay raises it past every ref it reads, defined or not.
 //!
 //! # Sample encoding (chosen and measured: see `benches/storage.rs`)
 //!
@@ -28,22 +54,14 @@
 //! value as the significant bytes of its XOR with the same series' previous
 //! value *in the same segment* (the control byte names how many leading
 //! zero bytes were dropped and how many bytes follow). A series' first
-//! sample in a segment carries its 8 raw bytes. On a node_exporter steady
+//! sample in a segment carries its 8 raw bytes, so the value state is the
+//! only thing a reader resuming at a saved [`Position`] rebuilds, by
+//! re-reading the start of that one segment. On a node_exporter steady
 //! state a scrape's samples share one timestamp and consecutive refs, so an
 //! unchanged value costs 1 byte and a changed counter 2–7; values, NaNs and
 //! the stale marker `0x7ff0000000000002` survive bit for bit. Measured on
 //! nine real node_exporter 1.5.0 scrapes 15 s apart (507 samples each, 28%
-//! changing): 2.2 bytes per sample, 2.25 over a long run with segment
-//! series records included (`cargo bench --bench storage`).
-//!
-//! **Every segment is self-contained**: the encoder state is reset at the
-//! start of each segment and every series gets a series record in a segment
-//! before its first sample there. A segment therefore decodes with nothing
-//! read before it: a corrupt segment costs only itself, deleting old segments
-//! never strands a ref, and a [`WalReader`] resuming at a saved [`Position`]
-//! re-reads only the start of that one segment to rebuild the state. The
-//! price is one series record per live series per segment (about 1% of a
-//! 4 MiB segment for 500 series).
+//! changing): 2.2 bytes per sample (`cargo bench --bench storage`).
 //!
 //! # Durability: what a crash can lose
 //!
@@ -52,8 +70,9 @@
 //!   or of the machine loses no committed sample; the batch being written at
 //!   the moment of the crash is either whole on disk or cut off at replay as
 //!   a torn tail (the commit that wrote it had not returned). Concurrent
-//!   commits share fsyncs (each syncs after its own write, outside the
-//!   writer lock), so the cost is one fsync per commit at most.
+//!   commits share one write and one fsync (group commit, see `wal/commit.rs`),
+//!   so fsyncs per second follow the disk's latency, not the number of
+//!   scrape loops.
 //! - [`FsyncPolicy::Interval`]: `commit()` returns after `write`, and a
 //!   background thread `fdatasync`s every interval. A crash of the process
 //!   alone (kill -9, OOM, panic) loses nothing: the data is in the kernel's
@@ -67,7 +86,9 @@
 //!   the head. A failed fsync fails the commit too (the batch was written,
 //!   so a reader may still see it and a replay may still find it) and the
 //!   next commit starts a new segment, since the kernel may have dropped the
-//!   unsynced pages.
+//!   unsynced pages (the series defined in the abandoned segment are
+//!   defined again there). Either failure fails every commit of the group
+//!   and those queued behind it.
 //!
 //! # Replay and damage
 //!
@@ -99,32 +120,39 @@
 //!
 //! Before deleting, a checkpoint is written (to a temporary file, fsynced,
 //! renamed), as Prometheus's `checkpoint.go`: the series records of every
-//! series referenced in the segments that remain, and the next free series
-//! ref, so refs are never reused after a restart and a reader that starts
-//! before the oldest segment learns every live series first. Because
-//! segments are self-contained the checkpoint is not needed to decode them.
+//! series with a sample in the segments that remain, and the next free
+//! series ref, so refs are never reused after a restart and every sample
+//! left on disk resolves. Series referred to only by the deleted segments
+//! leave the table; if one comes back, its series record is written again.
 
 pub(crate) mod codec;
+mod commit;
+mod feed;
 mod reader;
 mod retention;
+mod select;
+mod series;
 
-use std::collections::hash_map::Entry;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::labels::Labels;
 use crate::storage::stats::StorageStats;
 use crate::storage::SeriesRef;
 
-use codec::{put_series, put_uvarint, RefMap, SamplesRecord, SegmentEncoder, KIND_SERIES};
+use codec::{SamplesRecord, SegmentEncoder};
+pub use feed::{FedBatch, SampleFeed};
+pub use select::RangeSeries;
+pub use series::SeriesTable;
 
 pub use reader::WalReader;
 
@@ -199,6 +227,12 @@ pub struct WalOptions {
     pub keep_window: Duration,
     /// How often the background thread applies retention.
     pub retention_check_interval: Duration,
+    /// Under [`FsyncPolicy::EveryCommit`], how long a group-commit leader
+    /// waits for more commits to join its write and fsync (zero: none).
+    /// Each commit may take this much longer; in exchange fsyncs per second
+    /// stay at most one per window, and each rewrites a partial page less
+    /// often (see the module doc of `wal/commit.rs`).
+    pub commit_window: Duration,
 }
 
 impl Default for WalOptions {
@@ -210,6 +244,7 @@ impl Default for WalOptions {
             retention_time: None,
             keep_window: Duration::from_secs(5 * 60),
             retention_check_interval: Duration::from_secs(10),
+            commit_window: Duration::ZERO,
         }
     }
 }
@@ -276,6 +311,8 @@ pub(crate) struct SegmentInfo {
     /// Bytes of whole records (the writer's view; replay's good length).
     pub(crate) size: u64,
     pub(crate) samples: u64,
+    /// Oldest sample timestamp, `i64::MAX` if none.
+    pub(crate) min_t: i64,
     /// Newest sample timestamp, `i64::MIN` if none.
     pub(crate) max_t: i64,
 }
@@ -363,17 +400,27 @@ pub(crate) struct Writer {
     pub(crate) segments: Vec<SegmentInfo>,
     /// Sequence number and size of the checkpoint file.
     pub(crate) checkpoint: Option<(u64, u64)>,
-    /// Series with a series record on disk: labels and the last segment
-    /// holding one. Pruned as segments are deleted.
-    pub(crate) known: RefMap<(Labels, u64)>,
+    /// Series whose record the batch being encoded adds to the table, so a
+    /// failed write can take them out again.
+    new_refs: Vec<SeriesRef>,
     /// One more than the largest ref ever written.
     pub(crate) next_ref: SeriesRef,
     /// Newest sample timestamp written.
     pub(crate) max_t: i64,
     /// Written since the last fsync (Interval policy).
     dirty: bool,
-    /// Newest timestamp of the batch being encoded.
+    /// Oldest and newest timestamp of the batch being encoded.
+    samples_min_t: i64,
     samples_max_t: i64,
+    /// Frames waiting for a group-commit leader; see [`commit`].
+    group: commit::GroupState,
+    /// End of the last batch offered to the feeds (or, before any, of the
+    /// last record replayed).
+    fed_end: Position,
+    /// The batch's samples as encoded, kept only while feeds exist.
+    fed_samples: Vec<RefSample>,
+    /// Length of the batch's series frame in `buf` (0 if none).
+    series_frame_len: usize,
 }
 
 impl Writer {
@@ -383,7 +430,6 @@ impl Writer {
         seq: u64,
         segments: Vec<SegmentInfo>,
         checkpoint: Option<(u64, u64)>,
-        known: RefMap<(Labels, u64)>,
         next_ref: SeriesRef,
         max_t: i64,
     ) -> Writer {
@@ -398,11 +444,16 @@ impl Writer {
             buf: Vec::new(),
             segments,
             checkpoint,
-            known,
+            new_refs: Vec::new(),
             next_ref,
             max_t,
             dirty: false,
+            samples_min_t: i64::MAX,
             samples_max_t: i64::MIN,
+            group: commit::GroupState::default(),
+            fed_end: Position::default(),
+            fed_samples: Vec::new(),
+            series_frame_len: 0,
         }
     }
 
@@ -458,19 +509,27 @@ impl ReaderHandle {
 
 /// The write-ahead log of one storage.
 ///
-/// Shared by `Arc`: any thread may call [`Wal::log`] (writes are
-/// serialised by the writer lock, fsyncs happen outside it). A background
-/// thread named `wal` fsyncs under [`FsyncPolicy::Interval`] and applies
+/// Shared by `Arc`: any thread may call [`Wal::log`]; concurrent commits
+/// share one write and one fsync (see `wal/commit.rs`). A background thread
+/// named `wal` fsyncs under [`FsyncPolicy::Interval`] and applies
 /// retention; [`Wal::close`] stops and joins it.
 pub struct Wal {
     dir: PathBuf,
     opts: WalOptions,
-    /// Guards the open segment and all bookkeeping. Held across the batch
-    /// `write` (that is what it serialises) and across segment cuts and
-    /// retention, never across a commit's fsync.
+    /// Guards the open segment and all bookkeeping. Held while a batch is
+    /// encoded and across segment cuts and retention; a group-commit
+    /// leader releases it for its write and fsync.
     writer: Mutex<Writer>,
+    /// Wakes the commits waiting for their group's leader.
+    committed: Condvar,
+    /// Every series the retained WAL refers to; see [`SeriesTable`].
+    series: Arc<SeriesTable>,
     readers: Mutex<Vec<Weak<ReaderSlot>>>,
     subscribers: Mutex<Vec<Sender<()>>>,
+    /// Readers fed committed samples from memory; see [`feed`].
+    feeds: Mutex<Vec<feed::FeedSender>>,
+    /// Whether `feeds` is non-empty (read by every commit without the lock).
+    has_feeds: AtomicBool,
     stats: Arc<StorageStats>,
     worker: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
@@ -495,13 +554,27 @@ impl Wal {
         replay: &mut dyn FnMut(Record),
     ) -> Result<Arc<Wal>, WalError> {
         fs::create_dir_all(dir).map_err(|e| WalError::io("create directory", dir, e))?;
-        let writer = reader::replay_dir(dir, &stats, replay)?;
+        let (mut writer, table) = reader::replay_dir(dir, &stats, replay)?;
+        writer.fed_end = match writer.segments.last() {
+            Some(seg) => Position {
+                segment: seg.seq,
+                offset: seg.size,
+            },
+            None => Position {
+                segment: writer.seq,
+                offset: 0,
+            },
+        };
         let wal = Arc::new(Wal {
             dir: dir.to_path_buf(),
             opts,
             writer: Mutex::new(writer),
+            committed: Condvar::new(),
+            series: Arc::new(SeriesTable::new(table)),
             readers: Mutex::new(Vec::new()),
             subscribers: Mutex::new(Vec::new()),
+            feeds: Mutex::new(Vec::new()),
+            has_feeds: AtomicBool::new(false),
             stats,
             worker: Mutex::new(None),
         });
@@ -543,6 +616,33 @@ impl Wal {
         rx
     }
 
+    /// A feed of committed samples straight from memory, holding at most
+    /// `max_samples` samples; see [`SampleFeed`]. Dropping it unsubscribes.
+    pub fn feed(&self, max_samples: usize) -> SampleFeed {
+        let (sender, receiver) = feed::feed(max_samples);
+        let mut feeds = self.feeds.lock();
+        feeds.push(sender);
+        self.has_feeds.store(true, Ordering::Relaxed);
+        receiver
+    }
+
+    /// Offers the batches a leader just wrote to every feed, in WAL order.
+    fn publish(&self, w: &mut Writer, batches: Vec<commit::PendingBatch>) {
+        let mut feeds = self.feeds.lock();
+        for b in batches {
+            let prev_end = std::mem::replace(&mut w.fed_end, b.end);
+            let Some(samples) = b.samples else { continue };
+            let batch = Arc::new(FedBatch {
+                prev_end,
+                series_end: b.series_end,
+                end: b.end,
+                samples,
+            });
+            feeds.retain(|f| f.offer(&batch));
+        }
+        self.has_feeds.store(!feeds.is_empty(), Ordering::Relaxed);
+    }
+
     /// The position just after the last record written.
     pub fn head_position(&self) -> Position {
         let w = self.writer.lock();
@@ -563,93 +663,16 @@ impl Wal {
         self.writer.lock().next_ref
     }
 
-    /// Writes one batch: a series record for each series not yet defined in
-    /// the current segment (its labels from `labels_of`), then one samples
-    /// record, in one `write` call; fsyncs as the policy says. `samples`
-    /// yields `(ref, t, v)` with non-zero refs, a ref always standing for
-    /// the same labels. A sample whose ref `labels_of` does not know and
-    /// that the segment has not defined yet is left out. Returns the
-    /// position after the batch.
-    pub fn log<I>(
-        &self,
-        samples: I,
-        labels_of: &dyn Fn(SeriesRef) -> Option<Labels>,
-    ) -> Result<Position, WalError>
-    where
-        I: IntoIterator<Item = (SeriesRef, i64, f64)>,
-    {
-        let (file, path, pos) = {
-            let mut w = self.writer.lock();
-            if w.file.is_none() || w.size >= self.opts.effective_segment_size() {
-                self.cut(&mut w)?;
-            }
-            let seq = w.seq;
-            encode_batch(&mut w, seq, samples, labels_of);
-            if w.samples.count() == 0 {
-                return Ok(Position {
-                    segment: seq,
-                    offset: w.size,
-                });
-            }
-            if self.opts.retention_size > 0 {
-                let incoming = w.buf.len() as u64;
-                self.apply_retention(&mut w, incoming, true);
-            }
-            self.write_batch(&mut w)?
-        };
-        if self.opts.fsync == FsyncPolicy::EveryCommit {
-            if let Err(e) = self.fsync(&file) {
-                let mut w = self.writer.lock();
-                if w.seq == pos.segment {
-                    // The kernel may have dropped the pages: never write
-                    // after them in this segment.
-                    w.file = None;
-                    w.encoder.reset();
-                }
-                return Err(WalError::io("fsync", &path, e));
-            }
-        }
-        self.notify();
-        Ok(pos)
+    /// The series table: every ref in a retained segment resolves there
+    /// (unless damage took its series record), so a reader needs no series
+    /// records of its own.
+    pub fn series(&self) -> &Arc<SeriesTable> {
+        &self.series
     }
 
-    fn write_batch(&self, w: &mut Writer) -> Result<(Arc<File>, PathBuf, Position), WalError> {
-        let path = self.dir.join(segment_name(w.seq));
-        let Some(file) = w.file.clone() else {
-            return Err(WalError::io(
-                "write",
-                &path,
-                io::Error::other("no open segment"),
-            ));
-        };
-        if let Err(e) = (&*file).write_all(&w.buf) {
-            StorageStats::add(&self.stats.wal_write_errors_total, 1);
-            // Undo the encoder state and cut the partial batch off, so the
-            // segment stays a sequence of whole records.
-            w.encoder.reset();
-            if file.set_len(w.size).is_err() {
-                w.file = None;
-            }
-            return Err(WalError::io("write", &path, e));
-        }
-        let len = w.buf.len() as u64;
-        w.size += len;
-        w.dirty = true;
-        let size = w.size;
-        let (count, max_t) = (w.samples.count(), w.samples_max_t);
-        w.max_t = w.max_t.max(max_t);
-        if let Some(seg) = w.segments.last_mut() {
-            seg.size = size;
-            seg.samples += count;
-            seg.max_t = seg.max_t.max(max_t);
-        }
-        StorageStats::add(&self.stats.wal_bytes_written_total, len);
-        self.update_gauges(w);
-        let pos = Position {
-            segment: w.seq,
-            offset: size,
-        };
-        Ok((file, path, pos))
+    /// The labels of a series the retained WAL refers to.
+    pub fn series_labels(&self, series_ref: SeriesRef) -> Option<Labels> {
+        self.series.labels_of(series_ref)
     }
 
     /// Closes the open segment (fsynced) and creates the next one.
@@ -677,6 +700,7 @@ impl Wal {
             seq: w.seq,
             size: 0,
             samples: 0,
+            min_t: i64::MAX,
             max_t: i64::MIN,
         });
         StorageStats::add(&self.stats.wal_segments_created_total, 1);
@@ -744,12 +768,21 @@ impl Wal {
         };
         if let Err(e) = self.fsync(&file) {
             let mut w = self.writer.lock();
-            w.file = None;
-            w.encoder.reset();
+            self.abandon_segment(&mut w);
             return Err(WalError::io("fsync", &path, e));
         }
         self.notify();
         Ok(())
+    }
+
+    /// After a failed fsync the kernel may have dropped the segment's
+    /// unsynced pages: never write after them, and define the series whose
+    /// records were there again in the next segment.
+    fn abandon_segment(&self, w: &mut Writer) {
+        w.file = None;
+        w.encoder.reset();
+        let seq = w.seq;
+        self.series.write().retain(|_, e| e.defined_in != seq);
     }
 
     fn start_worker(self: &Arc<Wal>) -> Result<(), WalError> {
@@ -800,6 +833,7 @@ impl Wal {
             }
         }
         let mut w = self.writer.lock();
+        self.drain(&mut w);
         if let Some(file) = w.file.take() {
             let path = self.dir.join(segment_name(w.seq));
             self.fsync(&file)
@@ -826,55 +860,4 @@ impl Drop for Wal {
             }
         }
     }
-}
-
-/// Encodes a batch into `w.buf`: a series record for refs new to the
-/// segment, then the samples record.
-fn encode_batch<I>(
-    w: &mut Writer,
-    seq: u64,
-    samples: I,
-    labels_of: &dyn Fn(SeriesRef) -> Option<Labels>,
-) where
-    I: IntoIterator<Item = (SeriesRef, i64, f64)>,
-{
-    w.series.clear();
-    w.series_count = 0;
-    w.samples.clear();
-    w.samples_max_t = i64::MIN;
-    let Writer {
-        encoder,
-        series,
-        series_count,
-        samples: rec,
-        known,
-        next_ref,
-        samples_max_t,
-        ..
-    } = w;
-    for (series_ref, t, v) in samples {
-        let slot = encoder.slot(series_ref);
-        if matches!(slot, Entry::Vacant(_)) {
-            let Some(labels) = labels_of(series_ref) else {
-                log::debug!("wal sample for a series without labels left out ref={series_ref}");
-                continue;
-            };
-            put_series(series, series_ref, &labels);
-            *series_count += 1;
-            *next_ref = (*next_ref).max(series_ref + 1);
-            known.insert(series_ref, (labels, seq));
-        }
-        rec.push(slot, t, v);
-        *samples_max_t = (*samples_max_t).max(t);
-    }
-    w.buf.clear();
-    if w.samples.count() == 0 {
-        return;
-    }
-    if w.series_count > 0 {
-        let mut head = Vec::with_capacity(10);
-        put_uvarint(&mut head, w.series_count);
-        codec::put_frame_parts(&mut w.buf, KIND_SERIES, &head, &w.series);
-    }
-    w.samples.frame_into(&mut w.buf);
 }

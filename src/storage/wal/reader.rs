@@ -12,9 +12,12 @@ use super::codec::{
     decode_series, parse_frame, Cursor, DecodeError, Frame, RefMap, SegmentDecoder,
     KIND_CHECKPOINT_META, KIND_SERIES,
 };
+use super::series::SeriesEntry;
 use super::{
-    checkpoint_name, list_dir, segment_name, Position, Record, SegmentInfo, WalError, Writer,
+    checkpoint_name, list_dir, segment_name, Position, Record, RefSample, SegmentInfo, WalError,
+    Writer,
 };
+use crate::labels::Labels;
 
 /// Where a scan of a byte buffer stopped.
 pub(crate) struct ScanEnd {
@@ -73,7 +76,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, WalError> {
 
 /// The series and next ref held by a checkpoint file.
 pub(crate) struct CheckpointContents {
-    pub(crate) series: Vec<(SeriesRef, crate::labels::Labels)>,
+    pub(crate) series: Vec<(SeriesRef, Labels)>,
     pub(crate) next_ref: SeriesRef,
     pub(crate) size: u64,
     pub(crate) damage: Option<(usize, usize, &'static str)>,
@@ -108,25 +111,82 @@ fn count_damage(stats: &StorageStats, path: &Path, good: usize, bad: usize, reas
     );
 }
 
+/// What replay rebuilds as it goes.
+struct ReplayState<'a> {
+    stats: &'a StorageStats,
+    table: RefMap<SeriesEntry>,
+    next_ref: SeriesRef,
+    max_t: i64,
+    replay: &'a mut dyn FnMut(Record),
+}
+
+impl ReplayState<'_> {
+    fn define(&mut self, series: Vec<(SeriesRef, Labels)>, seq: u64) {
+        for (r, labels) in &series {
+            self.next_ref = self.next_ref.max(r + 1);
+            self.table.insert(
+                *r,
+                SeriesEntry {
+                    labels: labels.clone(),
+                    defined_in: seq,
+                    last_seg: seq,
+                },
+            );
+        }
+        if !series.is_empty() {
+            (self.replay)(Record::Series(series));
+        }
+    }
+
+    /// Hands on the samples whose series is defined; counts and skips the
+    /// others (their series record was lost to damage), so a sample is
+    /// never attached to labels it does not belong to.
+    fn samples(&mut self, mut samples: Vec<RefSample>) {
+        let before = samples.len();
+        for s in &samples {
+            self.next_ref = self.next_ref.max(s.series_ref.saturating_add(1));
+        }
+        samples.retain(|s| self.table.contains_key(&s.series_ref));
+        let unknown = (before - samples.len()) as u64;
+        if unknown > 0 {
+            StorageStats::add(&self.stats.wal_unknown_series_samples_total, unknown);
+            log::warn!("wal replay skipped samples of unknown series samples={unknown}");
+        }
+        StorageStats::add(&self.stats.wal_replayed_samples_total, samples.len() as u64);
+        if !samples.is_empty() {
+            (self.replay)(Record::Samples(samples));
+        }
+    }
+}
+
+fn remove_quietly(path: &Path, what: &str) {
+    if let Err(e) = fs::remove_file(path) {
+        log::warn!(
+            "wal could not remove {what} path={} err=\"{e}\"",
+            path.display()
+        );
+    }
+}
+
 /// Replays the checkpoint and every segment of `dir` into `replay`,
-/// repairs the last segment's tail, and returns the writer state.
+/// repairs the last segment's tail, and returns the writer state and the
+/// series table.
 pub(crate) fn replay_dir(
     dir: &Path,
     stats: &Arc<StorageStats>,
     replay: &mut dyn FnMut(Record),
-) -> Result<Writer, WalError> {
+) -> Result<(Writer, RefMap<SeriesEntry>), WalError> {
     let listing = list_dir(dir)?;
     for stale in &listing.stale {
-        if let Err(e) = fs::remove_file(stale) {
-            log::warn!(
-                "wal could not remove stale file path={} err=\"{e}\"",
-                stale.display()
-            );
-        }
+        remove_quietly(stale, "stale file");
     }
-    let mut known: RefMap<(crate::labels::Labels, u64)> = RefMap::default();
-    let mut next_ref: SeriesRef = 1;
-    let mut max_t = i64::MIN;
+    let mut state = ReplayState {
+        stats,
+        table: RefMap::default(),
+        next_ref: 1,
+        max_t: i64::MIN,
+        replay,
+    };
     let mut checkpoint = None;
     if let Some(cseq) = listing.checkpoint {
         let path = dir.join(checkpoint_name(cseq));
@@ -134,76 +194,20 @@ pub(crate) fn replay_dir(
         if let Some((good, bad, reason)) = contents.damage {
             count_damage(stats, &path, good, bad, reason);
         }
-        next_ref = next_ref.max(contents.next_ref);
-        for (r, labels) in &contents.series {
-            next_ref = next_ref.max(r + 1);
-            known.insert(*r, (labels.clone(), cseq));
-        }
-        if !contents.series.is_empty() {
-            replay(Record::Series(contents.series));
-        }
+        state.next_ref = state.next_ref.max(contents.next_ref);
+        state.define(contents.series, cseq);
         checkpoint = Some((cseq, contents.size));
     }
     let mut segments = Vec::new();
     let last = listing.segments.last().copied();
     for &seq in &listing.segments {
-        let path = dir.join(segment_name(seq));
         if checkpoint.is_some_and(|(c, _)| seq <= c) {
             // Deleted by retention after the checkpoint, but the process
             // stopped before the file went.
-            if let Err(e) = fs::remove_file(&path) {
-                log::warn!(
-                    "wal could not remove old segment path={} err=\"{e}\"",
-                    path.display()
-                );
-            }
+            remove_quietly(&dir.join(segment_name(seq)), "old segment");
             continue;
         }
-        let bytes = read_file(&path)?;
-        let mut dec = SegmentDecoder::default();
-        let mut info = SegmentInfo {
-            seq,
-            size: 0,
-            samples: 0,
-            max_t: i64::MIN,
-        };
-        let end = scan_frames(&bytes, 0, |kind, payload, _| {
-            match dec.decode(kind, payload)? {
-                Some(Record::Series(series)) => {
-                    for (r, labels) in &series {
-                        next_ref = next_ref.max(r + 1);
-                        known.insert(*r, (labels.clone(), seq));
-                    }
-                    replay(Record::Series(series));
-                }
-                Some(Record::Samples(samples)) => {
-                    info.samples += samples.len() as u64;
-                    if let Some((_, hi)) = super::codec::time_bounds(&samples) {
-                        info.max_t = info.max_t.max(hi);
-                    }
-                    StorageStats::add(&stats.wal_replayed_samples_total, samples.len() as u64);
-                    replay(Record::Samples(samples));
-                }
-                None => {}
-            }
-            Ok(())
-        });
-        if let Some(reason) = end.damage {
-            let bad = bytes.len() - end.good;
-            count_damage(stats, &path, end.good, bad, reason);
-            if Some(seq) == last {
-                let cut = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .and_then(|f| f.set_len(end.good as u64).and_then(|()| f.sync_all()));
-                if let Err(e) = cut {
-                    log::warn!("wal could not truncate path={} err=\"{e}\"", path.display());
-                }
-            }
-        }
-        info.size = end.good as u64;
-        max_t = max_t.max(info.max_t);
-        segments.push(info);
+        segments.push(replay_segment(dir, seq, Some(seq) == last, &mut state)?);
     }
     let seq = last
         .map(|s| s + 1)
@@ -211,9 +215,63 @@ pub(crate) fn replay_dir(
         .chain(checkpoint.map(|(c, _)| c + 1))
         .max()
         .unwrap_or(0);
-    Ok(Writer::new(
-        seq, segments, checkpoint, known, next_ref, max_t,
-    ))
+    let writer = Writer::new(seq, segments, checkpoint, state.next_ref, state.max_t);
+    Ok((writer, state.table))
+}
+
+/// Replays one segment; cuts a damaged tail if it is the last one.
+fn replay_segment(
+    dir: &Path,
+    seq: u64,
+    is_last: bool,
+    state: &mut ReplayState<'_>,
+) -> Result<SegmentInfo, WalError> {
+    let path = dir.join(segment_name(seq));
+    let bytes = read_file(&path)?;
+    let mut dec = SegmentDecoder::default();
+    let mut info = SegmentInfo {
+        seq,
+        size: 0,
+        samples: 0,
+        min_t: i64::MAX,
+        max_t: i64::MIN,
+    };
+    let end = scan_frames(&bytes, 0, |kind, payload, _| {
+        match dec.decode(kind, payload)? {
+            Some(Record::Series(series)) => state.define(series, seq),
+            Some(Record::Samples(samples)) => {
+                info.samples += samples.len() as u64;
+                if let Some((lo, hi)) = super::codec::time_bounds(&samples) {
+                    info.min_t = info.min_t.min(lo);
+                    info.max_t = info.max_t.max(hi);
+                }
+                state.samples(samples);
+            }
+            None => {}
+        }
+        Ok(())
+    });
+    for r in dec.refs() {
+        if let Some(e) = state.table.get_mut(&r) {
+            e.last_seg = seq;
+        }
+    }
+    if let Some(reason) = end.damage {
+        let bad = bytes.len() - end.good;
+        count_damage(state.stats, &path, end.good, bad, reason);
+        if is_last {
+            let cut = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(end.good as u64).and_then(|()| f.sync_all()));
+            if let Err(e) = cut {
+                log::warn!("wal could not truncate path={} err=\"{e}\"", path.display());
+            }
+        }
+    }
+    info.size = end.good as u64;
+    state.max_t = state.max_t.max(info.max_t);
+    Ok(info)
 }
 
 /// Tails a WAL directory record by record, as Prometheus's WAL watcher.
@@ -237,23 +295,56 @@ pub struct WalReader {
     start: usize,
     offset: u64,
     decoder: SegmentDecoder,
+    /// Whether series records are decoded and returned.
+    with_series: bool,
     pending: Option<(Record, Position)>,
     skipped: u64,
 }
 
 impl WalReader {
-    /// Opens a reader that starts at `from`.
+    /// Opens a reader that starts at `from` and returns series records too.
     ///
-    /// If `from` is before the oldest remaining segment, the checkpoint's
-    /// series come first, as one [`Record::Series`] (Position: the start of
-    /// the oldest segment), then the segments from the oldest on. If `from`
-    /// is inside a segment, that segment is read from its start up to `from`
-    /// to rebuild the decoding state, and the series defined in that part
-    /// come first as one [`Record::Series`] with Position `from`, so every
-    /// ref in the records after `from` resolves; then the records after
-    /// `from`, exactly. `Position { segment: n, offset: 0 }` starts cleanly
-    /// at segment `n` (segments are self-contained).
+    /// A series record is written once, where the series first appears, so
+    /// the series defined before `from` come first, as one
+    /// [`Record::Series`]: the checkpoint's, then those of every segment
+    /// before `from` (reading only their series records), with Position
+    /// `from` (or the start of the oldest segment if `from` is before it).
+    /// Every ref in the records after `from` then resolves, unless damage
+    /// took its series record. Inside a segment, the part before `from` is
+    /// read to rebuild the decoding state; the records after `from` follow,
+    /// exactly.
     pub fn open(dir: &Path, from: Position) -> Result<WalReader, WalError> {
+        let mut reader = WalReader::open_inner(dir, from, true)?;
+        let listing = list_dir(dir)?;
+        let mut series = Vec::new();
+        if let Some(cseq) = listing.checkpoint {
+            let contents = read_checkpoint(&dir.join(checkpoint_name(cseq)))?;
+            if contents.damage.is_some() {
+                reader.skipped += 1;
+            }
+            series = contents.series;
+        }
+        for &seq in listing.segments.iter().filter(|&&s| s < from.segment) {
+            reader.series_of_segment(seq, &mut series)?;
+        }
+        if let Some((Record::Series(inside), _)) = reader.pending.take() {
+            series.extend(inside);
+        }
+        if !series.is_empty() {
+            let at = reader.position();
+            reader.pending = Some((Record::Series(series), at));
+        }
+        Ok(reader)
+    }
+
+    /// Opens a reader that starts at `from` and skips series records
+    /// without decoding them: for readers that resolve refs through
+    /// [`super::Wal::series_labels`] (remote_write queues).
+    pub fn open_samples_only(dir: &Path, from: Position) -> Result<WalReader, WalError> {
+        WalReader::open_inner(dir, from, false)
+    }
+
+    fn open_inner(dir: &Path, from: Position, with_series: bool) -> Result<WalReader, WalError> {
         let mut reader = WalReader {
             dir: dir.to_path_buf(),
             seq: from.segment,
@@ -262,6 +353,7 @@ impl WalReader {
             start: 0,
             offset: 0,
             decoder: SegmentDecoder::default(),
+            with_series,
             pending: None,
             skipped: 0,
         };
@@ -275,33 +367,45 @@ impl WalReader {
             reader.seq = oldest
                 .unwrap_or(0)
                 .max(listing.checkpoint.map_or(0, |c| c + 1));
-            if let Some(cseq) = listing.checkpoint {
-                let contents = read_checkpoint(&dir.join(checkpoint_name(cseq)))?;
-                if contents.damage.is_some() {
-                    reader.skipped += 1;
-                }
-                if !contents.series.is_empty() {
-                    let at = Position {
-                        segment: reader.seq,
-                        offset: 0,
-                    };
-                    reader.pending = Some((Record::Series(contents.series), at));
-                }
-            }
         } else if from.offset > 0 && listing.segments.contains(&from.segment) {
             reader.resume_inside(from)?;
         }
         Ok(reader)
     }
 
+    /// Appends the series records of segment `seq` (up to any damage).
+    fn series_of_segment(
+        &mut self,
+        seq: u64,
+        out: &mut Vec<(SeriesRef, Labels)>,
+    ) -> Result<(), WalError> {
+        let path = self.dir.join(segment_name(seq));
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(WalError::io("read", &path, e)),
+        };
+        let end = scan_frames(&bytes, 0, |kind, payload, _| {
+            if kind == KIND_SERIES {
+                out.extend(decode_series(payload)?);
+            }
+            Ok(())
+        });
+        if end.damage.is_some() {
+            self.skipped += 1;
+        }
+        Ok(())
+    }
+
     /// Reads segment `from.segment` up to `from.offset`, keeping the decoder
-    /// state and the series defined there.
+    /// state and (if wanted) the series defined there.
     fn resume_inside(&mut self, from: Position) -> Result<(), WalError> {
         self.open_segment(from.segment)?;
         self.fill()?;
         let mut series = Vec::new();
         let limit = usize::try_from(from.offset).unwrap_or(usize::MAX);
         let decoder = &mut self.decoder;
+        let with_series = self.with_series;
         let mut boundary = 0;
         let bytes = &self.buf[..];
         scan_frames(bytes, 0, |kind, payload, end| {
@@ -309,8 +413,10 @@ impl WalReader {
                 // Not damage: the scan just ends at the saved position.
                 return Err(DecodeError("reached the saved position"));
             }
-            if let Some(Record::Series(s)) = decoder.decode(kind, payload)? {
-                series.extend(s);
+            if kind != KIND_SERIES || with_series {
+                if let Some(Record::Series(s)) = decoder.decode(kind, payload)? {
+                    series.extend(s);
+                }
             }
             boundary = end;
             Ok(())
@@ -406,7 +512,12 @@ impl WalReader {
             match parse_frame(&self.buf[self.start..]) {
                 Frame::Record { kind, payload, len } => {
                     let payload = &self.buf[self.start + payload.start..self.start + payload.end];
-                    match self.decoder.decode(kind, payload) {
+                    let decoded = if kind == KIND_SERIES && !self.with_series {
+                        Ok(None)
+                    } else {
+                        self.decoder.decode(kind, payload)
+                    };
+                    match decoded {
                         Ok(rec) => {
                             self.start += len;
                             self.offset += len as u64;

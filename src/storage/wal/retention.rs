@@ -56,8 +56,10 @@ impl Wal {
             }
         }
         if let Err(e) = self.write_checkpoint(w, last) {
-            // Segments are self-contained, so deleting still leaves every
-            // remaining record decodable; only the next-ref floor is lost.
+            // The table still holds every live series: the running process
+            // resolves every ref. A restart before the next checkpoint
+            // counts and skips the samples of series defined only in the
+            // deleted segments.
             log::warn!("wal checkpoint failed err=\"{e}\"");
         }
         for seg in &doomed {
@@ -75,7 +77,10 @@ impl Wal {
             log::warn!("wal {e}");
         }
         w.segments.drain(..doomed.len());
-        w.known.retain(|_, (_, seg)| *seg > last);
+        self.series.write().retain(|_, e| {
+            e.defined_in = e.defined_in.max(last);
+            e.last_seg > last
+        });
         self.update_gauges(w);
     }
 
@@ -118,19 +123,26 @@ impl Wal {
         n
     }
 
-    /// Writes `checkpoint.<last>`: the next ref and the series referenced in
-    /// segments after `last`; then removes the previous checkpoint.
+    /// Writes `checkpoint.<last>`: the next ref and the series with a sample
+    /// in a segment after `last` (as Prometheus's checkpoint keeps the
+    /// series still in the head); then removes the previous checkpoint.
     fn write_checkpoint(&self, w: &mut Writer, last: u64) -> Result<(), WalError> {
         let mut buf = Vec::new();
         let mut meta = Vec::new();
         put_uvarint(&mut meta, w.next_ref);
         put_frame(&mut buf, KIND_CHECKPOINT_META, &meta);
-        let mut live: Vec<_> = w.known.iter().filter(|(_, (_, seg))| *seg > last).collect();
-        live.sort_unstable_by_key(|(r, _)| **r);
+        let mut live: Vec<_> = self
+            .series
+            .read()
+            .iter()
+            .filter(|(_, e)| e.last_seg > last)
+            .map(|(r, e)| (*r, e.labels.clone()))
+            .collect();
+        live.sort_unstable_by_key(|(r, _)| *r);
         for chunk in live.chunks(CHECKPOINT_CHUNK) {
             let mut body = Vec::new();
-            for (r, (labels, _)) in chunk {
-                put_series(&mut body, **r, labels);
+            for (r, labels) in chunk {
+                put_series(&mut body, *r, labels);
             }
             let mut head = Vec::new();
             put_uvarint(&mut head, chunk.len() as u64);

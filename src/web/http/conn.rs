@@ -64,28 +64,19 @@ impl Conn {
                     Ok(true) => continue,
                     Ok(false) => break LINGER,
                     Err(e) => {
-                        log::debug!(
-                            "msg=\"writing web response failed\" peer={} err=\"{e}\"",
-                            self.peer
-                        );
+                        log::debug!(peer:% = self.peer, err:% = e; "Writing web response failed");
                         break Duration::ZERO;
                     }
                 },
                 Err(ReadError::Gone(e)) => {
                     if e.kind() != io::ErrorKind::UnexpectedEof {
-                        log::debug!(
-                            "msg=\"web connection ended\" peer={} err=\"{e}\"",
-                            self.peer
-                        );
+                        log::debug!(peer:% = self.peer, err:% = e; "Web connection ended");
                     }
                     break Duration::ZERO;
                 }
                 Err(ReadError::Refused(refusal)) => {
                     let (status, body) = refusal.status_and_body();
-                    log::debug!(
-                        "msg=\"web request refused\" peer={} status={status}",
-                        self.peer
-                    );
+                    log::debug!(peer:% = self.peer, status = status; "Web request refused");
                     let response = Response::text(status, body);
                     self.transport
                         .set_deadline(Instant::now() + self.limits.write_timeout);
@@ -134,10 +125,8 @@ impl Conn {
             Ok(r) => (r, true),
             Err(_) => {
                 log::error!(
-                    "msg=\"panic serving web request\" method={} path={:?} peer={}",
-                    request.method(),
-                    request.url(),
-                    self.peer
+                    method:% = request.method(), path = request.url(), peer:% = self.peer;
+                    "Panic serving web request"
                 );
                 (Response::text(500, "500 Internal Server Error\n"), false)
             }

@@ -178,7 +178,7 @@ impl Shared {
             match accepted {
                 Ok((tcp, peer)) => self.admit(tcp, peer),
                 Err(e) => {
-                    log::warn!("msg=\"accepting a web connection failed\" err=\"{e}\"");
+                    log::warn!(err:% = e; "Accepting a web connection failed");
                     if self.stop_rx.recv_timeout(ACCEPT_BACKOFF).is_err() && self.stopping() {
                         return;
                     }
@@ -194,7 +194,7 @@ impl Shared {
         let handle = match tcp.try_clone() {
             Ok(h) => h,
             Err(e) => {
-                log::warn!("msg=\"web connection dropped\" peer={peer} err=\"{e}\"");
+                log::warn!(peer:% = peer, err:% = e; "Web connection dropped");
                 return;
             }
         };
@@ -208,7 +208,7 @@ impl Shared {
         if refuse {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             if table.refusing >= MAX_REFUSING {
-                log::debug!("msg=\"web connection over the cap closed\" peer={peer}");
+                log::debug!(peer:% = peer; "Web connection over the cap closed");
                 return;
             }
         }
@@ -231,7 +231,7 @@ impl Shared {
                     self.stats.accepted.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Err(e) => log::warn!("msg=\"no thread for a web connection\" peer={peer} err=\"{e}\""),
+            Err(e) => log::warn!(peer:% = peer, err:% = e; "No thread for a web connection"),
         }
         self.stats.open.store(table.serving, Ordering::Relaxed);
     }
@@ -283,7 +283,7 @@ impl Shared {
             return None;
         }
         if looks_like_http(&first) {
-            log::debug!("msg=\"plain HTTP on the TLS port\" peer={peer}");
+            log::debug!(peer:% = peer; "Plain HTTP on the TLS port");
             let _ = stream.write_all(PLAIN_HTTP_ON_TLS);
             Transport::Plain(stream).close(Instant::now() + REFUSAL_TIMEOUT);
             return None;
@@ -291,7 +291,7 @@ impl Shared {
         match Transport::tls(stream, Arc::clone(config), deadline) {
             Ok(t) => Some(t),
             Err(e) => {
-                log::debug!("msg=\"TLS handshake failed\" peer={peer} err=\"{e}\"");
+                log::debug!(peer:% = peer, err:% = e; "TLS handshake failed");
                 None
             }
         }
@@ -401,7 +401,7 @@ impl Listener {
         let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         if let Some(accept) = self.accept.take() {
             if accept.join().is_err() {
-                log::warn!("msg=\"web accept thread panicked\"");
+                log::warn!("Web accept thread panicked");
             }
         }
         let threads: Vec<JoinHandle<()>> = {
@@ -417,7 +417,7 @@ impl Listener {
         };
         for t in threads {
             if t.join().is_err() {
-                log::warn!("msg=\"web connection thread panicked\"");
+                log::warn!("Web connection thread panicked");
             }
         }
     }

@@ -55,7 +55,7 @@ pub(crate) fn write_response(
     );
     for (name, value) in &response.headers {
         if value.contains(['\r', '\n']) {
-            log::warn!("msg=\"dropping a response header with a line break\" header={name}");
+            log::warn!(header:% = name; "Dropping a response header with a line break");
             continue;
         }
         head.push_str(name);
