@@ -49,7 +49,7 @@ up_is() {
 }
 
 reloads() {
-    grep -c 'completed loading of configuration file' "$log" || true
+    grep -ci 'completed loading of configuration file' "$log" || true
 }
 
 reloaded_since() {
