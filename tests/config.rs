@@ -131,7 +131,8 @@ fn prometheus_example_config_loads_with_defaults() {
         y.http.proxy_url.as_deref(),
         Some("http://proxy.example.com:3128")
     );
-    assert!(!y.http.follow_redirects && !y.honor_timestamps && !y.enable_compression);
+    assert!(!y.http.follow_redirects && !y.honor_timestamps);
+    assert_eq!(y.enable_compression, Some(false));
     assert!(y.track_timestamps_staleness);
     assert_eq!(
         y.http.tls_config.server_name.as_deref(),
@@ -173,7 +174,8 @@ fn defaults_of_an_empty_config_and_of_a_minimal_job() {
     assert_eq!(a.scrape_interval, secs(60));
     assert_eq!(a.scrape_timeout, secs(10));
     assert_eq!(a.sample_limit, Some(0));
-    assert!(a.honor_timestamps && a.enable_compression && a.http.follow_redirects);
+    assert!(a.honor_timestamps && a.http.follow_redirects);
+    assert_eq!(a.enable_compression, None);
     assert!(!a.honor_labels && !a.track_timestamps_staleness);
 
     // As Prometheus: a short global interval caps the default timeout.
@@ -185,6 +187,32 @@ fn defaults_of_an_empty_config_and_of_a_minimal_job() {
         "global: {sample_limit: 7}\nscrape_configs:\n  - {job_name: a, sample_limit: 0}\n",
     );
     assert_eq!(c.scrape_configs[0].sample_limit, Some(7));
+}
+
+#[test]
+fn enable_compression_keeps_whether_it_was_written() {
+    for (written, want) in [
+        ("", None),
+        ("    enable_compression: true\n", Some(true)),
+        ("    enable_compression: false\n", Some(false)),
+        ("    enable_compression: yes\n", Some(true)),
+    ] {
+        let text = format!("scrape_configs:\n  - job_name: a\n{written}");
+        let c = accepted(&text);
+        assert_eq!(c.scrape_configs[0].enable_compression, want, "{text}");
+        // Printed as written (unset stays unset), and loads back the same.
+        let shown = c.to_yaml().expect("print");
+        let line = want.map(|b| format!("enable_compression: {b}"));
+        let printed = shown.lines().find(|l| l.contains("enable_compression"));
+        assert_eq!(printed.map(str::trim), line.as_deref(), "{shown}");
+        assert_eq!(accepted(&shown).scrape_configs[0].enable_compression, want);
+    }
+    refused(
+        "scrape_configs:\n  - job_name: a\n    enable_compression: maybe\n",
+        3,
+        25,
+        &["enable_compression"],
+    );
 }
 
 #[test]

@@ -169,7 +169,8 @@ fn scrapes_report_series_headers_and_health() {
         req.header("Accept"),
         Some("application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
     );
-    assert_eq!(req.header("Accept-Encoding"), Some("gzip"));
+    // A loopback target without a written enable_compression.
+    assert_eq!(req.header("Accept-Encoding"), Some("identity"));
     assert_eq!(
         req.header("X-Prometheus-Scrape-Timeout-Seconds"),
         Some("0.1")
@@ -177,6 +178,54 @@ fn scrapes_report_series_headers_and_health() {
     assert!(req
         .header("User-Agent")
         .is_some_and(|u| u.starts_with("edgescrape/")));
+    r.manager.stop();
+}
+
+#[test]
+fn loopback_targets_are_asked_for_identity_unless_compression_is_written() {
+    let seen: Arc<Mutex<Vec<SeenRequest>>> = Arc::default();
+    let seen2 = Arc::clone(&seen);
+    let server = TestServer::start(move |req| {
+        seen2.lock().push(req.clone());
+        Reply::text("metric_a 1\n")
+    });
+    let addr = server.address();
+    let port = addr.rsplit(':').next().expect("port");
+    let localhost = format!("localhost:{port}");
+    let jobs = [
+        ("unset", ""),
+        ("written_true", "    enable_compression: true\n"),
+        ("written_false", "    enable_compression: false\n"),
+    ];
+    let mut yaml = "scrape_configs:\n".to_string();
+    for (name, extra) in jobs {
+        yaml += &job(
+            name,
+            "100ms",
+            &format!("{extra}    metrics_path: /{name}\n"),
+        );
+    }
+    yaml += &job("by_name", "100ms", "    metrics_path: /by_name\n");
+    let r = start(&yaml);
+    r.send(&[
+        ("unset", &[&addr]),
+        ("written_true", &[&addr]),
+        ("written_false", &[&addr]),
+        ("by_name", &[&localhost]),
+    ]);
+    let encoding_of = |path: &str| {
+        let seen = seen.lock();
+        let req = seen.iter().find(|req| req.url == path)?;
+        Some(req.header("Accept-Encoding").unwrap_or("none").to_string())
+    };
+    let paths = ["/unset", "/written_true", "/written_false", "/by_name"];
+    assert!(wait_until(WAIT, || paths
+        .iter()
+        .all(|p| encoding_of(p).is_some())));
+    assert_eq!(encoding_of("/unset").as_deref(), Some("identity"));
+    assert_eq!(encoding_of("/written_true").as_deref(), Some("gzip"));
+    assert_eq!(encoding_of("/written_false").as_deref(), Some("identity"));
+    assert_eq!(encoding_of("/by_name").as_deref(), Some("identity"));
     r.manager.stop();
 }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use browser::{assert_no_script, chromium, screenshot, unescape};
 use edgescrape::web::{Metrics, WebOptions};
 use peers::exposition::{ExpositionServer, Step};
+use peers::receiver::Receiver;
 use peers::{free_port, wait_http_ok, wait_until, ChildGuard};
 use serde_json::Value;
 use web_support::{get, Fixture, TestLifecycle};
@@ -262,4 +263,88 @@ fn graph_page_matches_the_query_api() {
     assert!(dom.contains(
         "<div class=\"box bad\" id=\"query-error\">1:1: parse error: aggregation \"topk\""
     ));
+}
+
+/// The cells of queue `name`'s row on `/status`: state, pending samples,
+/// unsent bytes, oldest unsent and last error.
+fn queue_cells(page: &str, name: &str) -> Option<[String; 5]> {
+    let row = regex::Regex::new(&format!(
+        r#"(?s)<tr class="queue" data-queue="{name}">.*?</tr>"#
+    ))
+    .expect("regex");
+    let row = row.find(page)?.as_str();
+    let cell = |class: &str| {
+        let re = regex::Regex::new(&format!(r#"<td class="{class}">([^<]*)</td>"#)).expect("re");
+        re.captures(row).map(|c| unescape(&c[1]))
+    };
+    Some([
+        cell("state")?,
+        cell("pending")?,
+        cell("bytes-unsent")?,
+        cell("oldest-unsent")?,
+        cell("error")?,
+    ])
+}
+
+#[test]
+fn status_page_tells_a_retrying_queue_from_a_shipping_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let steps: Vec<Step> = (0..300).map(|i| Step::text(&exposition(i))).collect();
+    let target = ExpositionServer::start(HashMap::from([("/m".to_string(), steps)]));
+    let receiver = Receiver::start();
+    // Nothing listens on this port once the probe is released.
+    let closed = free_port();
+    let cfg = dir.path().join("edgescrape.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    metrics_path: /m\n    static_configs:\n      - targets: [\"{}\"]\nremote_write:\n  - url: http://127.0.0.1:{closed}/write\n    name: down\n  - url: {}/up\n    name: up\n",
+            target.address, receiver.base_url
+        ),
+    )
+    .expect("write config");
+    let port = free_port();
+    let _edge = ChildGuard::spawn(
+        env!("CARGO_BIN_EXE_edgescrape"),
+        &[
+            format!("--config.file={}", cfg.display()),
+            format!("--storage.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        &dir.path().join("edgescrape.log"),
+    );
+    let url = format!("http://127.0.0.1:{port}/status");
+    wait_http_ok(&url, Duration::from_secs(30));
+    let settled = |page: &str| {
+        let (Some(down), Some(up)) = (queue_cells(page, "down"), queue_cells(page, "up")) else {
+            return false;
+        };
+        let pending: i64 = down[1].parse().unwrap_or(0);
+        down[0].starts_with("retrying since") && pending > 0 && up[0] == "shipping"
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || settled(&get(&url).body)
+            && receiver.sample_count("up") > 0),
+        "never settled: {}",
+        get(&url).body
+    );
+    assert_no_script(&url);
+    let profile = tempfile::tempdir().expect("tempdir");
+    let dom = chromium(profile.path(), &["--dump-dom"], &url);
+    let down = queue_cells(&dom, "down").expect("down row");
+    assert!(down[0].starts_with("retrying since"), "{down:?}");
+    assert!(down[1].parse::<i64>().unwrap_or(0) > 0, "{down:?}");
+    assert!(
+        !down[2].starts_with("0 ") && down[2] != "not reported",
+        "{down:?}"
+    );
+    assert_ne!(down[3], "none", "{down:?}");
+    assert!(
+        down[4].to_lowercase().contains("connection refused"),
+        "{down:?}"
+    );
+    let up = queue_cells(&dom, "up").expect("up row");
+    assert_eq!(up[0], "shipping", "{up:?}");
+    assert_eq!(up[4], "–", "{up:?}");
+    assert!(!dom.contains("not reported"), "every figure is reported");
 }

@@ -10,6 +10,7 @@
 mod dir_lock;
 mod metrics;
 mod views;
+mod write_rate;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -83,6 +84,7 @@ pub struct App {
     reload_status: ReloadStatus,
     ready: AtomicBool,
     quit_tx: Sender<()>,
+    write_rate: write_rate::WriteRate,
     /// Held while the process runs; released when the app is dropped.
     _storage_lock: DirLock,
 }
@@ -158,6 +160,8 @@ impl App {
                     .sum::<usize>()
             })
             .sum();
+        let write_rate = write_rate::WriteRate::start(storage.stats().clone())
+            .map_err(|e| StartError(format!("starting the WAL write-rate thread: {e}")))?;
         let app = Arc::new(App {
             storage,
             scrape,
@@ -171,6 +175,7 @@ impl App {
             },
             ready: AtomicBool::new(false),
             quit_tx,
+            write_rate,
             flags,
             _storage_lock: storage_lock,
         });
@@ -325,6 +330,7 @@ impl App {
         for running in self.queues.lock().drain(..) {
             running.queue.stop(REMOTE_STOP_DEADLINE);
         }
+        self.write_rate.stop();
         if let Err(e) = self.storage.close() {
             log::warn!(err:% = e; "Closing storage failed");
         }

@@ -8,6 +8,7 @@ use edgescrape::config::Duration as PromDuration;
 use edgescrape::labels::Labels;
 use edgescrape::scrape::TargetHealth;
 use edgescrape::storage::selector::Matcher;
+use edgescrape::storage::wal::Wal;
 use edgescrape::web::views::{ProcessStatus, QueueStatus, StatusReport, WalStatus};
 use edgescrape::web::views::{Sample, SeriesSamples};
 use edgescrape::web::{DroppedTargetInfo, Health, JobRelabelRules, TargetInfo};
@@ -84,7 +85,7 @@ impl edgescrape::web::SeriesView for Series {
             .storage
             .instant(matchers, at_ms, LOOKBACK_MS)
             .unwrap_or_else(|e| {
-                log::warn!("msg=\"instant query failed\" at_ms={at_ms} err=\"{e}\"");
+                log::warn!(at_ms = at_ms, err:% = e; "Instant query failed");
                 Vec::new()
             })
     }
@@ -137,7 +138,12 @@ impl edgescrape::web::Lifecycle for Lifecycle {
     fn status(&self) -> StatusReport {
         let app = &self.0;
         StatusReport {
-            queues: app.queues.lock().iter().map(queue_status).collect(),
+            queues: app
+                .queues
+                .lock()
+                .iter()
+                .map(|q| queue_status(q, app.storage.wal()))
+                .collect(),
             wal: wal_status(app),
             process: ProcessStatus {
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -155,16 +161,18 @@ impl edgescrape::web::Lifecycle for Lifecycle {
     }
 }
 
-/// A queue's figures from its counters. The queue reports no error text,
-/// retry start or stop state yet, so those stay unset.
-fn queue_status(running: &super::RunningQueue) -> QueueStatus {
+/// A queue's figures from its counters, its position in the WAL and the
+/// segments from there on.
+fn queue_status(running: &super::RunningQueue, wal: &Wal) -> QueueStatus {
     let s = running.queue.stats();
+    let position = running.queue.position();
+    let pending = s.samples_pending.load(Ordering::Relaxed);
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let ts = |a: &std::sync::atomic::AtomicI64| Some(a.load(Ordering::Relaxed)).filter(|&t| t > 0);
     QueueStatus {
         name: running.queue.name().to_string(),
         url: running.config.url.clone(),
-        samples_pending: s.samples_pending.load(Ordering::Relaxed),
+        samples_pending: pending,
         samples_sent: get(&s.samples_sent),
         samples_retried: get(&s.samples_retried),
         samples_failed: get(&s.samples_failed),
@@ -172,7 +180,13 @@ fn queue_status(running: &super::RunningQueue) -> QueueStatus {
         newest_read_ms: ts(&s.highest_timestamp_in_ms),
         newest_sent_ms: ts(&s.highest_sent_timestamp_ms),
         bytes_sent: get(&s.bytes_sent),
-        ..QueueStatus::default()
+        retrying_since: s.retrying_since(),
+        last_error: Some(s.last_error()),
+        stopped: s.stopped(),
+        oldest_unsent_ms: (pending > 0)
+            .then(|| wal.oldest_time_from(position.segment))
+            .flatten(),
+        bytes_unsent: Some(wal.bytes_after(position)),
     }
 }
 
@@ -188,7 +202,8 @@ fn wal_status(app: &App) -> WalStatus {
         series: get(&s.head_series),
         retention_bytes: app.flags.retention_size.map(|b| b.0),
         retention_time: app.flags.retention_time.map(|d| d.0),
-        oldest_ms: None,
+        oldest_ms: app.storage.wal().oldest_time_ms(),
         newest_ms: (newest > 0).then_some(newest),
+        recent_write_rate: app.write_rate.bytes_per_second(),
     }
 }

@@ -253,8 +253,13 @@ pub struct ScrapeConfig {
     pub honor_timestamps: bool,
     /// Write stale markers for series with explicit timestamps too.
     pub track_timestamps_staleness: bool,
-    /// Ask for gzip bodies.
-    pub enable_compression: bool,
+    /// Ask for gzip bodies: `Some(true)` from every target, `Some(false)`
+    /// from none; unset (`None`), from every target but a loopback one
+    /// reached without a proxy (see `Target::asks_for_gzip`). Serialized
+    /// only when written, so a config printed and loaded again keeps its
+    /// meaning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_compression: Option<bool>,
     /// Authentication, TLS, proxy and redirects.
     #[serde(flatten)]
     pub http: HttpClientConfig,

@@ -171,8 +171,8 @@ with_inline_http! {
         honor_timestamps: bool,
         #[serde(default)]
         track_timestamps_staleness: bool,
-        #[serde(default = "default_true")]
-        enable_compression: bool,
+        #[serde(default)]
+        enable_compression: Option<bool>,
         #[serde(default)]
         static_configs: Vec<StaticConfig>,
         #[serde(default)]

@@ -321,7 +321,7 @@ impl ScrapePool {
             Arc::clone(&inner.client),
             target.url(),
             Arc::clone(&inner.accept),
-            cfg.enable_compression,
+            target.asks_for_gzip(cfg),
             timeout,
             cfg.body_size_limit.map_or(0, |b| b.0),
         );

@@ -3,7 +3,8 @@
 //!
 //! Headers as Prometheus 2.53 sends them: `Accept` built from
 //! `scrape_protocols` with descending q-values, `Accept-Encoding: gzip`
-//! (or `identity` when compression is disabled),
+//! (or `identity` when the target is not to be asked for gzip, see
+//! `Target::asks_for_gzip`),
 //! `X-Prometheus-Scrape-Timeout-Seconds`, and a `User-Agent` naming
 //! edgescrape. Prometheus 2.42 sent one fixed `Accept` header (it had no
 //! `scrape_protocols`); the header only matters to content negotiation and
@@ -50,9 +51,9 @@ pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
     out
 }
 
-/// `Accept-Encoding` for the `enable_compression` setting.
-pub fn accept_encoding_header(enable_compression: bool) -> &'static str {
-    if enable_compression {
+/// `Accept-Encoding` asking for gzip or not.
+pub fn accept_encoding_header(gzip: bool) -> &'static str {
+    if gzip {
         "gzip"
     } else {
         "identity"
@@ -80,7 +81,7 @@ impl TargetScraper {
         client: Arc<HttpClient>,
         url: &str,
         accept: Arc<str>,
-        enable_compression: bool,
+        gzip: bool,
         timeout: Duration,
         body_size_limit: u64,
     ) -> TargetScraper {
@@ -88,7 +89,7 @@ impl TargetScraper {
             client,
             url: url.to_string(),
             accept,
-            accept_encoding: accept_encoding_header(enable_compression),
+            accept_encoding: accept_encoding_header(gzip),
             timeout,
             timeout_header: format_seconds(timeout),
             body_size_limit,

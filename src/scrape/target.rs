@@ -171,6 +171,18 @@ impl Target {
         &self.url
     }
 
+    /// Whether scrapes of this target ask for gzip (`Accept-Encoding`).
+    /// An `enable_compression` written in `config` decides, as in
+    /// Prometheus; unset, every target is asked for gzip except a loopback
+    /// one reached without a proxy: there compression costs CPU on both
+    /// ends and saves nothing on the wire.
+    pub fn asks_for_gzip(&self, config: &ScrapeConfig) -> bool {
+        let proxied = config.http.proxy_url.is_some() || config.http.proxy_from_environment;
+        config
+            .enable_compression
+            .unwrap_or_else(|| proxied || !is_loopback_url(&self.url))
+    }
+
     /// Identifies the target within a pool, as Prometheus's `Target.hash`:
     /// FNV-1a over the label hash (16 decimal digits) and the URL.
     pub fn hash(&self) -> u64 {
@@ -372,6 +384,23 @@ fn escape_into(out: &mut String, s: &str, mode: Escape) {
             out.push(HEX[(c >> 4) as usize] as char);
             out.push(HEX[(c & 15) as usize] as char);
         }
+    }
+}
+
+/// Whether `url`'s host is a loopback address (127.0.0.0/8, `::1`, an
+/// IPv4-mapped 127.x) or the name `localhost`, as the HTTP client will read
+/// the host (so `127.1` counts); a URL that does not parse is not loopback.
+fn is_loopback_url(url: &str) -> bool {
+    match url::Url::parse(url).ok().as_ref().and_then(url::Url::host) {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Some(url::Host::Domain(name)) => {
+            let name = name.strip_suffix('.').unwrap_or(name);
+            name.eq_ignore_ascii_case("localhost")
+        }
+        None => false,
     }
 }
 
@@ -619,5 +648,60 @@ mod tests {
         for seed in [0, 1, u64::MAX] {
             assert!(t.offset(interval, seed) <= interval);
         }
+    }
+
+    #[test]
+    fn loopback_urls_are_told_from_the_others() {
+        for url in [
+            "http://127.0.0.1:9100/metrics",
+            "http://127.255.3.4:80/",
+            "http://127.1:9100/metrics",
+            "http://[::1]:9100/metrics",
+            "https://[::ffff:127.0.0.1]:443/metrics",
+            "http://localhost:9100/metrics",
+            "http://LocalHost.:9100/metrics",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "http://128.0.0.1:9100/metrics",
+            "http://10.0.0.1:9100/metrics",
+            "http://[::2]:9100/metrics",
+            "http://[::ffff:10.0.0.1]:9100/metrics",
+            "http://node.example.com:9100/metrics",
+            "http://localhost.example.com:9100/metrics",
+            "http://mylocalhost:9100/metrics",
+            "not a url",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
+
+    fn target_at(address: &str) -> Target {
+        Target::new(
+            Labels::from_pairs([
+                ("__address__", address),
+                ("__scheme__", "http"),
+                ("__metrics_path__", "/metrics"),
+            ]),
+            Labels::empty(),
+            &BTreeMap::new(),
+        )
+    }
+
+    #[test]
+    fn gzip_is_asked_of_loopback_targets_only_when_written_or_proxied() {
+        let local = target_at("127.0.0.1:9100");
+        let remote = target_at("node.example.com:9100");
+        let mut config: ScrapeConfig = serde_yaml::from_str("job_name: node").expect("config");
+        let asks = |c: &ScrapeConfig| (local.asks_for_gzip(c), remote.asks_for_gzip(c));
+        assert_eq!(asks(&config), (false, true));
+        config.enable_compression = Some(true);
+        assert_eq!(asks(&config), (true, true));
+        config.enable_compression = Some(false);
+        assert_eq!(asks(&config), (false, false));
+        config.enable_compression = None;
+        config.http.proxy_url = Some("http://proxy.example.com:3128".to_string());
+        assert_eq!(asks(&config), (true, true));
     }
 }

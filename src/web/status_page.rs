@@ -1,11 +1,15 @@
 //! `/status`: is data getting out, how much room is left, and how is the
 //! process doing. Server-rendered, no script.
 //!
-//! A queue is "stopped", "retrying since ..." when the storage reports a
-//! retry start, else "shipping"; how far behind it is comes from the newest
-//! sample read from the WAL against the newest sent. Time until the WAL's
-//! size bound forces drops is the room left divided by the average WAL
-//! write rate since the process started; for the time bound, the retention
+//! A queue is "stopped", "retrying since ..." when its sends fail with no
+//! success since, else "shipping". Its oldest unsent sample is the oldest
+//! sample in the WAL segment holding its position (never newer than the
+//! true one); where the storage does not report it, the newest sent sample
+//! stands in. Its unsent bytes are the WAL bytes from its position on.
+//! Time until the WAL's size bound drops unsent data is the room between
+//! the bound and the largest queue's unsent bytes (or, unreported, the WAL
+//! size) divided by the WAL write rate over the last minute (the average
+//! since start until that is measured); for the time bound, the retention
 //! time minus the age of the oldest unsent sample. Process figures come
 //! from `/proc/self` (Linux).
 
@@ -25,7 +29,7 @@ pub fn render(app_name: &str, report: &StatusReport, now: SystemTime) -> String 
     if report.queues.is_empty() {
         out.push_str("<p class=\"muted\" id=\"no-queues\">No remote_write queues configured: samples stay on this box.</p>");
     } else {
-        out.push_str("<table id=\"queues\"><thead><tr><th>Queue</th><th>State</th><th>Pending</th><th>Oldest unsent</th><th>Sent / retried / failed / dropped</th><th>Last error</th></tr></thead><tbody>");
+        out.push_str("<table id=\"queues\"><thead><tr><th>Queue</th><th>State</th><th>Pending</th><th>Unsent in WAL</th><th>Oldest unsent</th><th>Sent / retried / failed / dropped</th><th>Last error</th></tr></thead><tbody>");
         for q in &report.queues {
             queue_row(&mut out, q, now, now_ms);
         }
@@ -89,20 +93,22 @@ fn queue_row(out: &mut String, q: &QueueStatus, now: SystemTime, now_ms: i64) {
     } else {
         "shipping".to_string()
     };
-    let oldest_unsent = match (q.samples_pending, q.newest_sent_ms, behind) {
+    let oldest = q.oldest_unsent_ms.or(q.newest_sent_ms);
+    let oldest_unsent = match (q.samples_pending, oldest, behind) {
         (0, _, Some(d)) if d.is_zero() => "none".to_string(),
-        (_, Some(sent), _) => human_duration(Duration::from_millis((now_ms - sent).max(0) as u64)),
+        (_, Some(t), _) => human_duration(Duration::from_millis((now_ms - t).max(0) as u64)),
         _ => "nothing sent yet".to_string(),
     };
     let _ = write!(
         out,
         "<tr class=\"queue\" data-queue=\"{name}\"><td>{name}<br><span class=\"muted\">{url}</span></td>\
-         <td class=\"state\">{state}</td><td class=\"pending\">{pending}</td><td class=\"oldest-unsent\">{oldest_unsent}</td>\
+         <td class=\"state\">{state}</td><td class=\"pending\">{pending}</td><td class=\"bytes-unsent\">{unsent}</td><td class=\"oldest-unsent\">{oldest_unsent}</td>\
          <td>{sent} / {retried} / {failed} / {dropped}</td><td class=\"error\">{error}</td></tr>",
         name = escape(&q.name),
         url = escape(&q.url),
         state = escape(&state),
         pending = q.samples_pending,
+        unsent = q.bytes_unsent.map_or("not reported".to_string(), human_bytes),
         sent = q.samples_sent,
         retried = q.samples_retried,
         failed = q.samples_failed,
@@ -171,19 +177,27 @@ fn until_drops(
     uptime: Option<Duration>,
     now_ms: i64,
 ) -> String {
-    let oldest_unsent = queues
+    let behind: Vec<&QueueStatus> = queues
         .iter()
         .filter(|q| q.samples_pending > 0 || q.newest_read_ms > q.newest_sent_ms)
-        .filter_map(|q| q.newest_sent_ms)
+        .collect();
+    let oldest_unsent = behind
+        .iter()
+        .filter_map(|q| q.oldest_unsent_ms.or(q.newest_sent_ms))
         .min();
     let Some(oldest_unsent) = oldest_unsent else {
         return "no unsent data".to_string();
     };
     let mut bounds = Vec::new();
-    if let (Some(bound), Some(up)) = (wal.retention_bytes, uptime) {
-        let rate = wal.bytes_written_total as f64 / up.as_secs_f64().max(1.0);
+    let average = uptime.map(|up| wal.bytes_written_total as f64 / up.as_secs_f64().max(1.0));
+    if let (Some(bound), Some(rate)) = (wal.retention_bytes, wal.recent_write_rate.or(average)) {
+        let unsent = behind
+            .iter()
+            .map(|q| q.bytes_unsent.unwrap_or(wal.bytes))
+            .max()
+            .unwrap_or(wal.bytes);
         if rate > 0.0 {
-            let secs = bound.saturating_sub(wal.bytes) as f64 / rate;
+            let secs = bound.saturating_sub(unsent) as f64 / rate;
             bounds.push(format!(
                 "size bound in about {}",
                 human_duration(Duration::from_secs_f64(secs))
@@ -327,5 +341,29 @@ mod tests {
         );
         assert!(html.contains("time bound in 59m 0s"), "{html}");
         assert!(html.contains("1.0 MiB of 4.0 MiB"), "{html}");
+    }
+
+    #[test]
+    fn drops_follow_the_unsent_bytes_and_the_recent_rate() {
+        let queue = QueueStatus {
+            samples_pending: 5,
+            oldest_unsent_ms: Some(999_000_000),
+            bytes_unsent: Some(3 << 20),
+            ..QueueStatus::default()
+        };
+        let wal = WalStatus {
+            bytes: 4 << 20,
+            bytes_written_total: 100 << 20,
+            retention_bytes: Some(5 << 20),
+            retention_time: Some(Duration::from_secs(3600)),
+            recent_write_rate: Some(1024.0 * 1024.0 / 60.0),
+            ..WalStatus::default()
+        };
+        // 2 MiB of room above the unsent 3 MiB at 1 MiB a minute; the
+        // oldest unsent sample is 1000 s old.
+        assert_eq!(
+            until_drops(&wal, &[queue], None, 1_000_000_000),
+            "size bound in about 2m 0s; time bound in 43m 20s"
+        );
     }
 }

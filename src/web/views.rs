@@ -136,6 +136,11 @@ pub struct QueueStatus {
     pub last_error: Option<String>,
     /// Whether the queue has been stopped.
     pub stopped: bool,
+    /// Timestamp (ms) of the oldest sample not yet acknowledged, or a bound
+    /// never newer than it; `None` when nothing is pending or unreported.
+    pub oldest_unsent_ms: Option<i64>,
+    /// WAL bytes from the queue's position to the end, `None` if unreported.
+    pub bytes_unsent: Option<u64>,
 }
 
 /// The write-ahead log on disk.
@@ -159,6 +164,8 @@ pub struct WalStatus {
     pub oldest_ms: Option<i64>,
     /// Timestamp (ms) of the newest sample appended, if any.
     pub newest_ms: Option<i64>,
+    /// WAL bytes written per second over the last minute, if measured.
+    pub recent_write_rate: Option<f64>,
 }
 
 /// The running process.

@@ -173,6 +173,7 @@ pub fn sample_status(now: i64) -> StatusReport {
             retention_time: Some(Duration::from_secs(15 * 86_400)),
             oldest_ms: Some(now - 3_600_000),
             newest_ms: Some(now - 1_000),
+            recent_write_rate: None,
         },
         process: ProcessStatus {
             version: "0.1.0".to_string(),

@@ -186,6 +186,7 @@ pub struct QueueManager {
     name: String,
     stats: Arc<QueueStats>,
     stop: Arc<StopSignal>,
+    tracker: Arc<Mutex<AckTracker>>,
     watcher: Option<JoinHandle<()>>,
 }
 
@@ -278,7 +279,7 @@ impl QueueManager {
             wal_dir: wal.dir().to_path_buf(),
             finished: finished_rx,
             stop: stop.clone(),
-            tracker,
+            tracker: tracker.clone(),
             stats: stats.clone(),
             filter_end: saved.filter_end(),
             saved,
@@ -309,13 +310,14 @@ impl QueueManager {
             }
         };
         log::info!(
-            "remote_write queue started queue={name} url={} shards={n}",
-            cfg.url
+            queue = name.as_str(), url = cfg.url.as_str(), shards = n;
+            "Remote_write queue started"
         );
         Ok(QueueManager {
             name,
             stats,
             stop,
+            tracker,
             watcher: Some(watcher),
         })
     }
@@ -328,6 +330,12 @@ impl QueueManager {
     /// The queue's counters.
     pub fn stats(&self) -> &Arc<QueueStats> {
         &self.stats
+    }
+
+    /// The oldest WAL position the queue still needs: everything from
+    /// here on is not yet acknowledged by the receiver.
+    pub fn position(&self) -> Position {
+        self.tracker.lock().read_up_to()
     }
 
     /// Stops reading, gives the shards until `timeout` to deliver what they
@@ -343,11 +351,12 @@ impl QueueManager {
         let Some(watcher) = self.watcher.take() else {
             return;
         };
+        self.stats.record_stopped();
         self.stop.stop(Instant::now() + timeout);
         if watcher.join().is_err() {
-            log::warn!("remote_write watcher panicked queue={}", self.name);
+            log::warn!(queue = self.name.as_str(); "Remote_write watcher panicked");
         }
-        log::info!("remote_write queue stopped queue={}", self.name);
+        log::info!(queue = self.name.as_str(); "Remote_write queue stopped");
     }
 }
 
@@ -447,8 +456,8 @@ impl Watcher {
             }
             Err(e) => {
                 log::warn!(
-                    "remote_write cannot read the WAL, retrying queue={} err=\"{e}\"",
-                    self.name
+                    queue = self.name.as_str(), err:% = e;
+                    "Remote_write cannot read the WAL, retrying"
                 );
                 Ok(false)
             }
@@ -495,8 +504,8 @@ impl Watcher {
                 self.live = false;
             }
             Err(e) => log::warn!(
-                "remote_write cannot reopen the WAL queue={} err=\"{e}\"",
-                self.name
+                queue = self.name.as_str(), err:% = e;
+                "Remote_write cannot reopen the WAL"
             ),
         }
         Ok(())
@@ -615,9 +624,8 @@ impl Watcher {
         if unknown > 0 {
             self.stats.add_dropped(DropReason::UnknownSeries, unknown);
             log::warn!(
-                "remote_write samples of unknown series dropped queue={} samples={unknown} segment={}",
-                self.name,
-                end.segment
+                queue = self.name.as_str(), samples = unknown, segment = end.segment;
+                "Remote_write samples of unknown series dropped"
             );
         }
         self.stats.add_dropped(DropReason::DroppedSeries, dropped);
@@ -654,10 +662,7 @@ impl Watcher {
                     }
                 }
                 Err(SendTimeoutError::Disconnected(_)) => {
-                    log::warn!(
-                        "remote_write shard exited early queue={} shard={k}",
-                        self.name
-                    );
+                    log::warn!(queue = self.name.as_str(), shard = k; "Remote_write shard exited early");
                     return Err(Stopped);
                 }
             }
@@ -693,10 +698,7 @@ impl Watcher {
                     }
                 }
                 Err(e) => {
-                    log::warn!(
-                        "remote_write cannot save progress queue={} err=\"{e}\"",
-                        self.name
-                    );
+                    log::warn!(queue = self.name.as_str(), err:% = e; "Remote_write cannot save progress");
                     self.tracker.lock().mark_dirty();
                 }
             }
@@ -713,7 +715,7 @@ impl Watcher {
         self.shard_tx.clear();
         for t in std::mem::take(&mut self.shard_threads) {
             if t.join().is_err() {
-                log::warn!("remote_write shard panicked queue={}", self.name);
+                log::warn!(queue = self.name.as_str(); "Remote_write shard panicked");
             }
         }
         self.save_progress(true);

@@ -236,6 +236,7 @@ impl Shard {
                         .bytes_sent
                         .fetch_add(bytes as u64, Ordering::Relaxed);
                     store_max(&ctx.stats.highest_sent_timestamp_ms, highest);
+                    ctx.stats.record_success();
                     ctx.stats.add_dropped(DropReason::TooOld, too_old);
                     self.finish();
                     return true;
@@ -249,6 +250,7 @@ impl Shard {
                         err:% = message;
                         "Remote_write batch refused, dropping it"
                     );
+                    ctx.stats.record_error(&message, false, unix_millis());
                     ctx.stats.samples_failed.fetch_add(kept, Ordering::Relaxed);
                     ctx.stats.add_dropped(DropReason::TooOld, too_old);
                     self.finish();
@@ -259,6 +261,7 @@ impl Shard {
                     retry_after,
                 }) => {
                     ctx.stats.samples_retried.fetch_add(kept, Ordering::Relaxed);
+                    ctx.stats.record_error(&message, true, unix_millis());
                     let sleep = retry_after.unwrap_or(backoff);
                     log::warn!(
                         queue:% = ctx.queue,

@@ -2,7 +2,10 @@
 //! `prometheus_remote_storage_*` metrics. Plain atomics, written by the
 //! queue's threads and read by whoever exports metrics.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
 
 /// Why samples read from the WAL were not sent
 /// (`prometheus_remote_storage_samples_dropped_total{reason}`).
@@ -78,6 +81,13 @@ pub struct QueueStats {
     /// Times the in-memory feed had a gap (full, or not caught up) and the
     /// queue went back to reading the WAL files.
     pub feed_gaps: AtomicU64,
+    /// Unix ms when sends started failing with no success since; 0 while
+    /// the last send succeeded.
+    retrying_since_ms: AtomicI64,
+    /// The last send error; empty once a send succeeds.
+    last_error: Mutex<String>,
+    /// Whether the queue was asked to stop.
+    stopped: AtomicBool,
 }
 
 impl QueueStats {
@@ -100,6 +110,53 @@ impl QueueStats {
         let read = self.highest_timestamp_in_ms.load(Ordering::Relaxed);
         let sent = self.highest_sent_timestamp_ms.load(Ordering::Relaxed);
         (read.saturating_sub(sent)).max(0) as f64 / 1000.0
+    }
+
+    /// When sends started failing with no success since, if they are.
+    pub fn retrying_since(&self) -> Option<SystemTime> {
+        let ms = self.retrying_since_ms.load(Ordering::Relaxed);
+        (ms > 0).then(|| UNIX_EPOCH + std::time::Duration::from_millis(ms as u64))
+    }
+
+    /// The last send error; empty when the last send succeeded.
+    pub fn last_error(&self) -> String {
+        self.last_error.lock().clone()
+    }
+
+    /// Whether the queue was asked to stop.
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Records an accepted request: the queue is shipping again.
+    pub(crate) fn record_success(&self) {
+        self.retrying_since_ms.store(0, Ordering::Relaxed);
+        let mut last_error = self.last_error.lock();
+        if !last_error.is_empty() {
+            last_error.clear();
+        }
+    }
+
+    /// Records a failed request; a recoverable one starts (or continues)
+    /// the retrying period at `now_ms`, a refused one ends it (the
+    /// receiver answered).
+    pub(crate) fn record_error(&self, message: &str, recoverable: bool, now_ms: i64) {
+        if recoverable {
+            let _ = self.retrying_since_ms.compare_exchange(
+                0,
+                now_ms.max(1),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        } else {
+            self.retrying_since_ms.store(0, Ordering::Relaxed);
+        }
+        *self.last_error.lock() = message.to_string();
+    }
+
+    /// Marks the queue stopped.
+    pub(crate) fn record_stopped(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn add_dropped(&self, reason: DropReason, n: u64) {

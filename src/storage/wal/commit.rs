@@ -388,7 +388,8 @@ fn encode_batch<I>(
                 Entry::Vacant(e) => {
                     let Some(labels) = labels_of(series_ref) else {
                         log::debug!(
-                            "wal sample for a series without labels left out ref={series_ref}"
+                            series_ref = series_ref;
+                            "WAL sample for a series without labels left out"
                         );
                         continue;
                     };

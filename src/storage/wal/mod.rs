@@ -705,7 +705,7 @@ impl Wal {
         });
         StorageStats::add(&self.stats.wal_segments_created_total, 1);
         self.update_gauges(w);
-        log::debug!("wal segment created path={}", path.display());
+        log::debug!(path:% = path.display(); "WAL segment created");
         Ok(())
     }
 
@@ -808,7 +808,7 @@ impl Wal {
                         recv(fsync_tick) -> _ => {
                             let Some(wal) = weak.upgrade() else { break };
                             if let Err(e) = wal.flush() {
-                                log::warn!("wal fsync failed err=\"{e}\"");
+                                log::warn!(err:% = e; "WAL fsync failed");
                             }
                         }
                         recv(retention_tick) -> _ => {
@@ -829,7 +829,7 @@ impl Wal {
         if let Some((stop, handle)) = self.worker.lock().take() {
             drop(stop);
             if handle.join().is_err() {
-                log::warn!("wal background thread panicked dir={}", self.dir.display());
+                log::warn!(dir:% = self.dir.display(); "WAL background thread panicked");
             }
         }
         let mut w = self.writer.lock();
@@ -853,10 +853,7 @@ impl Drop for Wal {
         let w = self.writer.get_mut();
         if let Some(file) = w.file.take() {
             if let Err(e) = file.sync_data() {
-                log::warn!(
-                    "wal fsync on drop failed dir={} err=\"{e}\"",
-                    self.dir.display()
-                );
+                log::warn!(dir:% = self.dir.display(), err:% = e; "WAL fsync on drop failed");
             }
         }
     }

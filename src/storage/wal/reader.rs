@@ -106,8 +106,8 @@ fn count_damage(stats: &StorageStats, path: &Path, good: usize, bad: usize, reas
     StorageStats::add(&stats.wal_corrupt_records_total, 1);
     StorageStats::add(&stats.wal_truncated_bytes_total, bad as u64);
     log::warn!(
-        "wal damage path={} offset={good} bytes_dropped={bad} reason=\"{reason}\"",
-        path.display()
+        path:% = path.display(), offset = good, bytes_dropped = bad, reason:% = reason;
+        "WAL damage"
     );
 }
 
@@ -150,7 +150,7 @@ impl ReplayState<'_> {
         let unknown = (before - samples.len()) as u64;
         if unknown > 0 {
             StorageStats::add(&self.stats.wal_unknown_series_samples_total, unknown);
-            log::warn!("wal replay skipped samples of unknown series samples={unknown}");
+            log::warn!(samples = unknown; "WAL replay skipped samples of unknown series");
         }
         StorageStats::add(&self.stats.wal_replayed_samples_total, samples.len() as u64);
         if !samples.is_empty() {
@@ -161,10 +161,7 @@ impl ReplayState<'_> {
 
 fn remove_quietly(path: &Path, what: &str) {
     if let Err(e) = fs::remove_file(path) {
-        log::warn!(
-            "wal could not remove {what} path={} err=\"{e}\"",
-            path.display()
-        );
+        log::warn!(what = what, path:% = path.display(), err:% = e; "WAL could not remove file");
     }
 }
 
@@ -265,7 +262,7 @@ fn replay_segment(
                 .open(&path)
                 .and_then(|f| f.set_len(end.good as u64).and_then(|()| f.sync_all()));
             if let Err(e) = cut {
-                log::warn!("wal could not truncate path={} err=\"{e}\"", path.display());
+                log::warn!(path:% = path.display(), err:% = e; "WAL could not truncate");
             }
         }
     }
@@ -483,9 +480,8 @@ impl WalReader {
     fn skip_segment(&mut self) {
         self.skipped += 1;
         log::warn!(
-            "wal reader skipping damaged rest of segment path={} offset={}",
-            self.dir.join(segment_name(self.seq)).display(),
-            self.offset
+            path:% = self.dir.join(segment_name(self.seq)).display(), offset = self.offset;
+            "WAL reader skipping damaged rest of segment"
         );
         self.move_to_next_segment();
     }

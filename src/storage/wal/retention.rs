@@ -60,21 +60,18 @@ impl Wal {
             // resolves every ref. A restart before the next checkpoint
             // counts and skips the samples of series defined only in the
             // deleted segments.
-            log::warn!("wal checkpoint failed err=\"{e}\"");
+            log::warn!(err:% = e; "WAL checkpoint failed");
         }
         for seg in &doomed {
             let path = self.dir.join(segment_name(seg.seq));
             if let Err(e) = fs::remove_file(&path) {
-                log::warn!(
-                    "wal could not delete segment path={} err=\"{e}\"",
-                    path.display()
-                );
+                log::warn!(path:% = path.display(), err:% = e; "WAL could not delete segment");
             }
             StorageStats::add(&self.stats.retention_segments_deleted_total, 1);
-            log::debug!("wal segment deleted path={}", path.display());
+            log::debug!(path:% = path.display(); "WAL segment deleted");
         }
         if let Err(e) = sync_dir(&self.dir) {
-            log::warn!("wal {e}");
+            log::warn!(err:% = e; "WAL directory sync failed");
         }
         w.segments.drain(..doomed.len());
         self.series.write().retain(|_, e| {
@@ -103,9 +100,10 @@ impl Wal {
         StorageStats::add(&self.stats.retention_segments_dropped_unread_total, 1);
         StorageStats::add(&self.stats.retention_samples_dropped_unread_total, unread);
         log::warn!(
-            "wal retention dropped unread segment path={} samples={unread} readers={:?}",
-            self.dir.join(segment_name(seg.seq)).display(),
-            names
+            path:% = self.dir.join(segment_name(seg.seq)).display(),
+            samples = unread,
+            readers:? = names;
+            "WAL retention dropped unread segment"
         );
     }
 
@@ -172,18 +170,14 @@ impl Wal {
             }
         }
         StorageStats::add(&self.stats.wal_checkpoints_total, 1);
-        log::debug!(
-            "wal checkpoint written path={} series={}",
-            path.display(),
-            live.len()
-        );
+        log::debug!(path:% = path.display(), series = live.len(); "WAL checkpoint written");
         Ok(())
     }
 }
 
 fn remove_quietly(path: &Path) {
     if let Err(e) = fs::remove_file(path) {
-        log::warn!("wal could not delete path={} err=\"{e}\"", path.display());
+        log::warn!(path:% = path.display(), err:% = e; "WAL could not delete");
     }
 }
 

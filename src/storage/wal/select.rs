@@ -10,12 +10,41 @@ use crate::storage::selector::{matches_all, Matcher};
 use super::codec::{RefMap, SegmentDecoder, KIND_SAMPLES};
 use super::reader::scan_frames;
 use super::series::SeriesTable;
-use super::{segment_name, RefSample, Wal, WalError};
+use super::{segment_name, Position, RefSample, Wal, WalError};
 
 /// One series of a range selection: its labels and samples in time order.
 pub type RangeSeries = (Labels, Vec<(i64, f64)>);
 
 impl Wal {
+    /// Timestamp of the oldest sample in the segments on disk, if any.
+    pub fn oldest_time_ms(&self) -> Option<i64> {
+        self.oldest_time_from(0)
+    }
+
+    /// Timestamp of the oldest sample in segment `seq` and later ones: a
+    /// bound (never newer) on the oldest sample from a position in `seq`.
+    pub fn oldest_time_from(&self, seq: u64) -> Option<i64> {
+        let w = self.writer.lock();
+        w.segments
+            .iter()
+            .filter(|s| s.seq >= seq && s.samples > 0)
+            .map(|s| s.min_t)
+            .min()
+    }
+
+    /// Bytes of whole records on disk from `from` to the end of the WAL.
+    pub fn bytes_after(&self, from: Position) -> u64 {
+        let w = self.writer.lock();
+        w.segments
+            .iter()
+            .filter(|s| s.seq >= from.segment)
+            .map(|s| match s.seq == from.segment {
+                true => s.size.saturating_sub(from.offset),
+                false => s.size,
+            })
+            .sum()
+    }
+
     /// Every sample with `mint <= t <= maxt` of the series matching all
     /// `matchers`, read from the segments on disk: series sorted by labels,
     /// samples by time, stale markers included bit-exact. What a commit
