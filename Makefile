@@ -30,3 +30,13 @@ bench: peers
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+.PHONY: dist dist-test
+
+## dist: release binaries and .deb packages for x86_64, aarch64 and armv7 in target/dist/
+dist:
+	./scripts/dist.sh
+
+## dist-test: the ARM binaries run under qemu-user, the packages checked, the x86_64 one installed and run
+dist-test: dist
+	./scripts/dist-test.sh
