@@ -498,8 +498,8 @@ impl Handler {
 }
 
 /// Now in milliseconds since the epoch, the evaluation time of a query
-/// without `time` and of a federation.
-fn now_ms() -> i64 {
+/// without `time`, of a federation and of the graph page.
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -3,10 +3,11 @@
 //! [`route`] first; it answers the page paths and leaves every other path
 //! to the server's own table.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use crate::web::graph::{self, GraphParams};
 use crate::web::page::{self, PageFilter};
+use crate::web::server::now_ms;
 use crate::web::{layout, relabel_debug, service_discovery, status_page, Views, WebOptions};
 
 /// A rendered page.
@@ -84,10 +85,4 @@ pub fn route(
         content_type: layout::CONTENT_TYPE,
         body,
     })
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
