@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 
 use super::{Position, RefSample};
 
@@ -104,14 +104,8 @@ impl FeedSender {
             return true;
         }
         self.queued.fetch_add(n, Ordering::Relaxed);
-        match self.tx.try_send(batch.clone()) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                self.queued.fetch_sub(n, Ordering::Relaxed);
-                self.missed.store(true, Ordering::Relaxed);
-                true
-            }
-            Err(TrySendError::Disconnected(_)) => false,
-        }
+        // The channel is unbounded, so sending fails only once the
+        // receiver is gone.
+        self.tx.send(batch.clone()).is_ok()
     }
 }

@@ -143,23 +143,20 @@ impl<'a> RangeCollector<'a> {
     }
 
     fn finish(mut self) -> Vec<RangeSeries> {
-        for (_, samples) in &mut self.out {
-            samples.sort_by_key(|&(t, _)| t);
-            samples.dedup_by_key(|&mut (t, _)| t);
-        }
         // Refs of one label set (a series dropped by head GC and back)
-        // merge into one entry.
+        // merge into one entry; the stable sorts keep, of samples with one
+        // timestamp, the first read.
         self.out.sort_by(|a, b| a.0.cmp(&b.0));
         let mut merged: Vec<RangeSeries> = Vec::with_capacity(self.out.len());
         for (labels, samples) in self.out {
             match merged.last_mut() {
-                Some((l, s)) if *l == labels => {
-                    s.extend(samples);
-                    s.sort_by_key(|&(t, _)| t);
-                    s.dedup_by_key(|&mut (t, _)| t);
-                }
+                Some((l, s)) if *l == labels => s.extend(samples),
                 _ => merged.push((labels, samples)),
             }
+        }
+        for (_, samples) in &mut merged {
+            samples.sort_by_key(|&(t, _)| t);
+            samples.dedup_by_key(|&mut (t, _)| t);
         }
         merged.retain(|(_, s)| !s.is_empty());
         merged
