@@ -4,7 +4,6 @@ mod discovery_common;
 mod log_pairs;
 
 use std::path::Path;
-use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use discovery_common::{
@@ -12,31 +11,18 @@ use discovery_common::{
 };
 use edgescrape::discovery::{read_file, Manager, FILEPATH_LABEL};
 
-/// Every log line of this test binary, as `LEVEL message key=value…`.
-static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        let mut line = format!("{} {}", record.level(), record.args());
-        for (key, value) in log_pairs::pairs(record) {
-            line.push_str(&format!(" {key}={value}"));
-        }
-        LOGGED.lock().unwrap().push(line);
-    }
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Debug);
-    });
+/// Every log line of this test binary so far, as `LEVEL message key=value…`.
+fn log_lines() -> Vec<String> {
+    log_pairs::captured()
+        .into_iter()
+        .map(|r| {
+            let mut line = format!("{} {}", r.level, r.msg);
+            for (key, value) in &r.pairs {
+                line.push_str(&format!(" {key}={value}"));
+            }
+            line
+        })
+        .collect()
 }
 
 /// Waits for a log line containing every one of `parts`; returns it.
@@ -44,12 +30,9 @@ fn capture_logs() {
 fn wait_for_log(parts: &[&str]) -> String {
     let deadline = Instant::now() + PATIENCE;
     while Instant::now() < deadline {
-        let found = LOGGED
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|l| parts.iter().all(|p| l.contains(p)))
-            .cloned();
+        let found = log_lines()
+            .into_iter()
+            .find(|l| parts.iter().all(|p| l.contains(p)));
         if let Some(line) = found {
             return line;
         }
@@ -60,7 +43,7 @@ fn wait_for_log(parts: &[&str]) -> String {
 
 /// A manager running one job `files` over the given file SD globs.
 fn file_sd(globs: &[&Path]) -> Manager {
-    capture_logs();
+    log_pairs::capture();
     let files: Vec<String> = globs.iter().map(|g| format!("'{}'", g.display())).collect();
     let config = format!(
         "
@@ -265,7 +248,7 @@ fn read_file_refuses_what_prometheus_refuses() {
 fn a_burst_of_file_changes_is_coalesced_into_few_sends() {
     let dir = tempfile::tempdir().unwrap();
     write_file(&dir.path().join("t0.yml"), &yaml_group(&["start:0"]));
-    capture_logs();
+    log_pairs::capture();
     let manager = Manager::new(Duration::from_secs(2));
     manager.apply_config(&scrape_configs(&format!(
         "scrape_configs:\n  - job_name: files\n    file_sd_configs: [{{files: ['{}']}}]\n",

@@ -23,7 +23,6 @@ use edgescrape::discovery::TargetGroup;
 use edgescrape::labels::Labels;
 use edgescrape::scrape::{Manager, Options};
 use edgescrape::storage::{AppendError, Appendable, Appender, Metadata, SeriesRef};
-use parking_lot::Mutex;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -70,40 +69,24 @@ impl Appender for PanickingAppender<'_> {
     }
 }
 
-/// Keeps the key-value pairs of every record logged, as strings.
-struct CapturingLogger(Mutex<Vec<HashMap<String, String>>>);
-
-impl log::Log for CapturingLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let mut pairs = HashMap::new();
-        pairs.insert("msg".to_string(), record.args().to_string());
-        pairs.extend(log_pairs::pairs(record));
-        self.0.lock().push(pairs);
-    }
-
-    fn flush(&self) {}
-}
-
-static LOGGER: CapturingLogger = CapturingLogger(Mutex::new(Vec::new()));
-
+/// The records logged so far whose message contains `msg_part`, each as its
+/// key-value pairs plus `msg` and `level`.
 fn logged(msg_part: &str) -> Vec<HashMap<String, String>> {
-    LOGGER
-        .0
-        .lock()
-        .iter()
-        .filter(|r| r["msg"].contains(msg_part))
-        .cloned()
+    log_pairs::captured()
+        .into_iter()
+        .filter(|r| r.msg.contains(msg_part))
+        .map(|r| {
+            let mut pairs: HashMap<String, String> = r.pairs.into_iter().collect();
+            pairs.insert("msg".to_string(), r.msg);
+            pairs.insert("level".to_string(), r.level.to_string());
+            pairs
+        })
         .collect()
 }
 
 #[test]
 fn a_panicking_loop_is_logged_counted_and_restarted_while_others_scrape() {
-    log::set_logger(&LOGGER).expect("first logger");
-    log::set_max_level(log::LevelFilter::Debug);
+    log_pairs::capture();
 
     let requests = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&requests);

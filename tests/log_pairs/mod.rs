@@ -18,3 +18,46 @@ pub fn pairs(record: &log::Record<'_>) -> Vec<(String, String)> {
     let _ = record.key_values().visit(&mut collect);
     collect.0
 }
+
+/// One captured record: its level, message and key-value pairs.
+#[derive(Clone)]
+pub struct Captured {
+    pub level: log::Level,
+    pub msg: String,
+    pub pairs: Vec<(String, String)>,
+}
+
+static CAPTURED: std::sync::Mutex<Vec<Captured>> = std::sync::Mutex::new(Vec::new());
+
+struct CapturingLogger;
+
+impl log::Log for CapturingLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let captured = Captured {
+            level: record.level(),
+            msg: record.args().to_string(),
+            pairs: pairs(record),
+        };
+        CAPTURED.lock().unwrap().push(captured);
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the capturing logger at debug level (once per test binary).
+pub fn capture() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        log::set_logger(&CapturingLogger).expect("first logger");
+        log::set_max_level(log::LevelFilter::Debug);
+    });
+}
+
+/// Every record captured so far, oldest first.
+pub fn captured() -> Vec<Captured> {
+    CAPTURED.lock().unwrap().clone()
+}
