@@ -164,6 +164,10 @@ impl ProxySelector {
 
     /// The proxy URL for a request to `url`, or `None` to go direct.
     pub(super) fn proxy_for(&self, url: &str) -> Option<&str> {
+        // No proxy at all (the usual case): no URL to parse per request.
+        if self.http.is_none() && self.https.is_none() {
+            return None;
+        }
         let Ok(url) = url::Url::parse(url) else {
             return self.http.as_deref();
         };

@@ -36,24 +36,14 @@ impl FailureLog {
     /// Appends the line of one failed scrape of `target` (its URL); a
     /// failure to write is logged, never fails the scrape.
     pub fn log(&self, target: &str, err: &str) {
-        let mut line = String::with_capacity(128);
-        line.push_str("{\"err\":");
-        line.push_str(&json_string(err));
-        line.push_str(",\"job_name\":");
-        line.push_str(&json_string(&self.job));
-        line.push_str(",\"target\":");
-        line.push_str(&json_string(target));
-        line.push_str(",\"ts\":\"");
-        line.push_str(&utc_millis(std::time::SystemTime::now()));
-        line.push_str("\"}\n");
+        let ts = utc_millis(std::time::SystemTime::now());
+        let entry =
+            serde_json::json!({"err": err, "job_name": self.job, "target": target, "ts": ts});
+        let line = format!("{entry}\n");
         if let Err(e) = self.file.lock().write_all(line.as_bytes()) {
             log::warn!(job = self.job.as_str(), err:% = e; "Cannot write the scrape failure log");
         }
     }
-}
-
-fn json_string(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
 }
 
 /// `2006-01-02T15:04:05.000Z` for `t`, as Prometheus's `timestampFormat`.
