@@ -6,6 +6,9 @@
 #    answers /-/ready and queries with the scraped values, is killed with
 #    SIGKILL, starts again on the same WAL and answers a query at a time
 #    before the kill from what it replayed, then stops cleanly on SIGTERM.
+#    The aarch64 binary runs the same checks once more on a whole emulated
+#    aarch64 machine (scripts/dist-vm-test.sh: qemu-system-aarch64 booting
+#    Debian's arm64 kernel), where its system calls meet a real aarch64 kernel.
 # 2. Each binary's regular expressions know Go's Unicode classes (general
 #    categories, scripts, case folding) and refuse the ones Go lacks.
 # 3. Each .deb: architecture, contents and conffiles checked; the binary's
@@ -112,6 +115,8 @@ EOF
 
 run_under_qemu aarch64-unknown-linux-gnu qemu-aarch64-static aarch64-linux-gnu
 run_under_qemu armv7-unknown-linux-gnueabihf qemu-arm-static arm-linux-gnueabihf
+# The same checks for aarch64 on a whole emulated machine (scripts/dist-vm-test.sh).
+sh scripts/dist-vm-test.sh || fail "aarch64 under qemu-system-aarch64"
 
 # check_regex_classes TRIPLE [QEMU GNU]: check-config of a relabel regex
 # with Go's Unicode classes passes; one with a class Go lacks fails clearly.
