@@ -15,6 +15,8 @@
 # off. The verdict and the figures come back on the serial console.
 #
 # Needs `make dist` first (DIST_TARGETS=aarch64-unknown-linux-gnu is enough).
+# DIST_VM_CPU picks the emulated CPU (default cortex-a72, as a Raspberry Pi 4;
+# cortex-a53 is a Pi 3, max has every feature qemu knows, LSE atomics too).
 set -eu
 cd "$(dirname "$0")/.."
 vm=$(sh scripts/dist-toolchain.sh vm)
@@ -113,7 +115,7 @@ chmod +x "$root/init"
 
 kernel=$(ls "$vm"/root/boot/vmlinuz-*)
 start=$(date +%s)
-timeout 900 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot -nic none \
+timeout 900 qemu-system-aarch64 -M virt -cpu "${DIST_VM_CPU:-cortex-a72}" -smp 2 -m 1024 -nographic -no-reboot -nic none \
     -kernel "$kernel" -initrd "$work/initrd.gz" \
     -append "console=ttyAMA0 rdinit=/init panic=-1 quiet" >"$work/console.log" 2>&1 || true
 grep '^dist-vm:' "$work/console.log" | tr -d '\r'
