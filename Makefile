@@ -31,7 +31,7 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-.PHONY: dist dist-test
+.PHONY: dist dist-test dist-vm-test
 
 ## dist: release binaries and .deb packages for x86_64, aarch64 and armv7 in target/dist/
 dist:
@@ -40,3 +40,7 @@ dist:
 ## dist-test: the ARM binaries run under qemu-user, the packages checked, the x86_64 one installed and run
 dist-test: dist
 	./scripts/dist-test.sh
+
+## dist-vm-test: the aarch64 binary on an emulated aarch64 machine (qemu-system, Debian's kernel); also part of dist-test
+dist-vm-test: dist
+	./scripts/dist-vm-test.sh

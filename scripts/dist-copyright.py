@@ -23,7 +23,7 @@ LICENSE_FILE_NAMES = {
     "Zlib": ["LICENSE-ZLIB", "LICENSE-ZLIB.md", "LICENSE-Zlib"],
     "Unlicense": ["UNLICENSE", "LICENSE-UNLICENSE"],
     "Unicode-3.0": ["LICENSE"],
-    "BSL-1.0": ["LICENSE-BOOST", "LICENSE-BSL"],
+    "BSL-1.0": ["LICENSE-BOOST", "LICENSE-BSL", "LICENSE"],
     "0BSD": ["LICENSE-0BSD", "LICENSE-0BSD.md"],
     "CDLA-Permissive-2.0": ["LICENSE", "LICENSE-CDLA"],
     "MPL-2.0": ["LICENSE", "LICENSE-MPL"],
@@ -36,6 +36,7 @@ LICENSE_FILE_NAMES = {
 LICENSE_MARKERS = {
     "MIT": "Permission is hereby granted",
     "ISC": "Permission to use, copy, modify, and/or distribute",
+    "BSL-1.0": "Boost Software License",
     "LLVM-exception": "LLVM Exceptions to the Apache 2.0 License",
 }
 

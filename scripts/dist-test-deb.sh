@@ -62,6 +62,10 @@ installed=1
 [ "$(dpkg-query -W -f='${Status}' edgescrape)" = "install ok installed" ] || fail "dpkg -i"
 /usr/bin/edgescrape --version | grep -qF "version $version" || fail "edgescrape --version"
 systemd-analyze verify "$unit" || fail "systemd-analyze verify $unit"
+# The man page names every flag --help lists.
+for flag in $(/usr/bin/edgescrape --help | sed -n 's/^  \(--[a-z.-]*\).*/\1/p'); do
+    MANWIDTH=200 man edgescrape 2>/dev/null | grep -q -- "^ *$flag\b" || fail "man edgescrape does not name $flag"
+done
 /usr/bin/edgescrape check-config /etc/edgescrape/prometheus.yml >/dev/null || fail "check-config"
 
 install -d -o "$uid" -g "$uid" -m 0750 "$state"

@@ -6,9 +6,14 @@
 #    answers /-/ready and queries with the scraped values, is killed with
 #    SIGKILL, starts again on the same WAL and answers a query at a time
 #    before the kill from what it replayed, then stops cleanly on SIGTERM.
-# 2. Each .deb: architecture, contents and conffiles checked; the binary's
+#    The aarch64 binary runs the same checks once more on a whole emulated
+#    aarch64 machine (scripts/dist-vm-test.sh: qemu-system-aarch64 booting
+#    Debian's arm64 kernel), where its system calls meet a real aarch64 kernel.
+# 2. Each binary's regular expressions know Go's Unicode classes (general
+#    categories, scripts, case folding) and refuse the ones Go lacks.
+# 3. Each .deb: architecture, contents and conffiles checked; the binary's
 #    ELF machine checked against the architecture.
-# 3. The x86_64 .deb installed with dpkg -i, its unit checked by
+# 4. The x86_64 .deb installed with dpkg -i, its unit checked by
 #    `systemd-analyze verify`, its ExecStart run as the unit would run it
 #    (unprivileged user, no capabilities, no new privileges, the state
 #    directory made for that user, a private network namespace) until it
@@ -110,6 +115,33 @@ EOF
 
 run_under_qemu aarch64-unknown-linux-gnu qemu-aarch64-static aarch64-linux-gnu
 run_under_qemu armv7-unknown-linux-gnueabihf qemu-arm-static arm-linux-gnueabihf
+# The same checks for aarch64 on a whole emulated machine (scripts/dist-vm-test.sh).
+sh scripts/dist-vm-test.sh || fail "aarch64 under qemu-system-aarch64"
+
+# check_regex_classes TRIPLE [QEMU GNU]: check-config of a relabel regex
+# with Go's Unicode classes passes; one with a class Go lacks fails clearly.
+check_regex_classes() {
+    binary="$out/edgescrape-$version-$1"
+    set -- "$1" ${2:+"$2" -L "/usr/$3"}
+    triple=$1
+    shift
+    rule() {
+        printf 'scrape_configs:\n  - job_name: a\n    metric_relabel_configs:\n      - {source_labels: [x], regex: "%s", action: keep}\n' "$1" >"$work/regex.yml"
+    }
+    rule '\\pL+\\p{Greek}\\P{Lu}(?i)σ'
+    "$@" "$binary" check-config "$work/regex.yml" >"$work/regex.log" 2>&1 ||
+        fail "$triple: a regex with Go's Unicode classes was refused: $(cat "$work/regex.log")"
+    rule '\\p{Alphabetic}'
+    if "$@" "$binary" check-config "$work/regex.yml" >"$work/regex.log" 2>&1; then
+        fail "$triple: \\p{Alphabetic}, which Go's regexp lacks, was accepted"
+    fi
+    grep -q 'Unicode property not found' "$work/regex.log" || fail "$triple: unclear refusal: $(cat "$work/regex.log")"
+    echo "dist-test: $triple: regex Unicode classes as Go's (categories, scripts, folding; no boolean properties)"
+}
+
+check_regex_classes x86_64-unknown-linux-gnu
+check_regex_classes aarch64-unknown-linux-gnu qemu-aarch64-static aarch64-linux-gnu
+check_regex_classes armv7-unknown-linux-gnueabihf qemu-arm-static arm-linux-gnueabihf
 
 # check_deb DEBARCH ELF_MACHINE: the package's fields, files and binary.
 check_deb() {

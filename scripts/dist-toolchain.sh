@@ -14,6 +14,11 @@
 #   so the machine's dpkg architectures and apt lists are left as they were
 #   (multiarch could not install the armhf std beside newer amd64 libraries).
 #   rustc finds its sysroot from where it lies, so no flag points at it.
+#
+# `scripts/dist-toolchain.sh vm` instead installs what `make dist-vm-test`
+# needs and prints its folder: qemu-system-aarch64 and cpio from apt, and
+# Debian's arm64 kernel image and busybox-static:arm64, downloaded and
+# unpacked with `dpkg -x` into target/dist/toolchain/vm.
 set -eu
 cd "$(dirname "$0")/.."
 root="$PWD/target/dist/toolchain"
@@ -53,6 +58,30 @@ private_apt() {
         -o APT::Architectures::=armhf -o Debug::NoLocking=1 "$@"
 }
 [ -n "$(ls "$state/lists"/*_Packages* 2>/dev/null)" ] || private_apt apt-get update -qq
+
+# vm_parts: the arm64 kernel and busybox for dist-vm-test, in $root/vm.
+vm_parts() {
+    apt_install qemu-system-arm cpio
+    vm="$root/vm"
+    kernel=$(private_apt apt-cache depends linux-image-arm64:arm64 |
+        sed -n 's/^ *Depends: \(linux-image-[0-9].*-arm64\):arm64$/\1/p' | head -n 1)
+    [ -n "$kernel" ] || { echo "dist-toolchain: no arm64 kernel in Debian's lists" >&2; exit 1; }
+    if [ ! -e "$vm/$kernel.complete" ]; then
+        rm -rf "$vm" && mkdir -p "$vm/debs"
+        (cd "$vm/debs" && private_apt apt-get download -qq "$kernel:arm64" busybox-static:arm64)
+        for deb in "$vm/debs"/*.deb; do
+            dpkg -x "$deb" "$vm/root"
+        done
+        # Only the kernel image is booted; its modules are not needed.
+        rm -rf "$vm/debs" "$vm/root/lib/modules"
+        touch "$vm/$kernel.complete"
+    fi
+    echo "$vm"
+}
+if [ "${1:-}" = vm ]; then
+    vm_parts
+    exit 0
+fi
 version=$(private_apt apt-cache policy rustc-web | sed -n 's/^ *Candidate: //p')
 [ -n "$version" ] || { echo "dist-toolchain: no rustc-web in Debian's lists" >&2; exit 1; }
 series=$(echo "$version" | sed 's/^\([0-9]*\.[0-9]*\).*/\1/')

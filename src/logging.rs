@@ -31,16 +31,46 @@ use crate::cli::{LogFormat, LogLevel};
 /// panic messages too (as errors with the thread and where it panicked).
 /// Call once, before any thread logs; a second call keeps the first logger.
 pub fn init(level: LogLevel, format: LogFormat) {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(level_filter(level));
-    builder.format(move |buf, record| {
-        let ts = buf.timestamp_millis().to_string();
-        let line = format_record(format, &ts, record);
-        writeln!(buf, "{line}")
-    });
-    if builder.try_init().is_ok() {
+    let filter = level_filter(level);
+    if log::set_boxed_logger(Box::new(StderrLogger { filter, format })).is_ok() {
+        log::set_max_level(filter);
         // The hook's argument type is named differently before Rust 1.81.
         std::panic::set_hook(Box::new(|info| log_panic(info.payload(), info.location())));
+    }
+}
+
+/// Writes each record as one line to stderr, stamped with the wall clock
+/// in UTC to the millisecond.
+struct StderrLogger {
+    filter: log::LevelFilter,
+    format: LogFormat,
+}
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= self.filter
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let mut line = format_record(self.format, &utc_millis_now(), record);
+        line.push('\n');
+        // One write per line, so lines of concurrent threads never mix;
+        // a closed stderr has nowhere to report to.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
+/// The wall clock as `2006-01-02T15:04:05.000Z` (a clock before 1970 or
+/// after 9999 shows the epoch).
+fn utc_millis_now() -> String {
+    match jiff::Timestamp::try_from(std::time::SystemTime::now()) {
+        Ok(ts) => format!("{ts:.3}"),
+        Err(_) => "1970-01-01T00:00:00.000Z".to_string(),
     }
 }
 

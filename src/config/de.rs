@@ -36,6 +36,20 @@ impl DeError {
     pub(crate) fn field(&self) -> String {
         path_string(&self.path)
     }
+
+    /// `line 3, column 5: labels.a-b: message`, leaving out what is unknown.
+    pub(crate) fn located(&self) -> String {
+        let mut out = String::new();
+        if let Some(pos) = self.pos {
+            out = format!("line {}, column {}: ", pos.line, pos.column);
+        }
+        if !self.path.is_empty() {
+            out.push_str(&self.field());
+            out.push_str(": ");
+        }
+        out.push_str(&self.message);
+        out
+    }
 }
 
 impl fmt::Display for DeError {
@@ -54,6 +68,18 @@ impl de::Error for DeError {
             message: msg.to_string(),
         }
     }
+}
+
+/// Parses YAML `text` and deserializes `T` from it as `prometheus.yml` is
+/// read (Go yaml.v2's reading of scalars, positions in every error); `None`
+/// for an empty document.
+pub(crate) fn from_str<T: de::DeserializeOwned>(text: &str) -> Result<Option<T>, DeError> {
+    let root = super::yaml::parse(text).map_err(|e| DeError {
+        pos: Some(e.pos),
+        path: Vec::new(),
+        message: e.message,
+    })?;
+    root.as_ref().map(from_node).transpose()
 }
 
 /// Deserializes `T` from `node`.

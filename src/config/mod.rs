@@ -50,6 +50,10 @@ pub use http::{
 };
 pub use secret::Secret;
 pub use size::ByteSize;
+pub use yaml::emit::EmitError;
+
+pub(crate) use de::from_str as from_yaml_str;
+pub(crate) use yaml::emit::to_string as to_yaml_string;
 
 use crate::labels::Labels;
 use crate::relabel::RelabelConfig;
@@ -546,8 +550,8 @@ impl Config {
 
     /// The config as YAML, secrets shown as `<secret>`, for
     /// `/api/v1/status/config`.
-    pub fn to_yaml(&self) -> Result<String, serde_yaml::Error> {
-        serde_yaml::to_string(self)
+    pub fn to_yaml(&self) -> Result<String, EmitError> {
+        yaml::emit::to_string(self)
     }
 
     /// Joins relative file paths with `dir`, as Prometheus's `SetDirectory`.

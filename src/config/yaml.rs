@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
+pub(crate) mod emit;
+
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 

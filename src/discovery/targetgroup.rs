@@ -37,16 +37,7 @@ pub(crate) fn parse(content: &[u8], format: Format) -> Result<Vec<TargetGroup>, 
             message: e.to_string(),
         })?,
         // As Go's yaml.UnmarshalStrict: an empty document is an empty list.
-        Format::Yaml => serde_yaml::from_slice::<Option<Vec<StaticConfig>>>(content)
-            .map_err(|e| {
-                let loc = e.location();
-                ParseError {
-                    line: loc.as_ref().map(|l| l.line()),
-                    column: loc.as_ref().map(|l| l.column()),
-                    message: e.to_string(),
-                }
-            })?
-            .unwrap_or_default(),
+        Format::Yaml => yaml_groups(content)?,
     };
     raw.into_iter()
         .enumerate()
@@ -65,6 +56,28 @@ pub(crate) fn parse(content: &[u8], format: Format) -> Result<Vec<TargetGroup>, 
             ))
         })
         .collect()
+}
+
+/// A YAML list of groups, read as `prometheus.yml` is.
+fn yaml_groups(content: &[u8]) -> Result<Vec<StaticConfig>, ParseError> {
+    let text = std::str::from_utf8(content).map_err(|e| ParseError {
+        line: None,
+        column: None,
+        message: format!("not UTF-8: {e}"),
+    })?;
+    let groups = crate::config::from_yaml_str::<Option<Vec<StaticConfig>>>(text).map_err(|e| {
+        let message = match e.field() {
+            field if field.is_empty() => e.message.clone(),
+            field => format!("{field}: {}", e.message),
+        };
+        ParseError {
+            line: e.pos.map(|p| p.line),
+            column: e.pos.map(|p| p.column),
+            message,
+        }
+    })?;
+    // As Go's yaml.UnmarshalStrict: an empty document is an empty list.
+    Ok(groups.flatten().unwrap_or_default())
 }
 
 #[cfg(test)]

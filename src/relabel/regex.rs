@@ -313,6 +313,24 @@ mod tests {
     }
 
     #[test]
+    fn unicode_classes_are_those_go_knows() {
+        // General categories, scripts and `Any`, as Go's unicode tables.
+        check(r"\pL+", "héllo", true);
+        check(r"\p{Lu}\p{Ll}+", "Éa", true);
+        check(r"\p{Greek}+", "αβγ", true);
+        check(r"\P{Greek}", "α", false);
+        check(r"\p{Any}", "\u{10ffff}", true);
+        // Simple case folding under (?i), beyond ASCII.
+        check("(?i)straße", "STRASSE", false);
+        check("(?i)σ", "Σ", true);
+        check("(?i)k", "\u{212a}", true);
+        // Go has no age, boolean-property or segmentation classes; the
+        // release build leaves them out of the regex crate (Cargo.toml),
+        // which `make dist-test` checks on the shipped binaries (the test
+        // build has them: proptest turns on all of regex-syntax).
+    }
+
+    #[test]
     fn groups_of_the_fast_paths() {
         let whole = Regex::new("(.*)").unwrap().captures("abc").unwrap();
         assert_eq!(

@@ -78,12 +78,9 @@ impl WebConfig {
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| WebConfigError::Read(path.to_path_buf(), e))?;
-        let mut cfg: WebConfig = if text.trim().is_empty() {
-            WebConfig::default()
-        } else {
-            serde_yaml::from_str(&text)
-                .map_err(|e| WebConfigError::Parse(path.to_path_buf(), e.to_string()))?
-        };
+        let mut cfg: WebConfig = crate::config::from_yaml_str(&text)
+            .map_err(|e| WebConfigError::Parse(path.to_path_buf(), e.located()))?
+            .unwrap_or_default();
         for (user, hash) in &cfg.basic_auth_users {
             if hash.parse::<bcrypt::HashParts>().is_err() {
                 return Err(WebConfigError::BadHash(path.to_path_buf(), user.clone()));

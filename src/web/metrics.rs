@@ -1,26 +1,21 @@
-//! Self-monitoring for `/metrics`, encoded by the `prometheus-client` crate.
+//! Self-monitoring for `/metrics`, in the OpenMetrics text format.
 //!
-//! [`Metrics`] owns a `prometheus_client` registry. Other parts of the
-//! process feed it through [`MetricsSource`]s: callbacks run at every scrape
-//! of `/metrics` that write the current values, which live elsewhere (scrape
+//! [`Metrics`] holds no values of its own. Other parts of the process feed
+//! it through [`MetricsSource`]s: callbacks run at every scrape of
+//! `/metrics` that write the current values, which live elsewhere (scrape
 //! pool target counts, reload status, WAL and remote-write counters), into a
-//! [`MetricsWriter`].
+//! [`MetricsWriter`], which encodes them family by family in name order.
 //!
 //! `process_*` (read from `/proc/self`) and `prometheus_build_info` are
 //! always there. Names follow Prometheus's own self-metrics; counters are
-//! given without `_total`, which the encoder appends.
+//! given without `_total`, which the encoder appends. Label values and help
+//! texts are escaped as OpenMetrics asks (`\\`, `\"`, `\n`).
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::Registry;
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -93,40 +88,69 @@ impl MetricsWriter {
         }
     }
 
-    fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+    /// Appends every family: `# HELP`, `# TYPE`, then one line a point.
+    fn encode(&self, out: &mut String) -> fmt::Result {
         for (name, family) in &self.families {
-            let metric_type = match family.points {
-                Points::Counter(_) => MetricType::Counter,
-                Points::Gauge(_) => MetricType::Gauge,
+            let (metric_type, suffix, points) = match &family.points {
+                Points::Counter(points) => ("counter", "_total", points),
+                Points::Gauge(points) => ("gauge", "", points),
             };
-            let metric = encoder.encode_descriptor(name, &family.help, None, metric_type)?;
-            match &family.points {
-                Points::Counter(points) => {
-                    encode_points(metric, points, |v, m| ConstCounter::new(*v).encode(m))?
-                }
-                Points::Gauge(points) => {
-                    encode_points(metric, points, |v, m| ConstGauge::new(*v).encode(m))?
-                }
+            out.push_str("# HELP ");
+            out.push_str(name);
+            out.push(' ');
+            push_escaped(out, &family.help, false);
+            writeln!(out, "\n# TYPE {name} {metric_type}")?;
+            for (labels, value) in points {
+                out.push_str(name);
+                out.push_str(suffix);
+                push_labels(out, labels);
+                out.push(' ');
+                push_value(out, *value)?;
+                out.push('\n');
             }
         }
         Ok(())
     }
 }
 
-/// Encodes each point under its labels; a single label-less point is
-/// encoded bare (the encoder would write `name{}` otherwise).
-fn encode_points<T>(
-    mut metric: MetricEncoder<'_>,
-    points: &[(Vec<(String, String)>, T)],
-    encode: impl Fn(&T, MetricEncoder<'_>) -> Result<(), fmt::Error>,
-) -> Result<(), fmt::Error> {
-    if let [(labels, value)] = points {
-        if labels.is_empty() {
-            return encode(value, metric);
+/// `{a="1",b="2"}`, or nothing for no labels.
+fn push_labels(out: &mut String, labels: &[(String, String)]) {
+    if labels.is_empty() {
+        return;
+    }
+    out.push('{');
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push_str("=\"");
+        push_escaped(out, value, true);
+        out.push('"');
+    }
+    out.push('}');
+}
+
+/// Appends `text` with `\\` and newlines escaped, and `"` too in a label
+/// value.
+fn push_escaped(out: &mut String, text: &str, quote: bool) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quote => out.push_str("\\\""),
+            c => out.push(c),
         }
     }
-    for (labels, value) in points {
-        encode(value, metric.encode_family(labels)?)?;
+}
+
+/// A sample value: `3.0`, `0.25`, `1e20`, `NaN`, `+Inf`, `-Inf`.
+fn push_value(out: &mut String, value: f64) -> fmt::Result {
+    match value {
+        v if v.is_nan() => out.push_str("NaN"),
+        f64::INFINITY => out.push_str("+Inf"),
+        f64::NEG_INFINITY => out.push_str("-Inf"),
+        v => write!(out, "{v:?}")?,
     }
     Ok(())
 }
@@ -138,32 +162,10 @@ fn own(labels: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Runs every registered [`MetricsSource`] inside the registry's encode.
-struct SourcesCollector {
-    sources: Arc<Mutex<Vec<Box<dyn MetricsSource>>>>,
-}
-
-impl fmt::Debug for SourcesCollector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SourcesCollector")
-    }
-}
-
-impl Collector for SourcesCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let mut writer = MetricsWriter::default();
-        for source in self.sources.lock().iter() {
-            source.collect(&mut writer);
-        }
-        writer.encode(&mut encoder)
-    }
-}
-
 /// The process's self-metrics registry. Cheap to clone; every clone is the
 /// same registry.
 #[derive(Clone)]
 pub struct Metrics {
-    registry: Arc<Registry>,
     sources: Arc<Mutex<Vec<Box<dyn MetricsSource>>>>,
 }
 
@@ -184,14 +186,8 @@ impl Default for Metrics {
 impl Metrics {
     /// A registry holding `process_*` and `prometheus_build_info`.
     pub fn new() -> Metrics {
-        let sources: Arc<Mutex<Vec<Box<dyn MetricsSource>>>> = Arc::default();
-        let mut registry = Registry::default();
-        registry.register_collector(Box::new(SourcesCollector {
-            sources: Arc::clone(&sources),
-        }));
         let metrics = Metrics {
-            registry: Arc::new(registry),
-            sources,
+            sources: Arc::default(),
         };
         metrics.add_source(collect_build_info);
         metrics.add_source(collect_process);
@@ -205,8 +201,13 @@ impl Metrics {
 
     /// Everything in the OpenMetrics text format ([`CONTENT_TYPE`]).
     pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut writer = MetricsWriter::default();
+        for source in self.sources.lock().iter() {
+            source.collect(&mut writer);
+        }
         let mut out = String::with_capacity(8 * 1024);
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        writer.encode(&mut out)?;
+        out.push_str("# EOF\n");
         Ok(out)
     }
 }
@@ -419,5 +420,34 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn labels_help_and_values_are_escaped_as_openmetrics() {
+        let mut writer = MetricsWriter::default();
+        writer.gauge(
+            "odd",
+            "Back\\slash and\nnewline \"kept\".",
+            &[("path", "C:\\x\n\"y\"")],
+            f64::NAN,
+        );
+        writer.gauge("odd", "", &[("path", "up")], f64::INFINITY);
+        writer.gauge("odd", "", &[("path", "down")], f64::NEG_INFINITY);
+        writer.counter("big", "Large.", &[], 1e20);
+        writer.counter("big", "Large.", &[("k", "v")], 0.25);
+        let mut out = String::new();
+        writer.encode(&mut out).unwrap();
+        assert_eq!(
+            out,
+            "# HELP big Large.\n\
+             # TYPE big counter\n\
+             big_total 1e20\n\
+             big_total{k=\"v\"} 0.25\n\
+             # HELP odd Back\\\\slash and\\nnewline \"kept\".\n\
+             # TYPE odd gauge\n\
+             odd{path=\"C:\\\\x\\n\\\"y\\\"\"} NaN\n\
+             odd{path=\"up\"} +Inf\n\
+             odd{path=\"down\"} -Inf\n"
+        );
     }
 }

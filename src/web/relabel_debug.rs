@@ -38,7 +38,7 @@ pub fn dropping_rule(labels: &Labels, rules: &[RelabelConfig]) -> Option<usize> 
 
 /// A rule as YAML, as it stands in the config.
 pub fn rule_yaml(rule: &RelabelConfig) -> String {
-    serde_yaml::to_string(rule).unwrap_or_else(|e| format!("# cannot show the rule: {e}\n"))
+    crate::config::to_yaml_string(rule).unwrap_or_else(|e| format!("# cannot show the rule: {e}\n"))
 }
 
 /// A label set in selector syntax, `{a="b", c="d"}`, readable back by the
