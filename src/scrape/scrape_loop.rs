@@ -32,7 +32,7 @@ use crate::textparse::{self, Entry, Parser};
 use super::buffers::BufferPool;
 use super::cache::{Lookup, ScrapeCache, SeriesKey};
 use super::failure_log::FailureLog;
-use super::metrics::{Counter, ScrapeMetrics, Summary};
+use super::metrics::{ScrapeMetrics, Summary};
 use super::scraper::TargetScraper;
 use super::target::Target;
 use super::ScrapeError;
@@ -239,10 +239,11 @@ impl LoopState {
         let content_type =
             textparse::content_type_or_fallback(content_type, self.settings.fallback_media_type);
         let mut parser = Parser::new(body, content_type);
+        parser.defer_series_checks();
         self.cache.begin_scrape();
         while let Some(entry) = parser.next() {
             let appended = match entry {
-                Ok(Entry::Series) => self.append_sample(app, &parser, &mut batch),
+                Ok(Entry::Series) => self.append_sample(app, &mut parser, &mut batch),
                 Ok(_) => continue,
                 Err(e) => {
                     // As Prometheus 2.42, which counts a sample it then fails to append.
@@ -259,12 +260,14 @@ impl LoopState {
     }
 
     /// The per-sample path: a series the cache knows costs one hash of its
-    /// bytes and one lookup; only a new one has its labels parsed.
+    /// bytes and one lookup; only a new one is checked (UTF-8, duplicate
+    /// label names: the cache keys are bytes that passed) and has its
+    /// labels parsed.
     #[inline]
     fn append_sample(
         &mut self,
         app: &mut dyn Appender,
-        parser: &Parser<'_>,
+        parser: &mut Parser<'_>,
         batch: &mut ScrapeBatch,
     ) -> Result<(), ScrapeError> {
         batch.out.total += 1;
@@ -301,6 +304,11 @@ impl LoopState {
                 }
             }
             Lookup::Miss(key) => {
+                if let Err(e) = parser.check_series() {
+                    // Counted above; Prometheus 2.42 counts only some of these.
+                    batch.out.total -= u64::from(!e.counted_as_sample);
+                    return Err(ScrapeError::Parse(e.to_string()));
+                }
                 if !self.append_new_series(app, parser, key, sample, track, batch)? {
                     return Ok(());
                 }
@@ -687,9 +695,6 @@ pub(crate) struct ScrapeLoop {
     last_scrape_size: usize,
     interval_length: Arc<Summary>,
     last_start: Option<Instant>,
-    /// Connections opened for the job's scrapes
-    /// (`net_conntrack_dialer_conn_attempted_total`).
-    connections_opened: Arc<Counter>,
 }
 
 /// A running loop as its pool holds it.
@@ -761,7 +766,6 @@ impl ScrapeLoop {
         let interval_length = env
             .metrics
             .interval_length(&crate::config::Duration(interval).to_string());
-        let connections_opened = env.metrics.dialer_conn_attempted(&state.settings.job);
         ScrapeLoop {
             state,
             scraper,
@@ -771,7 +775,6 @@ impl ScrapeLoop {
             last_scrape_size: 0,
             interval_length,
             last_start: None,
-            connections_opened,
         }
     }
 
@@ -945,13 +948,10 @@ impl ScrapeLoop {
 
     /// Scrapes into `buf` (left empty on failure): the content type or
     /// the error, and the body size for the report (-1 when it hit the
-    /// limit). Keeps the buffer size estimate and the counts of
-    /// connections and body-limit hits.
+    /// limit). Keeps the buffer size estimate and the count of body-limit
+    /// hits.
     fn fetch(&mut self, buf: &mut Vec<u8>) -> (Result<String, ScrapeError>, i64) {
-        let opened = self.scraper.connections_opened();
         let fetched = self.scraper.scrape(buf);
-        self.connections_opened
-            .add(self.scraper.connections_opened() - opened);
         match &fetched {
             // Empty bodies do not shrink the buffer estimate.
             Ok(_) if !buf.is_empty() => self.last_scrape_size = buf.len(),
