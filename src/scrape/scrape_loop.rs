@@ -882,18 +882,31 @@ impl ScrapeLoop {
 
     /// One scrape: fetch, append, report, commit — or roll back and
     /// report the failure, as Prometheus's `scrapeAndReport`.
+    ///
+    /// The request goes out before anything shared with other loops or
+    /// with the storage is touched (Prometheus takes its appender first,
+    /// which costs nothing there): a loop that wakes on its tick never
+    /// waits behind another loop's lock or commit to start its scrape.
     fn scrape_and_report(&mut self, append_time: SystemTime) {
         let start = Instant::now();
+        let ts = unix_ms(append_time);
+        let mut buf = self.env.buffers.get(self.last_scrape_size);
+        let fetch = match self.shared.forced_error() {
+            Some(forced) => Fetch::Forced(forced),
+            None => {
+                let (fetched, bytes) = self.fetch(&mut buf);
+                Fetch::Done(fetched, bytes)
+            }
+        };
         if let Some(last) = self.last_start.replace(start) {
             self.interval_length
                 .observe(start.duration_since(last).as_secs_f64());
         }
-        let ts = unix_ms(append_time);
         let appendable = Arc::clone(&self.env.appendable);
         let mut app = appendable.appender();
-        let scraped = match self.shared.forced_error() {
+        let scraped = match fetch {
             // Forced error (target_limit): still mark the series stale.
-            Some(forced) => {
+            Fetch::Forced(forced) => {
                 self.mark_all_stale(appendable.as_ref(), &mut app, ts, "Append failed");
                 Scraped {
                     error: Some(forced),
@@ -901,8 +914,12 @@ impl ScrapeLoop {
                     bytes: 0,
                 }
             }
-            None => self.scrape_and_append(appendable.as_ref(), &mut app, ts),
+            Fetch::Done(fetched, bytes) => {
+                let body = (buf.as_slice(), fetched, bytes);
+                self.append_fetched(appendable.as_ref(), &mut app, body, ts)
+            }
         };
+        self.env.buffers.put(buf);
         let duration = start.elapsed();
         let healthy = scraped.error.is_none();
         let error = scraped.error.as_ref().map(ToString::to_string);
@@ -918,21 +935,19 @@ impl ScrapeLoop {
         );
     }
 
-    /// Fetches the target into a pooled buffer and appends what it holds.
+    /// Appends what a fetch gave: `(body, content type or error, size)`.
     /// As Prometheus, a failed fetch is an empty scrape, which marks every
     /// series stale, and a failed append is rolled back and followed by
     /// those stale markers.
-    fn scrape_and_append<'a>(
+    fn append_fetched<'a>(
         &mut self,
         appendable: &'a dyn Appendable,
         app: &mut Box<dyn Appender + 'a>,
+        (body, fetched, bytes): (&[u8], Result<String, ScrapeError>, i64),
         ts: i64,
     ) -> Scraped {
-        let mut buf = self.env.buffers.get(self.last_scrape_size);
-        let (fetched, bytes) = self.fetch(&mut buf);
         let content_type = fetched.as_deref().unwrap_or("");
-        let mut outcome = self.state.append(app.as_mut(), &buf, content_type, ts);
-        self.env.buffers.put(buf);
+        let mut outcome = self.state.append(app.as_mut(), body, content_type, ts);
         let append_error = outcome.error.take();
         if let Some(e) = &append_error {
             start_over(appendable, app);
@@ -1054,6 +1069,15 @@ impl ScrapeLoop {
         let report = self.state.report_stale(app.as_mut(), ts);
         self.commit_report(app, report, ["Stale report failed", "Stale commit failed"]);
     }
+}
+
+/// What the fetch of one scrape gave.
+enum Fetch {
+    /// The pool forced an error (target_limit): no request was made.
+    Forced(ScrapeError),
+    /// The content type or the error, and the body size for the report
+    /// (-1 when it hit the limit).
+    Done(Result<String, ScrapeError>, i64),
 }
 
 /// What one scrape attempt produced, for the report.
