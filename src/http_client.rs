@@ -349,8 +349,10 @@ impl ExtraHeader {
 struct AgentState {
     tls: Arc<rustls::ClientConfig>,
     tls_stamps: Vec<Option<FileStamp>>,
-    /// Keyed by proxy URL; `None` is the direct agent.
-    agents: HashMap<Option<String>, ureq::Agent>,
+    /// The agent that talks to targets directly, once built.
+    direct: Option<ureq::Agent>,
+    /// The agents that talk through a proxy, keyed by its URL.
+    proxied: HashMap<String, ureq::Agent>,
     /// With `proxy_connect_header`: the forwarder to each proxy in use,
     /// kept for the client's life (TLS rebuilds keep them).
     adapters: HashMap<String, connect_adapter::ConnectAdapter>,
@@ -413,7 +415,8 @@ impl HttpClient {
             state: Mutex::new(AgentState {
                 tls: build_tls(&config.tls_config)?,
                 tls_stamps: tls_stamps(&config.tls_config),
-                agents: HashMap::new(),
+                direct: None,
+                proxied: HashMap::new(),
                 adapters: HashMap::new(),
             }),
         };
@@ -458,12 +461,17 @@ impl HttpClient {
         let mut state = self.state.lock();
         if state.tls_stamps != now {
             state.tls = build_tls(&self.config.tls_config)?;
-            state.agents.clear();
+            state.direct = None;
+            state.proxied.clear();
             state.tls_stamps = now;
             log::debug!("TLS files changed, client rebuilt");
         }
-        let key = proxy.map(str::to_string);
-        if let Some(agent) = state.agents.get(&key) {
+        // Looked up by `&str`: no copy of the proxy URL per request.
+        let built = match proxy {
+            None => state.direct.as_ref(),
+            Some(url) => state.proxied.get(url),
+        };
+        if let Some(agent) = built {
             return Ok(agent.clone());
         }
         let adapted = |url: &str| !self.connect_headers.is_empty() || url.starts_with("https://");
@@ -472,7 +480,12 @@ impl HttpClient {
             _ => proxy.map(str::to_string),
         };
         let agent = build_agent(&self.config, &state.tls, via.as_deref())?;
-        state.agents.insert(key, agent.clone());
+        match proxy {
+            None => state.direct = Some(agent.clone()),
+            Some(url) => {
+                state.proxied.insert(url.to_string(), agent.clone());
+            }
+        }
         Ok(agent)
     }
 

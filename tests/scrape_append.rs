@@ -473,6 +473,44 @@ fn parse_errors_fail_the_scrape_and_mark_stale() {
 }
 
 #[test]
+fn new_series_are_checked_on_a_warm_cache() {
+    // The loop checks a series (UTF-8, duplicate label names) only when the
+    // cache does not know it; a bad new series still fails the scrape at
+    // its line, counted in scrape_samples_scraped as Prometheus 2.42 counts
+    // it (a duplicate label name is, invalid UTF-8 is not).
+    let mut f = fixture(LoopSettings::default(), &[]);
+    f.scrape("a{x=\"1\"} 1\nb 1\n", 1000);
+    let out = f.scrape("a{x=\"1\"} 2\nb{y=\"1\",y=\"2\"} 2\n", 2000);
+    assert_eq!(
+        out.error,
+        Some(ScrapeError::Parse(
+            "line 2: label name \"y\" is not unique: \"b{y=\\\"1\\\",y=\\\"2\\\"} 2\"".into()
+        ))
+    );
+    assert_eq!(out.total, 2);
+    let body = b"a{x=\"1\"} 3\nc{x=\"\xff\"} 3\n";
+    let out = {
+        let mut app = f.store.appender();
+        let out = f.state.append(app.as_mut(), body, "", 3000);
+        app.rollback();
+        out
+    };
+    assert_eq!(
+        out.error,
+        Some(ScrapeError::Parse(
+            "line 2: invalid UTF-8 label value: \"c{x=\\\"\u{fffd}\\\"} 3\"".into()
+        ))
+    );
+    assert_eq!(out.total, 1);
+    let out = f.scrape("a{x=\"1\"} 4\nb 4\n", 4000);
+    assert_eq!((out.error, out.total), (None, 2));
+    assert_eq!(
+        f.values(&[("__name__", "a"), ("x", "1")]),
+        vec![(1000, 1.0), (4000, 4.0)]
+    );
+}
+
+#[test]
 fn report_series_carry_target_labels_and_prometheus_values() {
     let mut f = fixture(
         LoopSettings {

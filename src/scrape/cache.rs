@@ -14,7 +14,11 @@
 //! one target's cache the chance of any such pair is about n²/2^129:
 //! 10^-27 for a million series. The hash is seeded at random per cache, so
 //! an exposition cannot be crafted to collide, and since a cache belongs
-//! to one target a collision could only mix up that target's own series. Label hashes of the series seen in
+//! to one target a collision could only mix up that target's own series.
+//! The map stores the key as two `u64` halves and its scrape counters as
+//! `u32` (compared for equality only; an entry unseen for 2^32 scrapes was
+//! evicted long before), so an entry is 56 bytes rather than the 64 a
+//! 16-byte-aligned `u128` key would pad it to. Label hashes of the series seen in
 //! this scrape and the last one (Prometheus's `seriesCur`/`seriesPrev`,
 //! kept here as one map with a generation per hash, so a series seen again
 //! costs a probe and no label copy) give the series that vanished and need
@@ -24,7 +28,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 use crate::labels::Labels;
 use crate::storage::SeriesRef;
@@ -60,6 +64,28 @@ impl Hasher for IdentityHasher {
 
 type IdentityBuild = BuildHasherDefault<IdentityHasher>;
 
+/// A [`SeriesKey`] as the series map stores it: two halves, 8-byte aligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StoredKey([u64; 2]);
+
+impl From<SeriesKey> for StoredKey {
+    fn from(key: SeriesKey) -> StoredKey {
+        StoredKey([key as u64, (key >> 64) as u64])
+    }
+}
+
+impl Hash for StoredKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Any 64 bits of the hash are as good as the others.
+        state.write_u64(self.0[0]);
+    }
+}
+
+/// A scrape counter as an entry keeps it (see the module documentation).
+fn stamp(counter: u64) -> u32 {
+    counter as u32
+}
+
 /// A series the cache knows: its final labels and storage reference.
 #[derive(Debug, Clone)]
 pub(crate) struct CacheEntry {
@@ -75,12 +101,14 @@ pub(crate) struct CacheEntry {
 enum Slot {
     Kept {
         entry: CacheEntry,
-        last_iter: u64,
-        /// The scrape (see `ScrapeCache::scrape_seq`) that last saw it.
-        last_seen: u64,
+        /// [`stamp`] of the iteration that last saw it.
+        last_iter: u32,
+        /// [`stamp`] of the scrape (see `ScrapeCache::scrape_seq`) that
+        /// last saw it.
+        last_seen: u32,
     },
     Dropped {
-        last_iter: u64,
+        last_iter: u32,
     },
 }
 
@@ -116,7 +144,7 @@ pub struct ScrapeCache {
     /// Seed of the series keys.
     seed: u64,
     /// Series key to entry.
-    series: HashMap<SeriesKey, Slot, IdentityBuild>,
+    series: HashMap<StoredKey, Slot, IdentityBuild>,
     /// Label hash to final labels and the staleness generation that last
     /// saw it: `generation` means this scrape (Prometheus's `seriesCur`),
     /// `generation - 1` the last one (`seriesPrev`). Older entries are
@@ -171,9 +199,9 @@ impl ScrapeCache {
     /// Looks `met` up and marks it seen in this iteration and attempt.
     #[inline]
     pub(crate) fn get(&mut self, met: &[u8]) -> Lookup<'_> {
-        let (iter, seq) = (self.iter, self.scrape_seq);
+        let (iter, seq) = (stamp(self.iter), stamp(self.scrape_seq));
         let key = self.key(met);
-        match self.series.get_mut(&key) {
+        match self.series.get_mut(&StoredKey::from(key)) {
             None => Lookup::Miss(key),
             Some(Slot::Dropped { last_iter }) => {
                 *last_iter = iter;
@@ -214,18 +242,18 @@ impl ScrapeCache {
                 hash,
                 labels,
             },
-            last_iter: self.iter,
-            last_seen: self.scrape_seq,
+            last_iter: stamp(self.iter),
+            last_seen: stamp(self.scrape_seq),
         };
-        self.series.insert(key, slot);
+        self.series.insert(key.into(), slot);
     }
 
     /// Remembers a series dropped by metric relabeling.
     pub(crate) fn add_dropped(&mut self, key: SeriesKey) {
         let slot = Slot::Dropped {
-            last_iter: self.iter,
+            last_iter: stamp(self.iter),
         };
-        self.series.insert(key, slot);
+        self.series.insert(key.into(), slot);
     }
 
     /// Notes that a series with scraped-label hash `hash` and final
@@ -246,7 +274,7 @@ impl ScrapeCache {
             e.1 = generation;
             return;
         }
-        if let Some(Slot::Kept { entry, .. }) = self.series.get(&key) {
+        if let Some(Slot::Kept { entry, .. }) = self.series.get(&StoredKey::from(key)) {
             self.seen.insert(hash, (entry.labels.clone(), generation));
         }
     }
@@ -276,7 +304,7 @@ impl ScrapeCache {
             forced = true;
         }
         if flush {
-            let iter = self.iter;
+            let iter = stamp(self.iter);
             self.series.retain(|_, slot| match slot {
                 Slot::Kept { last_iter, .. } | Slot::Dropped { last_iter } => *last_iter == iter,
             });
@@ -341,6 +369,13 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn an_entry_takes_56_bytes() {
+        assert_eq!(std::mem::size_of::<(StoredKey, Slot)>(), 56);
+        let key: SeriesKey = (7 << 64) | 9;
+        assert_eq!(StoredKey::from(key), StoredKey([9, 7]));
     }
 
     #[test]

@@ -317,6 +317,7 @@ impl ScrapePool {
         cache: Option<ScrapeCache>,
     ) -> ScrapeLoop {
         let cfg = &inner.config;
+        let metrics = &self.env.loop_env.metrics;
         let scraper = TargetScraper::new(
             Arc::clone(&inner.client),
             target.url(),
@@ -324,11 +325,12 @@ impl ScrapePool {
             target.asks_for_gzip(cfg),
             timeout,
             cfg.body_size_limit.map_or(0, |b| b.0),
+            metrics.dialer_conn_attempted(&inner.settings.job),
         );
         let state = LoopState::new(
             Arc::clone(target),
             Arc::clone(&inner.settings),
-            Arc::clone(&self.env.loop_env.metrics),
+            Arc::clone(metrics),
             timeout,
             cache.unwrap_or_default(),
         );

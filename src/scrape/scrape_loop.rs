@@ -32,7 +32,7 @@ use crate::textparse::{self, Entry, Parser};
 use super::buffers::BufferPool;
 use super::cache::{Lookup, ScrapeCache, SeriesKey};
 use super::failure_log::FailureLog;
-use super::metrics::{Counter, ScrapeMetrics, Summary};
+use super::metrics::{ScrapeMetrics, Summary};
 use super::scraper::TargetScraper;
 use super::target::Target;
 use super::ScrapeError;
@@ -239,10 +239,11 @@ impl LoopState {
         let content_type =
             textparse::content_type_or_fallback(content_type, self.settings.fallback_media_type);
         let mut parser = Parser::new(body, content_type);
+        parser.defer_series_checks();
         self.cache.begin_scrape();
         while let Some(entry) = parser.next() {
             let appended = match entry {
-                Ok(Entry::Series) => self.append_sample(app, &parser, &mut batch),
+                Ok(Entry::Series) => self.append_sample(app, &mut parser, &mut batch),
                 Ok(_) => continue,
                 Err(e) => {
                     // As Prometheus 2.42, which counts a sample it then fails to append.
@@ -259,12 +260,14 @@ impl LoopState {
     }
 
     /// The per-sample path: a series the cache knows costs one hash of its
-    /// bytes and one lookup; only a new one has its labels parsed.
+    /// bytes and one lookup; only a new one is checked (UTF-8, duplicate
+    /// label names: the cache keys are bytes that passed) and has its
+    /// labels parsed.
     #[inline]
     fn append_sample(
         &mut self,
         app: &mut dyn Appender,
-        parser: &Parser<'_>,
+        parser: &mut Parser<'_>,
         batch: &mut ScrapeBatch,
     ) -> Result<(), ScrapeError> {
         batch.out.total += 1;
@@ -301,6 +304,11 @@ impl LoopState {
                 }
             }
             Lookup::Miss(key) => {
+                if let Err(e) = parser.check_series() {
+                    // Counted above; Prometheus 2.42 counts only some of these.
+                    batch.out.total -= u64::from(!e.counted_as_sample);
+                    return Err(ScrapeError::Parse(e.to_string()));
+                }
                 if !self.append_new_series(app, parser, key, sample, track, batch)? {
                     return Ok(());
                 }
@@ -687,9 +695,6 @@ pub(crate) struct ScrapeLoop {
     last_scrape_size: usize,
     interval_length: Arc<Summary>,
     last_start: Option<Instant>,
-    /// Connections opened for the job's scrapes
-    /// (`net_conntrack_dialer_conn_attempted_total`).
-    connections_opened: Arc<Counter>,
 }
 
 /// A running loop as its pool holds it.
@@ -761,7 +766,6 @@ impl ScrapeLoop {
         let interval_length = env
             .metrics
             .interval_length(&crate::config::Duration(interval).to_string());
-        let connections_opened = env.metrics.dialer_conn_attempted(&state.settings.job);
         ScrapeLoop {
             state,
             scraper,
@@ -771,7 +775,6 @@ impl ScrapeLoop {
             last_scrape_size: 0,
             interval_length,
             last_start: None,
-            connections_opened,
         }
     }
 
@@ -879,18 +882,31 @@ impl ScrapeLoop {
 
     /// One scrape: fetch, append, report, commit — or roll back and
     /// report the failure, as Prometheus's `scrapeAndReport`.
+    ///
+    /// The request goes out before anything shared with other loops or
+    /// with the storage is touched (Prometheus takes its appender first,
+    /// which costs nothing there): a loop that wakes on its tick never
+    /// waits behind another loop's lock or commit to start its scrape.
     fn scrape_and_report(&mut self, append_time: SystemTime) {
         let start = Instant::now();
+        let ts = unix_ms(append_time);
+        let mut buf = self.env.buffers.get(self.last_scrape_size);
+        let fetch = match self.shared.forced_error() {
+            Some(forced) => Fetch::Forced(forced),
+            None => {
+                let (fetched, bytes) = self.fetch(&mut buf);
+                Fetch::Done(fetched, bytes)
+            }
+        };
         if let Some(last) = self.last_start.replace(start) {
             self.interval_length
                 .observe(start.duration_since(last).as_secs_f64());
         }
-        let ts = unix_ms(append_time);
         let appendable = Arc::clone(&self.env.appendable);
         let mut app = appendable.appender();
-        let scraped = match self.shared.forced_error() {
+        let scraped = match fetch {
             // Forced error (target_limit): still mark the series stale.
-            Some(forced) => {
+            Fetch::Forced(forced) => {
                 self.mark_all_stale(appendable.as_ref(), &mut app, ts, "Append failed");
                 Scraped {
                     error: Some(forced),
@@ -898,8 +914,12 @@ impl ScrapeLoop {
                     bytes: 0,
                 }
             }
-            None => self.scrape_and_append(appendable.as_ref(), &mut app, ts),
+            Fetch::Done(fetched, bytes) => {
+                let body = (buf.as_slice(), fetched, bytes);
+                self.append_fetched(appendable.as_ref(), &mut app, body, ts)
+            }
         };
+        self.env.buffers.put(buf);
         let duration = start.elapsed();
         let healthy = scraped.error.is_none();
         let error = scraped.error.as_ref().map(ToString::to_string);
@@ -915,21 +935,19 @@ impl ScrapeLoop {
         );
     }
 
-    /// Fetches the target into a pooled buffer and appends what it holds.
+    /// Appends what a fetch gave: `(body, content type or error, size)`.
     /// As Prometheus, a failed fetch is an empty scrape, which marks every
     /// series stale, and a failed append is rolled back and followed by
     /// those stale markers.
-    fn scrape_and_append<'a>(
+    fn append_fetched<'a>(
         &mut self,
         appendable: &'a dyn Appendable,
         app: &mut Box<dyn Appender + 'a>,
+        (body, fetched, bytes): (&[u8], Result<String, ScrapeError>, i64),
         ts: i64,
     ) -> Scraped {
-        let mut buf = self.env.buffers.get(self.last_scrape_size);
-        let (fetched, bytes) = self.fetch(&mut buf);
         let content_type = fetched.as_deref().unwrap_or("");
-        let mut outcome = self.state.append(app.as_mut(), &buf, content_type, ts);
-        self.env.buffers.put(buf);
+        let mut outcome = self.state.append(app.as_mut(), body, content_type, ts);
         let append_error = outcome.error.take();
         if let Some(e) = &append_error {
             start_over(appendable, app);
@@ -945,13 +963,10 @@ impl ScrapeLoop {
 
     /// Scrapes into `buf` (left empty on failure): the content type or
     /// the error, and the body size for the report (-1 when it hit the
-    /// limit). Keeps the buffer size estimate and the counts of
-    /// connections and body-limit hits.
+    /// limit). Keeps the buffer size estimate and the count of body-limit
+    /// hits.
     fn fetch(&mut self, buf: &mut Vec<u8>) -> (Result<String, ScrapeError>, i64) {
-        let opened = self.scraper.connections_opened();
         let fetched = self.scraper.scrape(buf);
-        self.connections_opened
-            .add(self.scraper.connections_opened() - opened);
         match &fetched {
             // Empty bodies do not shrink the buffer estimate.
             Ok(_) if !buf.is_empty() => self.last_scrape_size = buf.len(),
@@ -1054,6 +1069,15 @@ impl ScrapeLoop {
         let report = self.state.report_stale(app.as_mut(), ts);
         self.commit_report(app, report, ["Stale report failed", "Stale commit failed"]);
     }
+}
+
+/// What the fetch of one scrape gave.
+enum Fetch {
+    /// The pool forced an error (target_limit): no request was made.
+    Forced(ScrapeError),
+    /// The content type or the error, and the body size for the report
+    /// (-1 when it hit the limit).
+    Done(Result<String, ScrapeError>, i64),
 }
 
 /// What one scrape attempt produced, for the report.

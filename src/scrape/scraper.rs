@@ -15,9 +15,10 @@
 //! gzip bomb stops at the limit.
 //!
 //! Connections: the client keeps a target's connection alive between
-//! scrapes (see [`crate::http_client`]); the scraper counts the connections
-//! its scrapes had to open, so a loop can show that it stays at one per
-//! target unless the target closes it.
+//! scrapes (see [`crate::http_client`]); the scraper adds the connections
+//! its scrapes had to open to its job's counter
+//! (`net_conntrack_dialer_conn_attempted_total`), which shows that it
+//! stays at one per target unless the target closes it.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use flate2::read::MultiGzDecoder;
 use crate::config::ScrapeProtocol;
 use crate::http_client::{connections_opened_on_this_thread, HttpClient};
 
+use super::metrics::Counter;
 use super::ScrapeError;
 
 /// `User-Agent` of every scrape.
@@ -71,12 +73,13 @@ pub struct TargetScraper {
     timeout_header: String,
     /// Uncompressed body limit in bytes; 0 means none.
     body_size_limit: u64,
-    /// Connections opened by this scraper's requests so far.
-    connections_opened: u64,
+    /// Where the connections this scraper's requests open are counted.
+    connections_opened: Arc<Counter>,
 }
 
 impl TargetScraper {
-    /// A scraper for `url` through `client`.
+    /// A scraper for `url` through `client`, counting the connections it
+    /// opens in `connections_opened`.
     pub fn new(
         client: Arc<HttpClient>,
         url: &str,
@@ -84,6 +87,7 @@ impl TargetScraper {
         gzip: bool,
         timeout: Duration,
         body_size_limit: u64,
+        connections_opened: Arc<Counter>,
     ) -> TargetScraper {
         TargetScraper {
             client,
@@ -93,14 +97,8 @@ impl TargetScraper {
             timeout,
             timeout_header: format_seconds(timeout),
             body_size_limit,
-            connections_opened: 0,
+            connections_opened,
         }
-    }
-
-    /// Connections this scraper's requests have opened so far (a request
-    /// over a kept-alive connection opens none).
-    pub fn connections_opened(&self) -> u64 {
-        self.connections_opened
     }
 
     /// Fetches the body into `buf` (appending) and returns the response's
@@ -108,7 +106,10 @@ impl TargetScraper {
     pub fn scrape(&mut self, buf: &mut Vec<u8>) -> Result<String, ScrapeError> {
         let opened = connections_opened_on_this_thread();
         let result = self.fetch(buf);
-        self.connections_opened += connections_opened_on_this_thread() - opened;
+        let now_opened = connections_opened_on_this_thread();
+        if now_opened != opened {
+            self.connections_opened.add(now_opened - opened);
+        }
         result
     }
 

@@ -4,7 +4,10 @@
 
 use super::fast::{self, Format, MetaKind};
 use super::lex::{Lexer, State};
-use super::{build_labels, checked_str, unescape, Entry, MetricType, RawLabels};
+use super::{
+    build_labels, check_utf8, checked_str, find_duplicate, unescape, Entry, MetricType, ParseError,
+    RawLabels,
+};
 use crate::labels::{Labels, LabelsBuilder};
 
 /// The current entry of a parser; borrowed slices point into the body.
@@ -42,6 +45,12 @@ pub(crate) struct Current<'a> {
     /// Whether lines go to the fast recognizers first (always, except in
     /// the tests that compare both paths).
     pub fast: bool,
+    /// Whether the fast recognizers hand out a sample before its series
+    /// checks (UTF-8, duplicate label names), for the caller to make them
+    /// with [`Current::check_deferred`] when it does not know the series.
+    pub defer_checks: bool,
+    /// Whether the current sample's series checks are still to be made.
+    pub unchecked: bool,
 }
 
 impl Default for Current<'_> {
@@ -62,6 +71,8 @@ impl Default for Current<'_> {
             exemplar_val: 0.0,
             exemplar_ts: None,
             fast: true,
+            defer_checks: false,
+            unchecked: false,
         }
     }
 }
@@ -75,8 +86,9 @@ impl<'a> Current<'a> {
         if !self.fast {
             return None;
         }
-        // A new line has no exemplar until one is read.
+        // A new line has no exemplar until one is read, nor checks to make.
         self.has_exemplar = false;
+        self.unchecked = false;
         let b = l.b;
         let (entry, next) = if b.get(self.start) == Some(&b'#') {
             let meta = fast::meta(b, self.start, format)?;
@@ -94,6 +106,43 @@ impl<'a> Current<'a> {
         l.i = next;
         l.state = State::Init;
         Some(entry)
+    }
+
+    /// Whether the current series passes the checks the token machines
+    /// make on every sample: valid UTF-8, no label name twice.
+    #[inline(always)]
+    pub fn series_is_valid(&mut self) -> bool {
+        let names = self.labels.iter().map(|l| l.0);
+        check_utf8(self.series).is_ok() && find_duplicate(names, &mut self.scratch).is_none()
+    }
+
+    /// The token machines' error for invalid UTF-8 in the current series
+    /// (`b` is the body), if it has any.
+    pub fn utf8_error(&self, b: &[u8]) -> Option<ParseError> {
+        let bad = check_utf8(self.series).err()?;
+        let msg = "invalid UTF-8 label value".to_string();
+        Some(ParseError::at(b, self.start + bad, msg))
+    }
+
+    /// The token machines' error for a label name the current series has
+    /// twice, if it has one; Prometheus 2.42 counts that line as a sample.
+    pub fn duplicate_error(&mut self, b: &[u8]) -> Option<ParseError> {
+        let dup = find_duplicate(self.labels.iter().map(|l| l.0), &mut self.scratch)?;
+        let msg = format!("label name \"{}\" is not unique", checked_str(dup));
+        Some(ParseError::at(b, self.start, msg).counted_as_sample())
+    }
+
+    /// Makes the series checks the fast recognizers deferred for the
+    /// current sample, if they did: the error is the one the token machine
+    /// gives for the line, as the recognizer accepted everything else of it.
+    pub fn check_deferred(&mut self, b: &[u8]) -> Result<(), ParseError> {
+        if !std::mem::take(&mut self.unchecked) {
+            return Ok(());
+        }
+        match self.utf8_error(b).or_else(|| self.duplicate_error(b)) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Raw series bytes, timestamp in milliseconds, and value.

@@ -13,13 +13,20 @@
 //! The rule that keeps this exact: a recognizer accepts a line only where
 //! the machine would produce the same entry from it, and where in doubt it
 //! declines. `proptests.rs` checks both paths against each other.
+//!
+//! One exception, asked for by the caller: with deferred checks
+//! (`Parser::defer_series_checks`) a sample line that fails only the
+//! series checks (UTF-8, a label name twice) is accepted, and
+//! `Parser::check_series` then gives the machine's error for it. The
+//! scrape loop defers them because on a cache hit they are already known
+//! to pass.
 
 use memchr::{memchr, memchr2, memchr3};
 
 use super::current::Current;
 use super::float::{parse_float, parse_int, seconds_to_millis, NORMAL_NAN_BITS};
 use super::lex::{is_lname_char, is_lname_start, is_mname_char, is_mname_start};
-use super::{check_utf8, find_duplicate, Entry, MetricType, RawLabels};
+use super::{check_utf8, Entry, MetricType, RawLabels};
 
 /// Which exposition format a line belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,12 +127,12 @@ pub(crate) fn sample<'a>(b: &'a [u8], format: Format, cur: &mut Current<'a>) -> 
         i = exemplar(b, i + EXEMPLAR.len(), cur)?;
     }
     let next = line_end(b, i, format)?;
-    let series = &b[s..series_end];
-    let names = cur.labels.iter().map(|l| l.0);
-    if check_utf8(series).is_err() || find_duplicate(names, &mut cur.scratch).is_some() {
+    cur.series = &b[s..series_end];
+    // Deferred, the checks cost nothing for a series the caller knows.
+    cur.unchecked = cur.defer_checks;
+    if !cur.defer_checks && !cur.series_is_valid() {
         return None;
     }
-    cur.series = series;
     cur.val = value;
     Some(next)
 }

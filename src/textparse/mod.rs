@@ -221,6 +221,30 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// From now on, samples the fast recognizers read are handed out
+    /// before their series checks (valid UTF-8, no label name twice), which
+    /// [`Parser::check_series`] makes. For a caller that checks only series
+    /// it does not know: the scrape cache's keys are the bytes of series
+    /// that passed, and the checks depend on those bytes alone, so on a
+    /// cache hit they are skipped. Such a caller must call `check_series`
+    /// before anything else of a sample it does not know.
+    pub fn defer_series_checks(&mut self) {
+        match self {
+            Parser::Prometheus(p) => p.defer_series_checks(),
+            Parser::OpenMetrics(p) => p.defer_series_checks(),
+        }
+    }
+
+    /// Makes the current sample's deferred series checks, if any: `Err` is
+    /// the error the parser would have returned for the line without
+    /// [`Parser::defer_series_checks`], and ends the parse.
+    pub fn check_series(&mut self) -> Result<(), ParseError> {
+        match self {
+            Parser::Prometheus(p) => p.check_series(),
+            Parser::OpenMetrics(p) => p.check_series(),
+        }
+    }
+
     /// The current sample: raw series bytes exactly as written (name plus
     /// the `{...}` part, the scrape cache key), timestamp in milliseconds if
     /// present, and value.

@@ -10,8 +10,8 @@ use super::lex::{
     is_lname_char, is_lname_start, is_mname_char, is_mname_start, Lexer, State, Token,
 };
 use super::{
-    build_labels, check_utf8, checked_str, find_duplicate, unescape, Entry, Exemplar, MetricType,
-    ParseError, RawLabels,
+    build_labels, check_utf8, checked_str, unescape, Entry, Exemplar, MetricType, ParseError,
+    RawLabels,
 };
 use crate::labels::{Labels, LabelsBuilder};
 
@@ -79,6 +79,20 @@ impl<'a> OpenMetricsParser<'a> {
             self.done = true;
         }
         res
+    }
+
+    /// Hands out fast-read samples before their series checks; see
+    /// [`super::Parser::defer_series_checks`].
+    pub fn defer_series_checks(&mut self) {
+        self.cur.defer_checks = true;
+    }
+
+    /// The current sample's deferred series checks; see
+    /// [`super::Parser::check_series`]. After an error, `next` returns `None`.
+    pub fn check_series(&mut self) -> Result<(), ParseError> {
+        let checked = self.cur.check_deferred(self.l.b);
+        self.done |= checked.is_err();
+        checked
     }
 
     /// Raw series bytes, timestamp in milliseconds, and value.
@@ -242,9 +256,8 @@ impl<'a> OpenMetricsParser<'a> {
         if t == Token::BraceOpen {
             parse_label_values(&mut self.l, &mut self.cur.labels)?;
             self.cur.series = self.l.slice(self.cur.start, self.l.i);
-            if let Err(bad) = check_utf8(self.cur.series) {
-                let msg = "invalid UTF-8 label value".to_string();
-                return Err(self.err_at(self.cur.start + bad, msg));
+            if let Some(e) = self.cur.utf8_error(self.l.b) {
+                return Err(e);
             }
             t = lex(&mut self.l);
         }
@@ -264,11 +277,8 @@ impl<'a> OpenMetricsParser<'a> {
             }
             t => return Err(self.unexpected("expected timestamp or # symbol", t)),
         }
-        if let Some(dup) =
-            find_duplicate(self.cur.labels.iter().map(|l| l.0), &mut self.cur.scratch)
-        {
-            let msg = format!("label name \"{}\" is not unique", checked_str(dup));
-            return Err(self.err_at(self.cur.start, msg).counted_as_sample());
+        if let Some(e) = self.cur.duplicate_error(self.l.b) {
+            return Err(e);
         }
         Ok(Entry::Series)
     }

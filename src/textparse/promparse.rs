@@ -9,7 +9,7 @@ use super::float::{go_quote, parse_float, parse_int, NORMAL_NAN_BITS};
 use super::lex::{
     is_lname_char, is_lname_start, is_mname_char, is_mname_start, Lexer, State, Token,
 };
-use super::{check_utf8, checked_str, find_duplicate, unescape, Entry, MetricType, ParseError};
+use super::{unescape, Entry, MetricType, ParseError};
 use crate::labels::{Labels, LabelsBuilder};
 
 /// The format this parser reads, for the fast recognizers.
@@ -76,6 +76,20 @@ impl<'a> PromParser<'a> {
             self.done = true;
         }
         res
+    }
+
+    /// Hands out fast-read samples before their series checks; see
+    /// [`super::Parser::defer_series_checks`].
+    pub fn defer_series_checks(&mut self) {
+        self.cur.defer_checks = true;
+    }
+
+    /// The current sample's deferred series checks; see
+    /// [`super::Parser::check_series`]. After an error, `next` returns `None`.
+    pub fn check_series(&mut self) -> Result<(), ParseError> {
+        let checked = self.cur.check_deferred(self.l.b);
+        self.done |= checked.is_err();
+        checked
     }
 
     /// Raw series bytes, timestamp in milliseconds, and value.
@@ -204,9 +218,8 @@ impl<'a> PromParser<'a> {
                 return Some(Err(err));
             }
             self.cur.series = self.l.slice(self.cur.start, self.l.i);
-            if let Err(bad) = check_utf8(self.cur.series) {
-                let msg = "invalid UTF-8 label value".to_string();
-                return Some(Err(ParseError::at(self.l.b, self.cur.start + bad, msg)));
+            if let Some(e) = self.cur.utf8_error(self.l.b) {
+                return Some(Err(e));
             }
             t = self.token();
         }
@@ -233,13 +246,8 @@ impl<'a> PromParser<'a> {
             }
             t => return self.unexpected("expected timestamp or new record", t),
         }
-        if let Some(dup) =
-            find_duplicate(self.cur.labels.iter().map(|l| l.0), &mut self.cur.scratch)
-        {
-            let msg = format!("label name \"{}\" is not unique", checked_str(dup));
-            return Some(Err(
-                ParseError::at(self.l.b, self.cur.start, msg).counted_as_sample()
-            ));
+        if let Some(e) = self.cur.duplicate_error(self.l.b) {
+            return Some(Err(e));
         }
         Some(Ok(Entry::Series))
     }

@@ -63,20 +63,51 @@ fn observe(p: &mut Parser<'_>, entry: Result<Entry, super::ParseError>) -> Strin
     }
 }
 
-/// Checks that the fast recognizers and the token machine agree on `buf`.
+/// Checks that the fast recognizers and the token machine agree on `buf`,
+/// and so does a parser deferring its series checks to `check_series` (as
+/// the scrape loop does on a cache miss, here on every sample).
 fn same_as_token_machine(buf: &[u8], content_type: &str) -> Result<(), TestCaseError> {
     let mut fast = Parser::new(buf, content_type);
+    let mut deferred = Parser::new(buf, content_type);
+    deferred.defer_series_checks();
     let mut slow = Parser::token_machine_only(buf, content_type);
     loop {
-        match (fast.next(), slow.next()) {
-            (None, None) => return Ok(()),
-            (Some(a), Some(b)) => {
-                let (a, b) = (observe(&mut fast, a), observe(&mut slow, b));
-                prop_assert_eq!(a, b, "in {:?}", String::from_utf8_lossy(buf));
+        let checked = match deferred.next() {
+            Some(Ok(Entry::Series)) => Some(deferred.check_series().map(|()| Entry::Series)),
+            other => other,
+        };
+        match (fast.next(), checked, slow.next()) {
+            (None, None, None) => return Ok(()),
+            (Some(a), Some(d), Some(b)) => {
+                let (a, d, b) = (
+                    observe(&mut fast, a),
+                    observe(&mut deferred, d),
+                    observe(&mut slow, b),
+                );
+                prop_assert_eq!(&a, &b, "in {:?}", String::from_utf8_lossy(buf));
+                prop_assert_eq!(d, b, "deferred, in {:?}", String::from_utf8_lossy(buf));
             }
-            (a, b) => prop_assert!(false, "{a:?} vs {b:?} in {buf:?}"),
+            (a, d, b) => prop_assert!(false, "{a:?} / {d:?} vs {b:?} in {buf:?}"),
         }
     }
+}
+
+/// Sample lines that fail or pass only the series checks, with the text
+/// and OpenMetrics spellings both readable by the fast recognizers.
+fn checked_line() -> impl Strategy<Value = Vec<u8>> {
+    prop::sample::select(vec![
+        &b"a{x=\"1\",x=\"2\"} 1\n"[..],
+        b"a{x=\"1\",y=\"2\",x=\"3\"} 1 2\n",
+        b"a{__name__=\"b\"} 1\n",
+        b"a{x=\"\xff\"} 1\n",
+        b"a{x=\"ok\",y=\"\xc3\"} 1\n",
+        b"a{x=\"\xc3\xbc\"} 1\n",
+        b"a{x=\"\xff\",x=\"1\"} 1\n",
+        b"c_total{x=\"1\",x=\"1\"} 1 # {a=\"b\"} 1\n",
+        b"a{x=\"1\"} 1\n",
+        b"a 1\n",
+    ])
+    .prop_map(<[u8]>::to_vec)
 }
 
 /// Bytes the grammar cares about, to reach deep states more often than
@@ -325,6 +356,19 @@ proptest! {
         let mut body = metas.concat().into_bytes();
         body.extend_from_slice(render(&samples, openmetrics).as_bytes());
         mutate(&mut body, edits);
+        same_as_token_machine(&body, TEXT)?;
+        same_as_token_machine(&body, OM)?;
+    }
+
+    #[test]
+    fn deferred_series_checks_fail_as_the_token_machine(
+        lines in prop::collection::vec(checked_line(), 1..6),
+        eof: bool,
+    ) {
+        let mut body = lines.concat();
+        if eof {
+            body.extend_from_slice(b"# EOF\n");
+        }
         same_as_token_machine(&body, TEXT)?;
         same_as_token_machine(&body, OM)?;
     }
