@@ -58,11 +58,14 @@
 //! External labels are added where a series lacks that label (the series'
 //! own value wins, as Prometheus's `processExternalLabels`), then
 //! `write_relabel_configs` apply; a series they drop is remembered so its
-//! samples are counted as dropped. What is kept is the labels' protobuf
-//! encoding ([`EncodedLabels`]), built once per series the first time one
-//! of its samples is read and shared by every sample of it that goes out.
-//! At each segment change the map drops the series the WAL's table no
-//! longer holds, so under churn it stays bounded by the retained WAL.
+//! samples are counted as dropped. With neither configured, a sample's
+//! labels are the WAL series table's own [`Labels`], looked up per record
+//! and kept nowhere else. Otherwise the result is worked out once per
+//! series, the first time one of its samples is read, and kept in a map
+//! by ref (sharing the table's allocation where nothing changed); at each
+//! segment change the map drops the series the WAL's table no longer
+//! holds, so under churn it stays bounded by the retained WAL. Labels are
+//! protobuf-encoded at send time ([`super::codec`]), not kept encoded.
 
 use std::fmt;
 use std::io;
@@ -75,7 +78,6 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use super::codec::EncodedLabels;
 use super::progress::{shard_of, AckTracker, ProgressError, SavedProgress};
 use super::shards::{self, Chunk, QueuedSample, ShardContext, StopSignal};
 use super::stats::{store_max, DropReason, QueueStats};
@@ -86,8 +88,8 @@ use crate::labels::{Labels, LabelsBuilder};
 use crate::relabel::RelabelConfig;
 use crate::storage::wal::codec::RefMap;
 use crate::storage::wal::{
-    FedBatch, Position, ReaderHandle, Record, RefSample, SampleFeed, SeriesTable, Wal, WalError,
-    WalReader,
+    FedBatch, Position, ReaderHandle, Record, RefSample, SampleFeed, SeriesEntry, SeriesTable, Wal,
+    WalError, WalReader,
 };
 use crate::storage::SeriesRef;
 
@@ -284,6 +286,7 @@ impl QueueManager {
             filter_end: saved.filter_end(),
             saved,
             series: RefMap::default(),
+            rewrites: !external_labels.is_empty() || !cfg.write_relabel_configs.is_empty(),
             table: wal.series().clone(),
             external_labels: external_labels.clone(),
             write_relabel_configs: cfg.write_relabel_configs.clone(),
@@ -391,7 +394,11 @@ struct Watcher {
     filter_end: Position,
     /// Series seen: labels to send, or None if write relabeling dropped
     /// the series. Pruned to the WAL's series table at each segment change.
-    series: RefMap<Option<EncodedLabels>>,
+    /// Unused (empty) when there are no external labels and no write
+    /// relabeling: the table's labels are sent as they are.
+    series: RefMap<Option<Labels>>,
+    /// Whether external labels or write relabeling may change labels.
+    rewrites: bool,
     /// The WAL's series table, where refs resolve.
     table: Arc<SeriesTable>,
     external_labels: Labels,
@@ -562,26 +569,37 @@ impl Watcher {
     /// The labels to send for `series_ref`, worked out once per series
     /// from the WAL's series table: `None` if the table does not know the
     /// ref, `Some(None)` if write relabeling dropped the series.
-    fn labels_for(&mut self, series_ref: SeriesRef) -> Option<Option<EncodedLabels>> {
+    fn labels_for(
+        &mut self,
+        table: &RefMap<SeriesEntry>,
+        series_ref: SeriesRef,
+    ) -> Option<Option<Labels>> {
+        if !self.rewrites {
+            return table.get(&series_ref).map(|e| Some(e.labels.clone()));
+        }
         if let Some(known) = self.series.get(&series_ref) {
             return Some(known.clone());
         }
-        let labels = self.table.labels_of(series_ref)?;
-        let out = self.send_labels(&labels);
+        let labels = &table.get(&series_ref)?.labels;
+        let out = self.send_labels(labels);
         self.series.insert(series_ref, out.clone());
         Some(out)
     }
 
-    /// External labels where missing, then write relabeling.
-    fn send_labels(&mut self, labels: &Labels) -> Option<EncodedLabels> {
+    /// External labels where missing, then write relabeling; the input's
+    /// own allocation if nothing changed.
+    fn send_labels(&mut self, labels: &Labels) -> Option<Labels> {
         self.builder.reset(labels);
         for l in &self.external_labels {
             if self.builder.get(l.name).is_empty() {
                 self.builder.set(l.name, l.value);
             }
         }
-        crate::relabel::process_builder(&mut self.builder, &self.write_relabel_configs)
-            .then(|| EncodedLabels::new(&self.builder.labels()))
+        if !crate::relabel::process_builder(&mut self.builder, &self.write_relabel_configs) {
+            return None;
+        }
+        let out = self.builder.labels();
+        Some(if out == *labels { labels.clone() } else { out })
     }
 
     fn route(
@@ -594,11 +612,13 @@ impl Watcher {
         let filtering = start <= self.filter_end;
         self.counts.fill(0);
         let (mut unknown, mut dropped, mut highest) = (0, 0, i64::MIN);
+        let table = self.table.clone();
+        let table = table.read();
         for (i, s) in samples.iter().enumerate() {
             if filtering && self.saved.is_done(start, end, i, s.series_ref) {
                 continue;
             }
-            match self.labels_for(s.series_ref) {
+            match self.labels_for(&table, s.series_ref) {
                 None => unknown += 1,
                 Some(None) => dropped += 1,
                 Some(Some(labels)) => {
@@ -614,6 +634,7 @@ impl Watcher {
                 }
             }
         }
+        drop(table);
         let queued: u64 = self.counts.iter().sum();
         self.tracker.lock().add_record(end, &self.counts);
         self.stats.samples_in.fetch_add(queued, Ordering::Relaxed);

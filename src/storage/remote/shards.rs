@@ -11,17 +11,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use super::codec::{EncodedLabels, WriteRequestEncoder};
+use super::codec::WriteRequestEncoder;
 use super::progress::AckTracker;
 use super::stats::{store_max, DropReason, QueueStats};
 use super::write_client::{StoreError, WriteClient};
+use crate::labels::Labels;
 
 /// One sample on its way to a shard.
 #[derive(Debug, Clone)]
 pub(crate) struct QueuedSample {
-    /// Labels after external labels and write relabeling, encoded once
-    /// per series.
-    pub labels: EncodedLabels,
+    /// Labels after external labels and write relabeling: the WAL series
+    /// table's own allocation when neither changes them.
+    pub labels: Labels,
     /// Timestamp in milliseconds.
     pub t: i64,
     /// Value.
