@@ -119,31 +119,51 @@ impl WriteRequestEncoder {
     }
 }
 
-fn put_time_series(buf: &mut Vec<u8>, labels: &Labels, t: i64, v: f64) {
-    let sample_len = 1 + 8 + 1 + varint_len(t as u64);
-    let labels_len: usize = labels
-        .iter()
-        .map(|l| {
-            let inner = label_len(l);
-            1 + varint_len(inner as u64) + inner
-        })
-        .sum();
-    let series_len = labels_len + 1 + varint_len(sample_len as u64) + sample_len;
+/// Bytes kept for a `TimeSeries` length before its length is known: two
+/// varint bytes hold up to 16 KiB, more than any series but a huge one.
+const SERIES_LEN_GUESS: usize = 2;
 
+/// Writes one `TimeSeries` in one pass over the labels: the length prefix
+/// is written after the body, which moves only if its varint is not
+/// [`SERIES_LEN_GUESS`] bytes long.
+fn put_time_series(buf: &mut Vec<u8>, labels: &Labels, t: i64, v: f64) {
     buf.push(key(1, LEN));
-    put_uvarint(buf, series_len as u64);
+    let len_at = buf.len();
+    buf.resize(len_at + SERIES_LEN_GUESS, 0);
+    let body_at = buf.len();
     for l in labels {
         buf.push(key(1, LEN));
         put_uvarint(buf, label_len(l) as u64);
         put_string_field(buf, 1, l.name);
         put_string_field(buf, 2, l.value);
     }
+    let sample_len = 1 + 8 + 1 + varint_len(t as u64);
     buf.push(key(2, LEN));
     put_uvarint(buf, sample_len as u64);
     buf.push(key(1, FIXED64));
     buf.extend_from_slice(&prometheus_wire_value(v).to_bits().to_le_bytes());
     buf.push(key(2, VARINT));
     put_uvarint(buf, t as u64);
+
+    let mut prefix = [0u8; 10];
+    let n = varint_into(&mut prefix, (buf.len() - body_at) as u64);
+    if n == SERIES_LEN_GUESS {
+        buf[len_at..body_at].copy_from_slice(&prefix[..n]);
+    } else {
+        buf.splice(len_at..body_at, prefix[..n].iter().copied());
+    }
+}
+
+/// Writes `x` as a protobuf varint at the start of `out`; returns its length.
+fn varint_into(out: &mut [u8; 10], mut x: u64) -> usize {
+    let mut n = 0;
+    while x >= 0x80 {
+        out[n] = (x as u8) | 0x80;
+        x >>= 7;
+        n += 1;
+    }
+    out[n] = x as u8;
+    n + 1
 }
 
 /// The value as Prometheus's encoder delivers it: gogo protobuf leaves a
@@ -286,6 +306,8 @@ mod tests {
             (l.clone(), 1, 2.0),
             (l.clone(), 1_700_000_000_000, f64::NAN),
             (Labels::empty(), 5, 1.5),
+            // A length prefix of three varint bytes.
+            (Labels::from_pairs([("big", "x".repeat(20_000))]), 7, 1.0),
         ]);
     }
 
