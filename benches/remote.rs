@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use edgescrape::config::RemoteWriteConfig;
 use edgescrape::labels::Labels;
 use edgescrape::storage::fanout::{Storage, StorageOptions};
-use edgescrape::storage::remote::codec::{EncodedLabels, WriteRequestEncoder};
+use edgescrape::storage::remote::codec::WriteRequestEncoder;
 use edgescrape::storage::remote::QueueManager;
 use edgescrape::storage::Appendable;
 
@@ -36,9 +36,8 @@ fn series(n: usize) -> Vec<Labels> {
 }
 
 fn encode(c: &mut Criterion) {
-    // As a queue holds them: each series' labels encoded once, when the
-    // queue reads the series from the WAL.
-    let s: Vec<EncodedLabels> = series(2000).iter().map(EncodedLabels::new).collect();
+    // As a queue holds them: each series' shared labels, encoded per sample.
+    let s: Vec<Labels> = series(2000);
     let mut enc = WriteRequestEncoder::new();
     let mut g = c.benchmark_group("remote_encode");
     g.throughput(Throughput::Elements(s.len() as u64));

@@ -39,11 +39,37 @@ fn main() -> ExitCode {
         }
         Ok(Command::CheckConfig(files)) => check_config(&files),
         Ok(Command::Run(flags)) => {
+            limit_malloc_arenas();
             edgescrape::logging::init(flags.log_level, flags.log_format);
             run(flags)
         }
     }
 }
+
+/// glibc malloc arenas the process may use. glibc's default is 8 per core,
+/// and with a thread per target each arena keeps free memory the others
+/// cannot reuse. Measured at 100 node_exporter targets on 2 cores: 50 MB
+/// RSS by default, 45.6 MB with 4 arenas at the same CPU per sample, 44.7
+/// MB with 2 but 8 % more CPU per sample (threads waiting on arena locks).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_ARENAS: libc::c_int = 4;
+
+/// Caps glibc's malloc arenas at [`MALLOC_ARENAS`] before any thread
+/// starts (an explicit `MALLOC_ARENA_MAX` in the environment wins). Other
+/// C libraries have no arenas to cap.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a malloc parameter; called from the
+        // main thread before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
 
 /// `edgescrape check-config`, as `promtool check config`: every file is
 /// checked; exit 1 if any is refused.

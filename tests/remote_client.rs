@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use edgescrape::config::{Authorization, BasicAuth, RemoteWriteConfig, Secret};
 use edgescrape::labels::Labels;
-use edgescrape::storage::remote::codec::{
-    decode_write_request, EncodedLabels, WriteRequestEncoder,
-};
+use edgescrape::storage::remote::codec::{decode_write_request, WriteRequestEncoder};
 use edgescrape::storage::remote::{StoreError, WriteClient, USER_AGENT};
 
 /// What the server saw of one request.
@@ -84,7 +82,7 @@ fn config(url: &str) -> RemoteWriteConfig {
 }
 
 fn body() -> Vec<u8> {
-    let l = EncodedLabels::new(&Labels::from_pairs([("__name__", "up"), ("job", "node")]));
+    let l = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
     WriteRequestEncoder::new()
         .encode([(&l, 1_000, 1.0)])
         .unwrap()

@@ -193,3 +193,46 @@ fn a_caught_up_queue_is_fed_from_memory_and_a_gap_goes_back_to_the_files() {
     assert_eq!(rec.got(), expected(&series, &[], 60, t0, 1000));
     q.stop(Duration::from_secs(1));
 }
+
+#[test]
+fn a_busy_shard_is_resharded_and_every_sample_arrives_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = open_storage(tmp.path());
+    // 50 ms a request of 10 samples: one shard sends 200 samples a second.
+    let rec = Recorder::start(
+        0,
+        Box::new(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            (204, None)
+        }),
+    );
+    let series = scrape_series("qreshard", 10);
+    let cfg = config(&rec.url(), "  min_shards: 1\n  max_shards: 4\n");
+    let q = QueueManager::start(storage.wal(), &cfg, &Labels::empty()).unwrap();
+    assert_eq!(q.stats().shards.load(Ordering::Relaxed), 1);
+    // 250 samples a second keep the one shard busy until it reshards.
+    let t0 = now_ms() - 3_600_000;
+    let mut n = 0;
+    while q.stats().shards.load(Ordering::Relaxed) < 2 {
+        assert!(n < 2_000, "no reshard after {n} scrapes");
+        scrape(&storage, &series, n, t0 + n as i64 * 1000);
+        n += 1;
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    for _ in 0..20 {
+        scrape(&storage, &series, n, t0 + n as i64 * 1000);
+        n += 1;
+    }
+    wait_until("delivered", WAIT, || sent(&q) == n as u64 * 10);
+    q.stop(Duration::from_secs(5));
+    // A restart keeps the layout and still sends nothing twice.
+    for _ in 0..5 {
+        scrape(&storage, &series, n, t0 + n as i64 * 1000);
+        n += 1;
+    }
+    let q = QueueManager::start(storage.wal(), &cfg, &Labels::empty()).unwrap();
+    assert!(q.stats().shards.load(Ordering::Relaxed) >= 2);
+    wait_until("second run delivered", WAIT, || sent(&q) == 50);
+    q.stop(Duration::from_secs(5));
+    assert_eq!(rec.got(), expected(&series, &[], n, t0, 1000));
+}

@@ -2,22 +2,23 @@
 //! snappy's block format (not the framed stream format), as Prometheus's
 //! `storage/remote/codec.go`.
 //!
-//! A series' labels are encoded once, as [`EncodedLabels`], when the queue
-//! learns the series; [`WriteRequestEncoder`] then copies those bytes into
-//! each `TimeSeries` and writes the sample after them, into buffers it
-//! keeps between requests, so a shard allocates nothing per sample in
-//! steady state. Like Prometheus it sends one `TimeSeries` per sample. Both `Sample` fields are always
+//! [`WriteRequestEncoder`] writes each `TimeSeries` straight from the
+//! series' shared [`Labels`] (the one allocation the head and the WAL's
+//! series table hold), into buffers it keeps between requests, so a shard
+//! allocates nothing per sample in steady state. A protobuf copy of every
+//! series' labels kept per queue cost about 130 bytes per series; encoding
+//! at send time costs a walk over a few labels per sample instead. Like
+//! Prometheus it sends one `TimeSeries` per sample. Both `Sample` fields are always
 //! written, even when zero: a decoder reads the same values, and every NaN
 //! (stale markers) keeps its exact bit pattern; `-0.0` is sent as `+0.0`,
 //! which is what a receiver reads from Prometheus.
 
 use std::fmt;
-use std::sync::Arc;
 
 use prost::Message;
 
 use super::prompb::WriteRequest;
-use crate::labels::Labels;
+use crate::labels::{Label, Labels};
 use crate::storage::wal::codec::put_uvarint;
 
 /// Wire type of length-delimited fields.
@@ -29,26 +30,6 @@ const VARINT: u8 = 0;
 
 const fn key(field: u8, wire_type: u8) -> u8 {
     (field << 3) | wire_type
-}
-
-/// A series' labels in the protobuf wire format: the repeated `Label`
-/// fields of a `TimeSeries`. Built once per series; cloning shares the bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodedLabels(Arc<[u8]>);
-
-impl EncodedLabels {
-    /// Encodes `labels`, in their (sorted) order.
-    pub fn new(labels: &Labels) -> EncodedLabels {
-        let mut buf = Vec::new();
-        for l in labels {
-            let inner = string_field_len(l.name) + string_field_len(l.value);
-            buf.push(key(1, LEN));
-            put_uvarint(&mut buf, inner as u64);
-            put_string_field(&mut buf, 1, l.name);
-            put_string_field(&mut buf, 2, l.value);
-        }
-        EncodedLabels(buf.into())
-    }
 }
 
 /// Encodes and compresses write requests, reusing its buffers.
@@ -110,11 +91,11 @@ impl WriteRequestEncoder {
     /// slice lives until the next call.
     pub fn encode<'a, I>(&mut self, samples: I) -> Result<&[u8], EncodeError>
     where
-        I: IntoIterator<Item = (&'a EncodedLabels, i64, f64)>,
+        I: IntoIterator<Item = (&'a Labels, i64, f64)>,
     {
         self.proto.clear();
         for (labels, t, v) in samples {
-            put_time_series(&mut self.proto, &labels.0, t, v);
+            put_time_series(&mut self.proto, labels, t, v);
         }
         let max = snap::raw::max_compress_len(self.proto.len());
         if max == 0 && !self.proto.is_empty() {
@@ -138,19 +119,51 @@ impl WriteRequestEncoder {
     }
 }
 
-fn put_time_series(buf: &mut Vec<u8>, labels: &[u8], t: i64, v: f64) {
-    let sample_len = 1 + 8 + 1 + varint_len(t as u64);
-    let series_len = labels.len() + 1 + varint_len(sample_len as u64) + sample_len;
+/// Bytes kept for a `TimeSeries` length before its length is known: two
+/// varint bytes hold up to 16 KiB, more than any series but a huge one.
+const SERIES_LEN_GUESS: usize = 2;
 
+/// Writes one `TimeSeries` in one pass over the labels: the length prefix
+/// is written after the body, which moves only if its varint is not
+/// [`SERIES_LEN_GUESS`] bytes long.
+fn put_time_series(buf: &mut Vec<u8>, labels: &Labels, t: i64, v: f64) {
     buf.push(key(1, LEN));
-    put_uvarint(buf, series_len as u64);
-    buf.extend_from_slice(labels);
+    let len_at = buf.len();
+    buf.resize(len_at + SERIES_LEN_GUESS, 0);
+    let body_at = buf.len();
+    for l in labels {
+        buf.push(key(1, LEN));
+        put_uvarint(buf, label_len(l) as u64);
+        put_string_field(buf, 1, l.name);
+        put_string_field(buf, 2, l.value);
+    }
+    let sample_len = 1 + 8 + 1 + varint_len(t as u64);
     buf.push(key(2, LEN));
     put_uvarint(buf, sample_len as u64);
     buf.push(key(1, FIXED64));
     buf.extend_from_slice(&prometheus_wire_value(v).to_bits().to_le_bytes());
     buf.push(key(2, VARINT));
     put_uvarint(buf, t as u64);
+
+    let mut prefix = [0u8; 10];
+    let n = varint_into(&mut prefix, (buf.len() - body_at) as u64);
+    if n == SERIES_LEN_GUESS {
+        buf[len_at..body_at].copy_from_slice(&prefix[..n]);
+    } else {
+        buf.splice(len_at..body_at, prefix[..n].iter().copied());
+    }
+}
+
+/// Writes `x` as a protobuf varint at the start of `out`; returns its length.
+fn varint_into(out: &mut [u8; 10], mut x: u64) -> usize {
+    let mut n = 0;
+    while x >= 0x80 {
+        out[n] = (x as u8) | 0x80;
+        x >>= 7;
+        n += 1;
+    }
+    out[n] = x as u8;
+    n + 1
 }
 
 /// The value as Prometheus's encoder delivers it: gogo protobuf leaves a
@@ -161,6 +174,11 @@ fn prometheus_wire_value(v: f64) -> f64 {
     } else {
         v
     }
+}
+
+/// Length of a `Label` message's body.
+fn label_len(l: Label<'_>) -> usize {
+    string_field_len(l.name) + string_field_len(l.value)
 }
 
 fn string_field_len(s: &str) -> usize {
@@ -244,17 +262,8 @@ mod tests {
     #[track_caller]
     fn round_trip(samples: &[(Labels, i64, f64)]) {
         let mut enc = WriteRequestEncoder::new();
-        let encoded: Vec<EncodedLabels> = samples
-            .iter()
-            .map(|(l, _, _)| EncodedLabels::new(l))
-            .collect();
         let body = enc
-            .encode(
-                samples
-                    .iter()
-                    .zip(&encoded)
-                    .map(|((_, t, v), l)| (l, *t, *v)),
-            )
+            .encode(samples.iter().map(|(l, t, v)| (l, *t, *v)))
             .unwrap()
             .to_vec();
         let got = decode_write_request(&body).unwrap();
@@ -276,7 +285,7 @@ mod tests {
 
     #[test]
     fn negative_zero_arrives_as_positive_zero_as_from_prometheus() {
-        let l = EncodedLabels::new(&Labels::from_pairs([("__name__", "v_neg")]));
+        let l = Labels::from_pairs([("__name__", "v_neg")]);
         let mut enc = WriteRequestEncoder::new();
         let body = enc.encode([(&l, 1, -0.0)]).unwrap().to_vec();
         let got = decode_write_request(&body).unwrap();
@@ -297,13 +306,15 @@ mod tests {
             (l.clone(), 1, 2.0),
             (l.clone(), 1_700_000_000_000, f64::NAN),
             (Labels::empty(), 5, 1.5),
+            // A length prefix of three varint bytes.
+            (Labels::from_pairs([("big", "x".repeat(20_000))]), 7, 1.0),
         ]);
     }
 
     #[test]
     fn buffers_are_reused_and_an_empty_request_is_valid() {
         let mut enc = WriteRequestEncoder::new();
-        let l = EncodedLabels::new(&Labels::from_pairs([("a", "b".repeat(300))]));
+        let l = Labels::from_pairs([("a", "b".repeat(300))]);
         enc.encode([(&l, 1, 2.0)]).unwrap();
         let cap = enc.proto.capacity();
         enc.encode([(&l, 3, 4.0)]).unwrap();

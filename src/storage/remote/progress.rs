@@ -345,6 +345,32 @@ impl AckTracker {
         self.prune_older();
     }
 
+    /// Replaces the layout with `n` shards that start where the current
+    /// ones stand, if every sample handed to a shard is finished (then all
+    /// are done through the same record, so the new layout needs no
+    /// filter); false, changing nothing, if some are not.
+    pub(crate) fn reshape(&mut self, n: usize) -> bool {
+        if self.shards.iter().any(|s| !s.in_flight.is_empty()) {
+            return false;
+        }
+        let Some(through) = self.shards.iter().map(|s| s.done.through).min() else {
+            return false;
+        };
+        let done = ShardPosition {
+            through,
+            partial: 0,
+        };
+        self.shards = (0..n.max(1))
+            .map(|_| ShardProgress {
+                done,
+                in_flight: VecDeque::new(),
+            })
+            .collect();
+        self.dirty = true;
+        self.prune_older();
+        true
+    }
+
     /// Drops older layers every current shard has passed.
     fn prune_older(&mut self) {
         let Some(min) = self.shards.iter().map(|s| s.done.through).min() else {
@@ -469,6 +495,22 @@ mod tests {
         t.add_record(pos(20), &[0, 0, 0]);
         assert_eq!(t.older.len(), 0, "every new shard passed 20");
         assert_eq!(t.snapshot().unwrap().layers.len(), 1);
+    }
+
+    #[test]
+    fn reshaping_waits_for_every_shard_and_starts_where_they_stand() {
+        let mut t = AckTracker::new(2, &SavedProgress::default());
+        t.add_record(pos(10), &[2, 1]);
+        t.add_record(pos(20), &[0, 1]);
+        t.finish(0, 2, 1);
+        assert!(!t.reshape(1), "shard 1 still holds two samples");
+        assert_eq!(current(&mut t), vec![sp(20, 0), ShardPosition::default()]);
+        t.finish(1, 2, 0);
+        assert!(t.reshape(3));
+        assert_eq!(current(&mut t), vec![sp(20, 0); 3]);
+        assert!(t.older.is_empty(), "no filter layer");
+        t.add_record(pos(30), &[0, 4, 0]);
+        assert_eq!(t.read_up_to(), pos(20));
     }
 
     #[test]

@@ -47,37 +47,47 @@
 //!
 //! # Shards
 //!
-//! A fixed number of shards: `4`, raised to `min_shards` and capped by
-//! `max_shards`. Prometheus grows and shrinks shards with throughput; an
-//! edge box sending a few thousand samples a second is served by a few
-//! connections, and a fixed count keeps every series on one shard for the
-//! life of the process, which the exact per-shard progress relies on.
+//! A queue starts with the shard count of its last run (or `min_shards`)
+//! and, as Prometheus's resharding, reconsiders it every
+//! [`RESHARD_INTERVAL`] from the time its shards spent in accepted sends,
+//! within `min_shards..=max_shards` ([`desired_shards`]). Each shard keeps
+//! a request's protobuf and snappy buffers and up to `capacity` queued
+//! samples, so an edge box sending a few thousand samples a second is
+//! served by one, and a box sending a million gets the several it needs.
+//! The exact per-shard progress needs every series on one shard within a
+//! layout, so a reshard first lets the old shards send everything handed
+//! to them, then starts the new layout at the record where all of them
+//! stand ([`AckTracker::reshape`]): nothing is sent twice or skipped. A
+//! window with retries or refusals is not used to decide: during an
+//! outage the time spent measures the backoff, not the load.
 //!
 //! # Series labels
 //!
 //! External labels are added where a series lacks that label (the series'
 //! own value wins, as Prometheus's `processExternalLabels`), then
 //! `write_relabel_configs` apply; a series they drop is remembered so its
-//! samples are counted as dropped. What is kept is the labels' protobuf
-//! encoding ([`EncodedLabels`]), built once per series the first time one
-//! of its samples is read and shared by every sample of it that goes out.
-//! At each segment change the map drops the series the WAL's table no
-//! longer holds, so under churn it stays bounded by the retained WAL.
+//! samples are counted as dropped. With neither configured, a sample's
+//! labels are the WAL series table's own [`Labels`], looked up per record
+//! and kept nowhere else. Otherwise the result is worked out once per
+//! series, the first time one of its samples is read, and kept in a map
+//! by ref (sharing the table's allocation where nothing changed); at each
+//! segment change the map drops the series the WAL's table no longer
+//! holds, so under churn it stays bounded by the retained WAL. Labels are
+//! protobuf-encoded at send time ([`super::codec`]), not kept encoded.
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+use crossbeam_channel::{Receiver, SendTimeoutError};
 use parking_lot::Mutex;
 
-use super::codec::EncodedLabels;
 use super::progress::{shard_of, AckTracker, ProgressError, SavedProgress};
-use super::shards::{self, Chunk, QueuedSample, ShardContext, StopSignal};
+use super::shards::{Chunk, QueuedSample, ShardContext, ShardSet, StopSignal};
 use super::stats::{store_max, DropReason, QueueStats};
 use super::write_client::WriteClient;
 use crate::config::RemoteWriteConfig;
@@ -86,13 +96,22 @@ use crate::labels::{Labels, LabelsBuilder};
 use crate::relabel::RelabelConfig;
 use crate::storage::wal::codec::RefMap;
 use crate::storage::wal::{
-    FedBatch, Position, ReaderHandle, Record, RefSample, SampleFeed, SeriesTable, Wal, WalError,
-    WalReader,
+    FedBatch, Position, ReaderHandle, Record, RefSample, SampleFeed, SeriesEntry, SeriesTable, Wal,
+    WalError, WalReader,
 };
 use crate::storage::SeriesRef;
 
-/// Shards used unless `min_shards`/`max_shards` say otherwise.
-const DEFAULT_SHARDS: usize = 4;
+/// Samples the feed from memory holds, in units of `capacity`; fixed, so
+/// a queue with one shard is fed as well as before resharding existed.
+const FEED_SHARDS: usize = 4;
+/// How often the shard count is reconsidered, as Prometheus's
+/// `shardUpdateDuration`.
+const RESHARD_INTERVAL: Duration = Duration::from_secs(10);
+/// Spare sending capacity a reshard aims for.
+const RESHARD_HEADROOM: f64 = 0.3;
+/// A desired count within this fraction of the current one is not worth a
+/// reshard, as Prometheus's `shardToleranceFraction`.
+const RESHARD_TOLERANCE: f64 = 0.3;
 /// How often the watcher looks at the WAL without a notification.
 const FALLBACK_TICK: Duration = Duration::from_secs(1);
 /// How often saved progress is fsynced at most; see [`super::progress`].
@@ -222,7 +241,15 @@ impl QueueManager {
         }
         let saved = SavedProgress::load(&pos_path).map_err(QueueError::Progress)?;
         let qc = &cfg.queue_config;
-        let n = DEFAULT_SHARDS.min(qc.max_shards).max(qc.min_shards).max(1);
+        let min_shards = qc.min_shards.max(1);
+        let max_shards = qc.max_shards.max(min_shards);
+        // The layout of the last run if it fits, so a restart neither
+        // re-learns the rate nor needs a filter layer.
+        let n = saved
+            .layers
+            .first()
+            .map_or(min_shards, Vec::len)
+            .clamp(min_shards, max_shards);
         let tracker = Arc::new(Mutex::new(AckTracker::new(n, &saved)));
         let handle = wal.register_reader(&name);
         handle.set_read_up_to(tracker.lock().read_up_to());
@@ -249,32 +276,18 @@ impl QueueManager {
             min_backoff: qc.min_backoff.get(),
             max_backoff: qc.max_backoff.get(),
             sample_age_limit: qc.sample_age_limit.get(),
+            send_busy_ns: AtomicU64::new(0),
         });
         let chunks_per_shard = (qc.capacity / max_per_send).max(1);
-        let mut shard_tx = Vec::with_capacity(n);
-        let mut shard_threads = Vec::with_capacity(n);
-        for k in 0..n {
-            let (tx, rx) = crossbeam_channel::bounded(chunks_per_shard);
-            shard_tx.push(tx);
-            match shards::spawn(k, rx, ctx.clone()) {
-                Ok(t) => shard_threads.push(t),
-                Err(e) => {
-                    stop.stop(Instant::now());
-                    drop(shard_tx);
-                    for t in shard_threads {
-                        let _ = t.join();
-                    }
-                    return Err(io_err("spawn shard thread", e));
-                }
-            }
-        }
+        let shards = ShardSet::spawn(n, chunks_per_shard, &ctx)
+            .map_err(|e| io_err("spawn shard thread", e))?;
         let watcher = Watcher {
             name: name.clone(),
             pos_path,
             reader,
             handle,
             notify: wal.subscribe(),
-            feed: wal.feed(qc.capacity.saturating_mul(n)),
+            feed: wal.feed(qc.capacity.saturating_mul(FEED_SHARDS)),
             live: false,
             wal_dir: wal.dir().to_path_buf(),
             finished: finished_rx,
@@ -284,6 +297,7 @@ impl QueueManager {
             filter_end: saved.filter_end(),
             saved,
             series: RefMap::default(),
+            rewrites: !external_labels.is_empty() || !cfg.write_relabel_configs.is_empty(),
             table: wal.series().clone(),
             external_labels: external_labels.clone(),
             write_relabel_configs: cfg.write_relabel_configs.clone(),
@@ -291,8 +305,11 @@ impl QueueManager {
             max_per_send,
             buffers: vec![Vec::with_capacity(max_per_send); n],
             counts: vec![0; n],
-            shard_tx,
-            shard_threads,
+            shards,
+            ctx,
+            chunks_per_shard,
+            shard_range: (min_shards, max_shards),
+            load_since: LoadMark::now(&stats, 0),
             last_end: Position::default(),
             synced_at: Instant::now(),
             unsynced: false,
@@ -391,19 +408,29 @@ struct Watcher {
     filter_end: Position,
     /// Series seen: labels to send, or None if write relabeling dropped
     /// the series. Pruned to the WAL's series table at each segment change.
-    series: RefMap<Option<EncodedLabels>>,
+    /// Unused (empty) when there are no external labels and no write
+    /// relabeling: the table's labels are sent as they are.
+    series: RefMap<Option<Labels>>,
+    /// Whether external labels or write relabeling may change labels.
+    rewrites: bool,
     /// The WAL's series table, where refs resolve.
     table: Arc<SeriesTable>,
     external_labels: Labels,
     write_relabel_configs: Vec<RelabelConfig>,
     builder: LabelsBuilder,
     max_per_send: usize,
-    /// Per shard, samples not yet handed over.
+    /// Per shard, samples not yet handed over; one per shard of `shards`.
     buffers: Vec<Chunk>,
     /// Per shard, samples of the record being routed (reused).
     counts: Vec<u64>,
-    shard_tx: Vec<Sender<Chunk>>,
-    shard_threads: Vec<JoinHandle<()>>,
+    shards: ShardSet,
+    /// What every shard shares; new shards get it at a reshard.
+    ctx: Arc<ShardContext>,
+    chunks_per_shard: usize,
+    /// `min_shards` and `max_shards`.
+    shard_range: (usize, usize),
+    /// The start of the window the next reshard decision measures.
+    load_since: LoadMark,
     /// End of the last record read: where the next one starts.
     last_end: Position,
     /// When progress was last saved with fsync.
@@ -419,6 +446,9 @@ impl Watcher {
     fn run(mut self) {
         self.last_end = self.saved.start();
         while !self.stop.is_stopped() {
+            if self.load_since.at.elapsed() >= RESHARD_INTERVAL && self.maybe_reshard().is_err() {
+                break;
+            }
             let step = if self.live {
                 self.step_live()
             } else {
@@ -562,26 +592,37 @@ impl Watcher {
     /// The labels to send for `series_ref`, worked out once per series
     /// from the WAL's series table: `None` if the table does not know the
     /// ref, `Some(None)` if write relabeling dropped the series.
-    fn labels_for(&mut self, series_ref: SeriesRef) -> Option<Option<EncodedLabels>> {
+    fn labels_for(
+        &mut self,
+        table: &RefMap<SeriesEntry>,
+        series_ref: SeriesRef,
+    ) -> Option<Option<Labels>> {
+        if !self.rewrites {
+            return table.get(&series_ref).map(|e| Some(e.labels.clone()));
+        }
         if let Some(known) = self.series.get(&series_ref) {
             return Some(known.clone());
         }
-        let labels = self.table.labels_of(series_ref)?;
-        let out = self.send_labels(&labels);
+        let labels = &table.get(&series_ref)?.labels;
+        let out = self.send_labels(labels);
         self.series.insert(series_ref, out.clone());
         Some(out)
     }
 
-    /// External labels where missing, then write relabeling.
-    fn send_labels(&mut self, labels: &Labels) -> Option<EncodedLabels> {
+    /// External labels where missing, then write relabeling; the input's
+    /// own allocation if nothing changed.
+    fn send_labels(&mut self, labels: &Labels) -> Option<Labels> {
         self.builder.reset(labels);
         for l in &self.external_labels {
             if self.builder.get(l.name).is_empty() {
                 self.builder.set(l.name, l.value);
             }
         }
-        crate::relabel::process_builder(&mut self.builder, &self.write_relabel_configs)
-            .then(|| EncodedLabels::new(&self.builder.labels()))
+        if !crate::relabel::process_builder(&mut self.builder, &self.write_relabel_configs) {
+            return None;
+        }
+        let out = self.builder.labels();
+        Some(if out == *labels { labels.clone() } else { out })
     }
 
     fn route(
@@ -594,11 +635,13 @@ impl Watcher {
         let filtering = start <= self.filter_end;
         self.counts.fill(0);
         let (mut unknown, mut dropped, mut highest) = (0, 0, i64::MIN);
+        let table = self.table.clone();
+        let table = table.read();
         for (i, s) in samples.iter().enumerate() {
             if filtering && self.saved.is_done(start, end, i, s.series_ref) {
                 continue;
             }
-            match self.labels_for(s.series_ref) {
+            match self.labels_for(&table, s.series_ref) {
                 None => unknown += 1,
                 Some(None) => dropped += 1,
                 Some(Some(labels)) => {
@@ -614,6 +657,7 @@ impl Watcher {
                 }
             }
         }
+        drop(table);
         let queued: u64 = self.counts.iter().sum();
         self.tracker.lock().add_record(end, &self.counts);
         self.stats.samples_in.fetch_add(queued, Ordering::Relaxed);
@@ -652,7 +696,7 @@ impl Watcher {
         let mut chunk =
             std::mem::replace(&mut self.buffers[k], Vec::with_capacity(self.max_per_send));
         loop {
-            match self.shard_tx[k].send_timeout(chunk, HANDOVER_WAIT) {
+            match self.shards.sender(k).send_timeout(chunk, HANDOVER_WAIT) {
                 Ok(()) => return Ok(()),
                 Err(SendTimeoutError::Timeout(c)) => {
                     chunk = c;
@@ -712,12 +756,136 @@ impl Watcher {
         if !self.stop.past_deadline() {
             let _ = self.flush_all();
         }
-        self.shard_tx.clear();
-        for t in std::mem::take(&mut self.shard_threads) {
-            if t.join().is_err() {
-                log::warn!(queue = self.name.as_str(); "Remote_write shard panicked");
+        std::mem::take(&mut self.shards).join(&self.name);
+        self.save_progress(true);
+    }
+
+    /// Measures the last window's load and reshards if it calls for
+    /// another shard count.
+    fn maybe_reshard(&mut self) -> Result<(), Stopped> {
+        let busy_ns = self.ctx.send_busy_ns.load(Ordering::Relaxed);
+        let now = LoadMark::now(&self.stats, busy_ns);
+        let was = std::mem::replace(&mut self.load_since, now);
+        if now.troubled != was.troubled {
+            // Retries or refusals: the time spent says nothing of the load.
+            return Ok(());
+        }
+        let busy = Duration::from_nanos(busy_ns.saturating_sub(was.busy_ns));
+        let elapsed = now.at.duration_since(was.at);
+        let n = self.shards.len();
+        let desired = desired_shards(busy, elapsed, n, self.shard_range);
+        if desired == n {
+            return Ok(());
+        }
+        self.reshard(desired)
+    }
+
+    /// Replaces the shards by `n` new ones once the old ones have sent
+    /// everything handed to them, so per-shard progress carries over
+    /// exactly: every old shard is then done through the same record.
+    fn reshard(&mut self, n: usize) -> Result<(), Stopped> {
+        let from = self.shards.len();
+        self.flush_all()?;
+        std::mem::take(&mut self.shards).join(&self.name);
+        if self.stop.is_stopped() || !self.tracker.lock().reshape(n) {
+            // Stopped while the old shards drained: what they did not
+            // finish stays unacknowledged, and shutdown saves that.
+            return Err(Stopped);
+        }
+        match ShardSet::spawn(n, self.chunks_per_shard, &self.ctx) {
+            Ok(set) => self.shards = set,
+            Err(e) => {
+                log::warn!(queue = self.name.as_str(), err:% = e; "Remote_write cannot start shards, stopping the queue");
+                return Err(Stopped);
             }
         }
-        self.save_progress(true);
+        self.buffers = (0..n)
+            .map(|_| Vec::with_capacity(self.max_per_send))
+            .collect();
+        self.counts = vec![0; n];
+        self.stats.shards.store(n as u64, Ordering::Relaxed);
+        log::info!(queue = self.name.as_str(), from = from, to = n; "Remote_write resharded");
+        self.persist();
+        Ok(())
+    }
+}
+
+/// Where a reshard window starts: when, the shards' busy time so far, and
+/// how many samples had been retried or refused.
+#[derive(Debug, Clone, Copy)]
+struct LoadMark {
+    at: Instant,
+    busy_ns: u64,
+    troubled: u64,
+}
+
+impl LoadMark {
+    fn now(stats: &QueueStats, busy_ns: u64) -> LoadMark {
+        LoadMark {
+            at: Instant::now(),
+            busy_ns,
+            troubled: stats.samples_retried.load(Ordering::Relaxed)
+                + stats.samples_failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The shard count for a window in which the shards spent `busy` sending
+/// over `elapsed`, as Prometheus's `calculateDesiredShards` in spirit:
+/// the shard-seconds needed per second, plus [`RESHARD_HEADROOM`], within
+/// `range`; kept at `current` when within [`RESHARD_TOLERANCE`] of it.
+/// Shards that cannot keep up are busy all the time, so the count grows
+/// by the headroom each window until they can.
+fn desired_shards(
+    busy: Duration,
+    elapsed: Duration,
+    current: usize,
+    range: (usize, usize),
+) -> usize {
+    let needed = busy.as_secs_f64() / elapsed.as_secs_f64().max(1e-3);
+    let wanted = (needed * (1.0 + RESHARD_HEADROOM)).ceil() as usize;
+    let desired = wanted.clamp(range.0, range.1);
+    let cur = current as f64;
+    let within = (desired as f64) >= cur * (1.0 - RESHARD_TOLERANCE)
+        && (desired as f64) <= cur * (1.0 + RESHARD_TOLERANCE);
+    if within && (range.0..=range.1).contains(&current) {
+        current
+    } else {
+        desired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(busy_ms: u64, current: usize, range: (usize, usize), want: usize) {
+        let got = desired_shards(
+            Duration::from_millis(busy_ms),
+            Duration::from_secs(10),
+            current,
+            range,
+        );
+        assert_eq!(got, want, "busy {busy_ms} ms in 10 s with {current} shards");
+    }
+
+    #[test]
+    fn shards_follow_the_time_spent_sending() {
+        check(0, 1, (1, 50), 1);
+        check(500, 1, (1, 50), 1);
+        check(9_000, 1, (1, 50), 2);
+        // Saturated: grows by the headroom each window.
+        check(20_000, 2, (1, 50), 3);
+        check(30_000, 3, (1, 50), 4);
+        // Idle shards go back to the minimum.
+        check(100, 4, (1, 50), 1);
+        check(100, 4, (2, 50), 2);
+        // Within the tolerance: no reshard.
+        check(14_000, 2, (1, 50), 2);
+        check(20_000, 4, (1, 50), 4);
+        // The range bounds it.
+        check(900_000, 6, (1, 10), 10);
+        check(0, 1, (3, 10), 3);
     }
 }

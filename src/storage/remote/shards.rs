@@ -3,7 +3,7 @@
 //! up to `max_samples_per_send` or `batch_send_deadline`, and retries a
 //! batch with exponential backoff until it is accepted or refused for good.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,17 +11,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use super::codec::{EncodedLabels, WriteRequestEncoder};
+use super::codec::WriteRequestEncoder;
 use super::progress::AckTracker;
 use super::stats::{store_max, DropReason, QueueStats};
 use super::write_client::{StoreError, WriteClient};
+use crate::labels::Labels;
 
 /// One sample on its way to a shard.
 #[derive(Debug, Clone)]
 pub(crate) struct QueuedSample {
-    /// Labels after external labels and write relabeling, encoded once
-    /// per series.
-    pub labels: EncodedLabels,
+    /// Labels after external labels and write relabeling: the WAL series
+    /// table's own allocation when neither changes them.
+    pub labels: Labels,
     /// Timestamp in milliseconds.
     pub t: i64,
     /// Value.
@@ -114,6 +115,9 @@ pub(crate) struct ShardContext {
     pub max_backoff: Duration,
     /// Zero: never drop for age.
     pub sample_age_limit: Duration,
+    /// Time spent in accepted sends (encoding and the HTTP request), in
+    /// nanoseconds summed over shards; resharding reads it.
+    pub send_busy_ns: AtomicU64,
 }
 
 /// One shard thread's state.
@@ -124,9 +128,65 @@ struct Shard {
     batch: Vec<QueuedSample>,
 }
 
+/// The shard threads of one layout and their channels; shard `k` gets
+/// the series [`super::progress::shard_of`] routes to `k` among
+/// [`ShardSet::len`].
+#[derive(Debug, Default)]
+pub(crate) struct ShardSet {
+    tx: Vec<Sender<Chunk>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl ShardSet {
+    /// Starts `n` shard threads, each with a channel of `chunks` chunks.
+    /// If one cannot start, those started are stopped (they hold nothing).
+    pub(crate) fn spawn(
+        n: usize,
+        chunks: usize,
+        ctx: &Arc<ShardContext>,
+    ) -> std::io::Result<ShardSet> {
+        let mut set = ShardSet::default();
+        for id in 0..n {
+            let (tx, rx) = crossbeam_channel::bounded(chunks);
+            match spawn(id, rx, ctx.clone()) {
+                Ok(t) => {
+                    set.tx.push(tx);
+                    set.threads.push(t);
+                }
+                Err(e) => {
+                    set.join(&ctx.queue);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// Number of shards.
+    pub(crate) fn len(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Shard `k`'s channel.
+    pub(crate) fn sender(&self, k: usize) -> &Sender<Chunk> {
+        &self.tx[k]
+    }
+
+    /// Closes the channels and waits for every shard to send what it holds
+    /// (each stops early only when the shutdown deadline passes).
+    pub(crate) fn join(self, queue: &str) {
+        drop(self.tx);
+        for t in self.threads {
+            if t.join().is_err() {
+                log::warn!(queue = queue; "Remote_write shard panicked");
+            }
+        }
+    }
+}
+
 /// Starts shard `id`'s thread, which runs until `rx` is disconnected and
 /// drained, or the shutdown deadline passes.
-pub(crate) fn spawn(
+fn spawn(
     id: usize,
     rx: Receiver<Chunk>,
     ctx: Arc<ShardContext>,
@@ -212,6 +272,7 @@ impl Shard {
                     left.min(ctx.client.timeout())
                 }
             };
+            let started = Instant::now();
             let body = self.encoder.encode(
                 self.batch
                     .iter()
@@ -230,6 +291,8 @@ impl Shard {
             };
             match result {
                 Ok(bytes) => {
+                    let busy = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    ctx.send_busy_ns.fetch_add(busy, Ordering::Relaxed);
                     let highest = self.batch.iter().map(|s| s.t).max().unwrap_or(i64::MIN);
                     ctx.stats.samples_sent.fetch_add(kept, Ordering::Relaxed);
                     ctx.stats

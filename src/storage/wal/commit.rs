@@ -237,7 +237,7 @@ impl Wal {
         let ok = outcome.is_ok();
         let _ = group.outcome.set(outcome);
         let mut bytes = frames.bytes;
-        bytes.clear();
+        clear_for_reuse(&mut bytes);
         w.group.spare = bytes;
         self.committed.notify_all();
         if ok {
@@ -306,9 +306,22 @@ impl Wal {
             }
         }
         let mut bytes = queued.bytes;
-        bytes.clear();
+        clear_for_reuse(&mut bytes);
         w.group.spare = bytes;
     }
+}
+
+/// Capacity a reused buffer always keeps.
+const KEEP_BYTES: usize = 64 * 1024;
+
+/// Clears `buf` for reuse, releasing capacity beyond twice what it held
+/// (and beyond [`KEEP_BYTES`]): the series records of the start-up burst,
+/// when every series is new at once, are not kept for the life of the
+/// process (1.5 MB at 50,000 series).
+fn clear_for_reuse(buf: &mut Vec<u8>) {
+    let keep = buf.len().saturating_mul(2).max(KEEP_BYTES);
+    buf.clear();
+    buf.shrink_to(keep);
 }
 
 /// Moves the encoded batch into the pending frames.
@@ -359,7 +372,7 @@ fn encode_batch<I>(
     I: IntoIterator<Item = (SeriesRef, i64, f64)>,
 {
     w.fed_samples.clear();
-    w.series.clear();
+    clear_for_reuse(&mut w.series);
     w.series_count = 0;
     w.samples.clear();
     w.samples_min_t = i64::MAX;
@@ -413,7 +426,7 @@ fn encode_batch<I>(
         *samples_max_t = (*samples_max_t).max(t);
     }
     drop(entries);
-    w.buf.clear();
+    clear_for_reuse(&mut w.buf);
     w.series_frame_len = 0;
     if w.samples.count() == 0 {
         return;

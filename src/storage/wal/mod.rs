@@ -152,6 +152,7 @@ use crate::storage::SeriesRef;
 use codec::{SamplesRecord, SegmentEncoder};
 pub use feed::{FedBatch, SampleFeed};
 pub use select::RangeSeries;
+pub(crate) use series::SeriesEntry;
 pub use series::SeriesTable;
 
 pub use reader::WalReader;
