@@ -6,9 +6,8 @@
 
 use std::fmt;
 
-use regex::Regex;
-
 use crate::labels::{Labels, METRIC_NAME};
+use crate::relabel;
 
 /// How a [`Matcher`] compares a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,8 +44,10 @@ pub struct Matcher {
     pub kind: MatchKind,
     /// The value or (unanchored, as written) regex.
     pub value: String,
-    /// The regex anchored as `^(?:value)$`, for the regex kinds.
-    re: Option<Regex>,
+    /// The regex anchored as `^(?:value)$`, for the regex kinds, with Go's
+    /// meaning of the syntax (`\d`, `\w`, `\s`, `\b` ASCII only), as
+    /// relabeling reads it.
+    re: Option<relabel::Regex>,
 }
 
 impl PartialEq for Matcher {
@@ -59,7 +60,7 @@ impl Matcher {
     /// Builds a matcher; fails only for a regex that does not compile.
     pub fn new(kind: MatchKind, name: &str, value: &str) -> Result<Matcher, regex::Error> {
         let re = match kind {
-            MatchKind::Regex | MatchKind::NotRegex => Some(Regex::new(&format!("^(?:{value})$"))?),
+            MatchKind::Regex | MatchKind::NotRegex => Some(relabel::Regex::new(value)?),
             MatchKind::Equal | MatchKind::NotEqual => None,
         };
         Ok(Matcher {
@@ -390,6 +391,20 @@ mod tests {
     }
 
     use MatchKind::*;
+
+    #[test]
+    fn regex_matchers_read_perl_classes_as_go_does() {
+        let digits = Matcher::new(Regex, "x", r"\d+").unwrap();
+        assert!(digits.matches("42"));
+        assert!(
+            !digits.matches("\u{663}"),
+            "Arabic-Indic three is not \\d in Go"
+        );
+        let word = Matcher::new(NotRegex, "x", r"\w+").unwrap();
+        assert!(word.matches("é"), "é is not \\w in Go");
+        assert!(!word.matches("a_1"));
+        assert!(Matcher::new(Regex, "x", ".*").unwrap().matches(""));
+    }
 
     #[test]
     fn selectors_parse() {
