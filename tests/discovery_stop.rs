@@ -3,7 +3,7 @@
 
 mod discovery_common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use discovery_common::{addresses, recv_until, scrape_configs, write_file, yaml_group};
 use edgescrape::discovery::Manager;
@@ -41,7 +41,13 @@ scrape_configs:
     )));
     recv_until(&rx, |m| addresses(m, "b") == ["a:1", "b:1"]);
     // Three file providers, each a discoverer thread and the provider thread
-    // that stores its updates, and the sender.
+    // that stores its updates, and the sender. A thread names itself when it
+    // starts running, so a provider whose update has not arrived yet may
+    // still carry its parent's name for a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while discovery_threads().len() != 7 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(discovery_threads().len(), 7, "{:?}", discovery_threads());
 
     // Job a goes away: its thread is told to stop now and joined by stop().
