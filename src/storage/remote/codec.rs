@@ -19,7 +19,7 @@ use prost::Message;
 
 use super::prompb::WriteRequest;
 use crate::labels::{Label, Labels};
-use crate::storage::wal::codec::{put_uvarint, uvarint_bytes};
+use crate::storage::wal::codec::put_uvarint;
 
 /// Wire type of length-delimited fields.
 const LEN: u8 = 2;
@@ -145,12 +145,25 @@ fn put_time_series(buf: &mut Vec<u8>, labels: &Labels, t: i64, v: f64) {
     buf.push(key(2, VARINT));
     put_uvarint(buf, t as u64);
 
-    let (prefix, n) = uvarint_bytes((buf.len() - body_at) as u64);
+    let mut prefix = [0u8; 10];
+    let n = varint_into(&mut prefix, (buf.len() - body_at) as u64);
     if n == SERIES_LEN_GUESS {
         buf[len_at..body_at].copy_from_slice(&prefix[..n]);
     } else {
         buf.splice(len_at..body_at, prefix[..n].iter().copied());
     }
+}
+
+/// Writes `x` as a protobuf varint at the start of `out`; returns its length.
+fn varint_into(out: &mut [u8; 10], mut x: u64) -> usize {
+    let mut n = 0;
+    while x >= 0x80 {
+        out[n] = (x as u8) | 0x80;
+        x >>= 7;
+        n += 1;
+    }
+    out[n] = x as u8;
+    n + 1
 }
 
 /// The value as Prometheus's encoder delivers it: gogo protobuf leaves a

@@ -124,22 +124,12 @@ pub(crate) fn put_frame_parts(out: &mut Vec<u8>, kind: u8, first: &[u8], second:
 }
 
 /// Appends `n` as an unsigned LEB128 varint.
-pub(crate) fn put_uvarint(out: &mut Vec<u8>, n: u64) {
-    let (bytes, len) = uvarint_bytes(n);
-    out.extend_from_slice(&bytes[..len]);
-}
-
-/// `n` as a varint: the bytes, and how many of them it takes.
-pub(crate) fn uvarint_bytes(mut n: u64) -> ([u8; 10], usize) {
-    let mut bytes = [0u8; 10];
-    let mut len = 0;
+pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
-        bytes[len] = (n as u8) | 0x80;
+        out.push((n as u8) | 0x80);
         n >>= 7;
-        len += 1;
     }
-    bytes[len] = n as u8;
-    (bytes, len + 1)
+    out.push(n as u8);
 }
 
 /// Appends `n` zigzag-encoded as a varint.
