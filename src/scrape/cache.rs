@@ -429,7 +429,10 @@ impl ScrapeCache {
     /// position `from` for an entry with key low half `low` and label
     /// hash `hash`.
     fn unindex(&mut self, low: u64, hash: u64, owner: bool, from: u32, to: Option<u32>) {
-        let tables = [(&mut self.by_key, low, true), (&mut self.owners, hash, owner)];
+        let tables = [
+            (&mut self.by_key, low, true),
+            (&mut self.owners, hash, owner),
+        ];
         for (table, table_hash, indexed) in tables {
             if !indexed {
                 continue;
