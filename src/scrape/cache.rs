@@ -661,13 +661,17 @@ mod tests {
     /// property below.
     #[derive(Default)]
     struct TwoMaps {
-        series: std::collections::HashMap<Vec<u8>, (Option<(u64, Labels)>, u64, u64)>,
+        series: std::collections::HashMap<Vec<u8>, ModelEntry>,
         seen: std::collections::HashMap<u64, (Labels, u64)>,
         iter: u64,
         seq: u64,
         generation: u64,
         successful: usize,
     }
+
+    /// A series in the model: label hash and labels (None when dropped),
+    /// last iteration and last attempt that saw it.
+    type ModelEntry = (Option<(u64, Labels)>, u64, u64);
 
     /// What one scraped sample: spelling (pairs of spellings share a label
     /// hash; the last one is dropped by relabeling), explicit timestamp,
@@ -706,7 +710,9 @@ mod tests {
                 Some((Some((hash, labels)), last_iter, last_seen)) => {
                     let already = *last_seen == seq;
                     (*last_iter, *last_seen) = (iter, seq);
-                    if !(already && !explicit) && !refused && !explicit {
+                    // Appended unless a repeat or refused; tracked unless
+                    // the timestamp is explicit.
+                    if !already && !refused && !explicit {
                         let labels = labels.clone();
                         self.seen.entry(*hash).or_insert((labels, 0)).1 = generation;
                     }
@@ -765,7 +771,7 @@ mod tests {
                 position,
                 ..
             } => {
-                if !(already_scraped && !explicit) && !refused && !explicit {
+                if !already_scraped && !refused && !explicit {
                     c.track(position);
                 }
                 Seen::Hit(already_scraped)
