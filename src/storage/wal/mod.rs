@@ -6,7 +6,10 @@
 //!
 //! `<storage.path>/wal/` holds segment files named by an 8-digit sequence
 //! number (`00000000`, `00000001`, ...) and at most one checkpoint file
-//! `checkpoint.NNNNNNNN`. Segments are small (4 MiB by default, see
+//! `checkpoint.NNNNNNNN`; numbers above 4294967295 (`u32::MAX`, 136
+//! years at one segment a second) are refused with an error naming the
+//! file, so the series table keeps segment numbers in 4 bytes. Segments
+//! are small (4 MiB by default, see
 //! [`WalOptions::segment_size`]) and written with plain `write(2)`: no mmap,
 //! so a 32-bit box never maps more than it reads. A segment is closed once
 //! it has reached the segment size (it may pass it by one batch); a new one
