@@ -13,7 +13,7 @@
 //! durability guarantees of the module doc hold unchanged; fsyncs per
 //! second follow the disk's latency, not the number of scrape loops.
 //!
-//! With a [`super::WalOptions::commit_window`] the leader first waits that
+//! With a commit window ([`super::Wal::set_commit_window`]) the leader first waits that
 //! long (lock released) for more commits to join, as PostgreSQL's
 //! `commit_delay`: every `fdatasync` writes back at least one 4 KiB page
 //! (about 4.9 KB measured with its journal on this project's ext4 box), so
@@ -196,7 +196,7 @@ impl Wal {
     /// Writes (and syncs) the pending frames as leader, releasing the lock
     /// meanwhile, and publishes the outcome to the group.
     fn lead(&self, w: &mut MutexGuard<'_, Writer>) {
-        let window = self.opts.commit_window;
+        let window = self.commit_window();
         if !window.is_zero() && self.opts.fsync == FsyncPolicy::EveryCommit {
             // Leader from now on: commits arriving meanwhile queue and wait.
             w.group.in_flight = Some(0);

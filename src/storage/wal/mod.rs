@@ -140,7 +140,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -235,7 +235,8 @@ pub struct WalOptions {
     /// waits for more commits to join its write and fsync (zero: none).
     /// Each commit may take this much longer; in exchange fsyncs per second
     /// stay at most one per window, and each rewrites a partial page less
-    /// often (see the module doc of `wal/commit.rs`).
+    /// often (see the module doc of `wal/commit.rs`). The window at open;
+    /// [`Wal::set_commit_window`] changes it.
     pub commit_window: Duration,
 }
 
@@ -402,6 +403,11 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// `d` in whole microseconds, saturating.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// The writer's state; guarded by [`Wal::writer`].
 pub(crate) struct Writer {
     /// Sequence number of the segment being written (or to create next).
@@ -550,6 +556,9 @@ pub struct Wal {
     feeds: Mutex<Vec<feed::FeedSender>>,
     /// Whether `feeds` is non-empty (read by every commit without the lock).
     has_feeds: AtomicBool,
+    /// The group-commit window in microseconds; see
+    /// [`WalOptions::commit_window`].
+    commit_window_us: AtomicU64,
     stats: Arc<StorageStats>,
     worker: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
@@ -587,6 +596,7 @@ impl Wal {
         };
         let wal = Arc::new(Wal {
             dir: dir.to_path_buf(),
+            commit_window_us: AtomicU64::new(micros(opts.commit_window)),
             opts,
             writer: Mutex::new(writer),
             committed: Condvar::new(),
@@ -608,9 +618,21 @@ impl Wal {
         &self.dir
     }
 
-    /// The options in force.
+    /// The options the WAL was opened with.
     pub fn options(&self) -> &WalOptions {
         &self.opts
+    }
+
+    /// Sets the group-commit window (see [`WalOptions::commit_window`]) for
+    /// the commits that lead a group from now on.
+    pub fn set_commit_window(&self, window: Duration) {
+        self.commit_window_us
+            .store(micros(window), Ordering::Relaxed);
+    }
+
+    /// The group-commit window in force.
+    pub fn commit_window(&self) -> Duration {
+        Duration::from_micros(self.commit_window_us.load(Ordering::Relaxed))
     }
 
     /// Registers a reader (a remote_write queue) under `name`. Until it calls
