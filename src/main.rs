@@ -46,24 +46,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// glibc malloc arenas the process may use. glibc's default is 8 per core,
-/// and with a thread per target each arena keeps free memory the others
-/// cannot reuse. Measured at 100 node_exporter targets on 2 cores: 50 MB
-/// RSS by default, 45.6 MB with 4 arenas at the same CPU per sample, 44.7
-/// MB with 2 but 8 % more CPU per sample (threads waiting on arena locks).
+/// Most glibc malloc arenas the process may use. glibc's default is 8 per
+/// core, and with a thread per target each arena keeps free memory the
+/// others cannot reuse. Measured at 100 node_exporter targets on 2 cores:
+/// 50 MB RSS by default, 45.6 MB with 4 arenas at the same CPU per sample.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MALLOC_ARENAS: libc::c_int = 4;
+const MAX_MALLOC_ARENAS: usize = 4;
 
-/// Caps glibc's malloc arenas at [`MALLOC_ARENAS`] before any thread
-/// starts (an explicit `MALLOC_ARENA_MAX` in the environment wins). Other
-/// C libraries have no arenas to cap.
+/// Caps glibc's malloc arenas at one per core, [`MAX_MALLOC_ARENAS`] at
+/// most, before any thread starts (an explicit `MALLOC_ARENA_MAX` in the
+/// environment wins): no more threads than cores run at once, so more
+/// arenas only hold more free memory. Measured on 2 cores, 2 arenas
+/// against 4: 0.5 MB less RSS at 10 targets (11.6 against 12.1 MB) and at
+/// 100 (43.5 against 44.0), CPU per sample within the noise (1.23 and 1.22
+/// against 1.25 and 1.18 µs, runs interleaved). Other C libraries have no
+/// arenas to cap.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let arenas = cores.clamp(1, MAX_MALLOC_ARENAS) as libc::c_int;
         // SAFETY: mallopt only sets a malloc parameter; called from the
         // main thread before any other thread exists.
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
         }
     }
 }

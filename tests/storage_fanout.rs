@@ -228,3 +228,53 @@ fn stale_markers_survive_wal_and_replay_bit_exact() {
     let head = storage.head().select(&sel, 0, i64::MAX);
     assert!(head.iter().all(|(_, s)| s.len() == 1 && s[0].0 == 2000));
 }
+
+#[test]
+fn replay_joins_two_refs_of_a_series_that_came_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let short = || StorageOptions {
+        head_window: Duration::from_secs(10),
+        ..StorageOptions::default()
+    };
+    let (a, b) = (series("up", "a"), series("up", "b"));
+    let commit = |storage: &Storage, samples: &[(&Labels, i64, f64)]| {
+        let fanout = storage.fanout();
+        let mut app = fanout.appender();
+        let refs: Vec<u64> = samples
+            .iter()
+            .map(|&(l, t, v)| app.append(0, l, t, v).unwrap())
+            .collect();
+        app.commit().unwrap();
+        refs
+    };
+    let storage = Storage::open(tmp.path(), short()).unwrap();
+    let first = commit(&storage, &[(&a, 1000, 1.0)])[0];
+    commit(&storage, &[(&b, 20_000, 2.0)]);
+    // `a` had no sample within the window: GC dropped it, it comes back
+    // under a new ref.
+    let second = commit(&storage, &[(&a, 21_000, 3.0), (&b, 22_000, 4.0)])[0];
+    assert_ne!(first, second);
+    storage.close().unwrap();
+    drop(storage);
+
+    let storage = Storage::open(tmp.path(), short()).unwrap();
+    let up = parse_selector("up").unwrap();
+    assert_eq!(
+        storage.head().instant(&up, 22_000, 300_000),
+        vec![(a.clone(), 21_000, 3.0), (b.clone(), 22_000, 4.0)]
+    );
+    assert_eq!(storage.head().num_series(), 2);
+    // New samples of `a` go to the one series the head kept.
+    commit(&storage, &[(&a, 23_000, 5.0)]);
+    let a_now = storage.head().instant(
+        &parse_selector(r#"up{instance="a"}"#).unwrap(),
+        23_000,
+        300_000,
+    );
+    assert_eq!(a_now, vec![(a.clone(), 23_000, 5.0)]);
+    let range = storage.select_range(&up, 0, 30_000).unwrap();
+    assert_eq!(
+        range[0],
+        (a, vec![(1000, 1.0), (21_000, 3.0), (23_000, 5.0)])
+    );
+}

@@ -569,3 +569,26 @@ fn select_range_reads_the_past_from_the_segments() {
     assert_eq!(got, vec![(labels(3), want(3))]);
     assert!(storage.select_range(&eth3, -10, -1).unwrap().is_empty());
 }
+
+#[test]
+fn a_segment_number_past_u32_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = wal_dir(dir.path());
+    fs::create_dir_all(&wal).unwrap();
+    fs::write(wal.join("4294967296"), b"").unwrap();
+    let err = Storage::open(dir.path(), options(1 << 20, 0)).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("4294967296"), "{msg}");
+    assert!(msg.contains("segment number above 4294967295"), "{msg}");
+    fs::remove_file(wal.join("4294967296")).unwrap();
+    fs::write(wal.join("checkpoint.4294967296"), b"").unwrap();
+    let msg = Storage::open(dir.path(), options(1 << 20, 0))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("checkpoint.4294967296"), "{msg}");
+    // The largest number is accepted.
+    fs::remove_file(wal.join("checkpoint.4294967296")).unwrap();
+    fs::write(wal.join("4294967295"), b"").unwrap();
+    let storage = Storage::open(dir.path(), options(1 << 20, 0)).unwrap();
+    storage.close().unwrap();
+}

@@ -16,6 +16,7 @@ use crate::labels::Labels;
 use crate::storage::head::{AppendCheck, Head, DEFAULT_WINDOW};
 use crate::storage::selector::Matcher;
 use crate::storage::stats::StorageStats;
+use crate::storage::wal::codec::RefMap;
 use crate::storage::wal::{RangeSeries, Record, Wal, WalError, WalOptions};
 use crate::storage::{is_stale_nan, AppendError, Appendable, Appender, Metadata, SeriesRef};
 
@@ -86,15 +87,23 @@ impl Storage {
         options.wal.keep_window = options.head_window;
         let stats = Arc::new(StorageStats::new());
         let head = Arc::new(Head::new(options.head_window, stats.clone()));
+        // Refs whose label set the head already keeps under another ref
+        // (dropped and back before the restart) → that ref; only while
+        // replaying, as new samples come under the head's own refs.
+        let mut aliases: RefMap<SeriesRef> = RefMap::default();
         let mut replay = |rec: Record| match rec {
             Record::Series(series) => {
                 for (r, labels) in series {
-                    head.replay_series(r, labels);
+                    let kept = head.replay_series(r, labels);
+                    if kept != r {
+                        aliases.insert(r, kept);
+                    }
                 }
             }
             Record::Samples(samples) => {
                 for s in samples {
-                    head.replay_sample(s.series_ref, s.t, s.v);
+                    let r = aliases.get(&s.series_ref).copied().unwrap_or(s.series_ref);
+                    head.replay_sample(r, s.t, s.v);
                 }
             }
         };

@@ -40,7 +40,7 @@ use crate::storage::stats::StorageStats;
 use crate::storage::SeriesRef;
 
 use super::codec::{self, put_series, put_uvarint, KIND_SERIES};
-use super::series::{SeriesEntry, SeriesTable};
+use super::series::{seg32, SeriesEntry, SeriesTable};
 use super::{segment_name, FsyncPolicy, Position, RefSample, Wal, WalError, Writer};
 
 /// The commits whose frames one leader writes; each waits for its outcome.
@@ -378,7 +378,7 @@ fn encode_batch<I>(
     w.samples_min_t = i64::MAX;
     w.samples_max_t = i64::MIN;
     w.new_refs.clear();
-    let seq = w.seq;
+    let seq = seg32(w.seq);
     let mut entries = None;
     let Writer {
         encoder,

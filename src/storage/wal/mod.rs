@@ -6,7 +6,10 @@
 //!
 //! `<storage.path>/wal/` holds segment files named by an 8-digit sequence
 //! number (`00000000`, `00000001`, ...) and at most one checkpoint file
-//! `checkpoint.NNNNNNNN`. Segments are small (4 MiB by default, see
+//! `checkpoint.NNNNNNNN`; numbers above 4294967295 (`u32::MAX`, 136
+//! years at one segment a second) are refused with an error naming the
+//! file, so the series table keeps segment numbers in 4 bytes. Segments
+//! are small (4 MiB by default, see
 //! [`WalOptions::segment_size`]) and written with plain `write(2)`: no mmap,
 //! so a 32-bit box never maps more than it reads. A segment is closed once
 //! it has reached the segment size (it may pass it by one batch); a new one
@@ -319,6 +322,16 @@ pub(crate) struct SegmentInfo {
     pub(crate) max_t: i64,
 }
 
+/// The largest segment (and checkpoint) number: the series table keeps
+/// segment numbers in 4 bytes. At one segment a second that is 136 years.
+pub(crate) const MAX_SEGMENT: u64 = u32::MAX as u64;
+
+/// The error for a segment or checkpoint number past [`MAX_SEGMENT`].
+fn past_max_segment(op: &'static str, path: &Path) -> WalError {
+    let msg = format!("segment number above {MAX_SEGMENT}");
+    WalError::io(op, path, io::Error::new(io::ErrorKind::InvalidData, msg))
+}
+
 /// The file name of segment `seq`.
 pub(crate) fn segment_name(seq: u64) -> String {
     format!("{seq:08}")
@@ -348,12 +361,18 @@ pub(crate) fn list_dir(dir: &Path) -> Result<DirListing, WalError> {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(seq) = name.parse() {
-                listing.segments.push(seq);
+            match name.parse::<u64>() {
+                Ok(seq) if seq <= MAX_SEGMENT => listing.segments.push(seq),
+                _ => return Err(past_max_segment("list", &entry.path())),
             }
         } else if let Some(rest) = name.strip_prefix("checkpoint.") {
             match rest.parse::<u64>() {
-                Ok(seq) if rest.bytes().all(|b| b.is_ascii_digit()) => checkpoints.push(seq),
+                Ok(seq) if rest.bytes().all(|b| b.is_ascii_digit()) => {
+                    if seq > MAX_SEGMENT {
+                        return Err(past_max_segment("list", &entry.path()));
+                    }
+                    checkpoints.push(seq);
+                }
                 _ => listing.stale.push(entry.path()),
             }
         }
@@ -710,6 +729,9 @@ impl Wal {
             w.seq = w.segments.last().map_or(0, |s| s.seq + 1);
         }
         let path = self.dir.join(segment_name(w.seq));
+        if w.seq > MAX_SEGMENT {
+            return Err(past_max_segment("create segment", &path));
+        }
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
@@ -804,7 +826,7 @@ impl Wal {
     fn abandon_segment(&self, w: &mut Writer) {
         w.file = None;
         w.encoder.reset();
-        let seq = w.seq;
+        let seq = series::seg32(w.seq);
         self.series.write().retain(|_, e| e.defined_in != seq);
     }
 

@@ -12,7 +12,7 @@ use super::codec::{
     decode_series, parse_frame, Cursor, DecodeError, Frame, RefMap, SegmentDecoder,
     KIND_CHECKPOINT_META, KIND_SERIES,
 };
-use super::series::SeriesEntry;
+use super::series::{seg32, SeriesEntry};
 use super::{
     checkpoint_name, list_dir, segment_name, Position, Record, RefSample, SegmentInfo, WalError,
     Writer,
@@ -128,8 +128,8 @@ impl ReplayState<'_> {
                 *r,
                 SeriesEntry {
                     labels: labels.clone(),
-                    defined_in: seq,
-                    last_seg: seq,
+                    defined_in: seg32(seq),
+                    last_seg: seg32(seq),
                 },
             );
         }
@@ -250,7 +250,7 @@ fn replay_segment(
     });
     for r in dec.refs() {
         if let Some(e) = state.table.get_mut(&r) {
-            e.last_seg = seq;
+            e.last_seg = seg32(seq);
         }
     }
     if let Some(reason) = end.damage {

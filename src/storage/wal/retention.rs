@@ -9,6 +9,7 @@ use crate::storage::stats::StorageStats;
 use super::codec::{put_frame, put_frame_parts, put_series, put_uvarint, samples_count};
 use super::codec::{KIND_CHECKPOINT_META, KIND_SAMPLES, KIND_SERIES};
 use super::reader::scan_frames;
+use super::series::seg32;
 use super::{
     checkpoint_name, now_ms, segment_name, sync_dir, Position, SegmentInfo, Wal, WalError, Writer,
 };
@@ -74,9 +75,10 @@ impl Wal {
             log::warn!(err:% = e; "WAL directory sync failed");
         }
         w.segments.drain(..doomed.len());
+        let last32 = seg32(last);
         self.series.write().retain(|_, e| {
-            e.defined_in = e.defined_in.max(last);
-            e.last_seg > last
+            e.defined_in = e.defined_in.max(last32);
+            e.last_seg > last32
         });
         self.update_gauges(w);
     }
@@ -133,7 +135,7 @@ impl Wal {
             .series
             .read()
             .iter()
-            .filter(|(_, e)| e.last_seg > last)
+            .filter(|(_, e)| u64::from(e.last_seg) > last)
             .map(|(r, e)| (*r, e.labels.clone()))
             .collect();
         live.sort_unstable_by_key(|(r, _)| *r);
