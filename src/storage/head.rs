@@ -38,6 +38,7 @@ use parking_lot::RwLock;
 use crate::labels::Labels;
 use crate::storage::selector::{matches_all, Matcher};
 use crate::storage::stats::StorageStats;
+use crate::storage::wal::codec::dense_hash;
 use crate::storage::{is_stale_nan, AppendError, SeriesRef};
 
 /// Shards of the ref → series table, to keep scrape loops off each other's locks.
@@ -104,10 +105,13 @@ impl MemSeries {
     }
 }
 
-/// The hash a series is stored under in its shard: refs are dense
-/// integers, a multiply spreads them.
+/// The hash a series is stored under in its shard: its position among
+/// the shard's refs (a shard holds runs of 64) in the low bits, so a
+/// scrape's series sit side by side (see [`dense_hash`]).
 fn ref_hash(series_ref: SeriesRef) -> u64 {
-    (series_ref ^ (series_ref >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    let run = series_ref >> 6;
+    let in_shard = (run / SHARDS as u64) << 6 | (series_ref & 63);
+    dense_hash(series_ref, in_shard)
 }
 
 /// One shard: the series whose refs fall in it, keyed by ref.

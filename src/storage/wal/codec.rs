@@ -38,7 +38,11 @@ const CTRL_VALUE: u8 = 0x3f;
 /// Value code: the 8 bytes of the value follow, no previous value used.
 const VALUE_ABSOLUTE: u8 = 63;
 
-/// Hasher for series refs: refs are dense integers, a multiply spreads them.
+/// Hasher for series refs. A hash table places an entry by the hash's low
+/// bits and filters probes by its top 7, so the low bits are the ref
+/// itself: refs are dense and handed out in exposition order, so a
+/// scrape's series sit side by side and the next one is usually in a
+/// cache line already fetched. A multiply spreads the top bits.
 #[derive(Default)]
 pub(crate) struct RefHasher(u64);
 
@@ -54,8 +58,18 @@ impl Hasher for RefHasher {
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = dense_hash(n, n);
     }
+}
+
+/// The hash of a dense integer key whose neighbours should be stored side
+/// by side: `position` in the low bits, and the top 7 bits of a `usize`
+/// (what a hash table's probe filter reads) spread from `key` by a
+/// multiply.
+pub(crate) fn dense_hash(key: u64, position: u64) -> u64 {
+    const TOP_7: u64 = 0x7f << (usize::BITS - 7);
+    let spread = (key ^ (key >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (spread & TOP_7) | (position & !TOP_7)
 }
 
 /// A map keyed by series ref with the cheap ref hasher.
@@ -528,6 +542,19 @@ mod tests {
             }
         }
         assert!(is_stale_nan(got[0][3].v));
+    }
+
+    #[test]
+    fn dense_hashes_keep_neighbours_together_and_spread_the_probe_filter() {
+        let top_7 = |h: u64| (h as usize) >> (usize::BITS - 7);
+        let low = |h: u64| h & ((1 << (usize::BITS - 7)) - 1);
+        let filters: std::collections::HashSet<usize> =
+            (1..=256).map(|r| top_7(dense_hash(r, r))).collect();
+        assert!(filters.len() > 64, "{} filter values", filters.len());
+        for r in [1u64, 63, 64, 1 << 20] {
+            assert_eq!(low(dense_hash(r, r)), r);
+            assert_eq!(low(dense_hash(r + 1, r + 1)), r + 1);
+        }
     }
 
     #[test]
