@@ -135,7 +135,6 @@ fn bench_http(name: &str, bodies: Vec<Vec<u8>>, gzip: bool, rounds: usize) {
     let mut buf = Vec::new();
     let mut ts = 0;
     let mut pass = || {
-        buf.clear();
         scraper.scrape(&mut buf).expect("scrape the local server");
         ts += 15_000;
         scrape(&mut state, &mut sink, &buf, ts)

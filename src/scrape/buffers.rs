@@ -2,7 +2,9 @@
 //! size as Prometheus's `util/pool` (1 kB to 100 MB, factor 3).
 //!
 //! A loop asks for a buffer at least as large as its last body, reads the
-//! scrape into it and gives it back. Shared by all loops of a manager; each
+//! scrape into it and gives it back. A buffer keeps its bytes (the body it
+//! last held) while idle: the next body overwrites them in place, where
+//! reading into cleared capacity would zero it first. Shared by all loops of a manager; each
 //! bucket is a short critical section. A bucket keeps at most
 //! [`MAX_PER_BUCKET`] idle buffers, so an edge box does not hold on to the
 //! peak of a burst forever.
@@ -46,7 +48,8 @@ impl BufferPool {
         BufferPool { sizes, buckets }
     }
 
-    /// An empty buffer with capacity for at least `size` bytes.
+    /// A buffer with capacity for at least `size` bytes; it may hold an
+    /// earlier body, for the next one to overwrite.
     pub fn get(&self, size: usize) -> Vec<u8> {
         match self.sizes.iter().position(|&s| s >= size) {
             Some(i) => match self.buckets[i].lock().pop() {
@@ -57,14 +60,13 @@ impl BufferPool {
         }
     }
 
-    /// Returns a buffer for reuse; it lands in the largest bucket its
-    /// capacity covers.
-    pub fn put(&self, mut buf: Vec<u8>) {
+    /// Returns a buffer for reuse, its bytes kept; it lands in the largest
+    /// bucket its capacity covers.
+    pub fn put(&self, buf: Vec<u8>) {
         let cap = buf.capacity();
         let Some(i) = self.sizes.iter().rposition(|&s| s <= cap) else {
             return;
         };
-        buf.clear();
         let mut bucket = self.buckets[i].lock();
         if bucket.len() < MAX_PER_BUCKET {
             bucket.push(buf);
@@ -87,13 +89,14 @@ mod tests {
     #[test]
     fn buffers_are_sized_and_reused() {
         let pool = BufferPool::new();
-        let b = pool.get(5_000);
+        let mut b = pool.get(5_000);
         assert!(b.capacity() >= 9_000);
+        b.extend_from_slice(b"last body");
         let ptr = b.as_ptr();
         pool.put(b);
         let again = pool.get(4_000);
         assert_eq!(again.as_ptr(), ptr, "reused from the 9 kB bucket");
-        assert!(again.is_empty());
+        assert_eq!(again, b"last body", "bytes kept for overwriting");
         let huge = pool.get(200_000_000);
         assert!(huge.capacity() >= 200_000_000);
         assert!(pool.get(0).capacity() >= MIN_SIZE);

@@ -41,17 +41,19 @@
 //! samples, 57.7 kB), warm scrape cache:
 //!
 //! - loop body per sample (parse, cache, relabel on misses, limits,
-//!   staleness, append, report): 124 ns, of which the parser is 97 ns
-//!   (`scrape/parse_only`, about 1.2 GB/s); a cold cache costs 1.2 µs;
+//!   staleness, append, report): 93–100 ns; the parser alone
+//!   (`scrape/parse_only`) about 95 ns, 1.2 GB/s; a cold cache costs
+//!   1.4 µs;
 //! - from the socket read to the appender over a kept-alive loopback
-//!   connection: 317 ns with gzip (`scrape/http_gzip`; inflate with
-//!   zlib-rs runs at about 1.25 GB/s of output), 198 ns without;
+//!   connection: 233–237 ns with gzip (`scrape/http_gzip`; inflate with
+//!   zlib-rs runs at about 1.3 GB/s of output), 126–133 ns without;
 //! - allocations: none per sample in steady state
 //!   (`tests/scrape_alloc.rs`).
 //! - Memory (`cargo run --release --example scrape_memory`): 100 targets of
-//!   the node_exporter body scraped every second: VmRSS 5.2 MB before,
-//!   30.9 MB with the targets (about 257 kB per target: cache, staleness
-//!   map, label sets, buffers, stacks and malloc arenas). Each loop thread
+//!   the node_exporter body scraped every second: VmRSS 4.0–4.3 MB before,
+//!   21.4–22.3 MB with the targets (about 175 kB per target: cache, label
+//!   sets, buffers, stacks and malloc arenas; the cache is 69 bytes per
+//!   series, see [`ScrapeCache`]). Each loop thread
 //!   touches 24 kB of its 256 kB stack ([`LOOP_STACK_SIZE`]); an HTTPS
 //!   scrape (rustls handshake) runs in it too (`tests/scrape_http_client.rs`).
 //! - Connections: loops of a pool share their client's idle keep-alive

@@ -284,7 +284,7 @@ impl LoopState {
             Lookup::Hit {
                 entry,
                 already_scraped,
-                key,
+                position,
             } => {
                 // A series repeated within one exposition keeps its first
                 // sample, as in Prometheus 2.42 where the head dropped the
@@ -298,9 +298,8 @@ impl LoopState {
                 } else {
                     batch.append(app, entry.series_ref, &entry.labels, sample)
                 };
-                let hash = entry.hash;
                 if self.classify(result, batch)?.is_some() && track {
-                    self.cache.track_staleness_cached(key, hash);
+                    self.cache.track(position);
                 }
             }
             Lookup::Miss(key) => {
@@ -355,15 +354,12 @@ impl LoopState {
         }
         let result = batch.append(app, 0, &labels, sample);
         let series_ref = self.classify(result, batch)?;
-        // As Prometheus: tracked even when the sample was refused.
-        if track {
-            self.cache.track_staleness(hash, &labels);
-        }
         if series_ref.is_some() && !batch.sample_limit_hit {
             batch.out.series_added += 1;
         }
+        // As Prometheus: tracked even when the sample was refused.
         self.cache
-            .add_ref(key, series_ref.unwrap_or(0), labels, hash);
+            .add(key, series_ref.unwrap_or(0), labels, hash, track);
         Ok(true)
     }
 

@@ -12,7 +12,10 @@
 //!
 //! The body is decoded here (ureq's gzip feature is off): gzip with
 //! flate2, and `body_size_limit` counted on the uncompressed bytes, so a
-//! gzip bomb stops at the limit.
+//! gzip bomb stops at the limit. The body overwrites the buffer's old
+//! bytes in place (a pooled buffer holds the last body it read): reading
+//! into spare capacity instead, as `read_to_end` does, zeroes it first, a
+//! memset as long as the body on every scrape.
 //!
 //! Connections: the client keeps a target's connection alive between
 //! scrapes (see [`crate::http_client`]); the scraper adds the connections
@@ -20,7 +23,7 @@
 //! (`net_conntrack_dialer_conn_attempted_total`), which shows that it
 //! stays at one per target unless the target closes it.
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,8 +104,9 @@ impl TargetScraper {
         }
     }
 
-    /// Fetches the body into `buf` (appending) and returns the response's
-    /// Content-Type. The whole exchange is bounded by the timeout.
+    /// Fetches the body into `buf`, replacing what it held, and returns
+    /// the response's Content-Type. On an error `buf` holds no body (old
+    /// or partial bytes). The whole exchange is bounded by the timeout.
     pub fn scrape(&mut self, buf: &mut Vec<u8>) -> Result<String, ScrapeError> {
         let opened = connections_opened_on_this_thread();
         let result = self.fetch(buf);
@@ -151,9 +155,9 @@ impl TargetScraper {
         };
         let body = response.into_reader();
         let read = if gzip {
-            MultiGzDecoder::new(body).take(limit).read_to_end(buf)
+            read_body(&mut MultiGzDecoder::new(body).take(limit), buf)
         } else {
-            body.take(limit).read_to_end(buf)
+            read_body(&mut body.take(limit), buf)
         };
         let n = read.map_err(|e| read_error(&self.url, gzip, &e))?;
         // As Prometheus: reading `limit` bytes already counts as exceeding.
@@ -162,6 +166,31 @@ impl TargetScraper {
         }
         Ok(content_type)
     }
+}
+
+/// Smallest step by which [`read_body`] grows a buffer.
+const MIN_READ_STEP: usize = 4096;
+
+/// Reads `body` to its end into `buf` from its start, overwriting the
+/// bytes it holds, and leaves `buf` as long as the body. Only growth is
+/// zeroed: steps of a sixteenth of the body so far (at least
+/// [`MIN_READ_STEP`]), so a body as long as the last one costs one small
+/// step to see its end.
+fn read_body(body: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut filled = 0;
+    let result = loop {
+        if filled == buf.len() {
+            buf.resize(filled + (filled / 16).max(MIN_READ_STEP), 0);
+        }
+        match body.read(&mut buf[filled..]) {
+            Ok(0) => break Ok(filled),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    buf.truncate(filled);
+    result
 }
 
 /// Seconds as Go's `strconv.FormatFloat(s, 'f', -1, 64)`: shortest form.
@@ -222,6 +251,24 @@ fn read_error(url: &str, gzip: bool, e: &std::io::Error) -> ScrapeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[track_caller]
+    fn read_over(old: &[u8], body: &[u8]) {
+        let mut buf = old.to_vec();
+        let n = read_body(&mut std::io::Cursor::new(body), &mut buf).expect("read");
+        assert_eq!((n, buf.as_slice()), (body.len(), body));
+    }
+
+    #[test]
+    fn a_body_replaces_the_old_bytes_whatever_their_length() {
+        let long: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
+        read_over(b"", b"");
+        read_over(b"old", b"");
+        read_over(&long, b"short");
+        read_over(b"short", &long);
+        read_over(&long, &long);
+        read_over(&long[..4096], &long[..4096]);
+    }
 
     #[test]
     fn accept_header_matches_prometheus_2_53() {
