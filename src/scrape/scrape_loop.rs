@@ -1110,20 +1110,23 @@ pub(crate) fn align_timestamp(
     }
 }
 
-/// The first deadline `start + n·interval` after both `prev` and `now`:
-/// scrapes stay on their phase and a slow scrape skips ticks instead of
-/// queueing them (as Go's ticker drops ticks).
+/// The next scrape's deadline after the one served at `prev`, as Go's
+/// ticker paces Prometheus's loop: the next point `start + n·interval`
+/// after `prev`, or `now` if that point passed while the scrape ran (the
+/// ticker holds one missed tick, so an overrunning scrape is followed at
+/// once by a late one; further missed ticks are dropped). Scrapes stay on
+/// their phase.
 pub(crate) fn next_deadline(
     start: Instant,
     interval: Duration,
     prev: Instant,
     now: Instant,
 ) -> Instant {
-    let from = now.max(prev);
-    let elapsed = from.saturating_duration_since(start);
+    let elapsed = prev.saturating_duration_since(start);
     let interval_ns = interval.as_nanos().max(1);
     let n = elapsed.as_nanos() / interval_ns + 1;
-    start + Duration::from_nanos((n * interval_ns) as u64)
+    let tick = start + Duration::from_nanos((n * interval_ns) as u64);
+    tick.max(now)
 }
 
 #[cfg(test)]
@@ -1131,14 +1134,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deadlines_keep_phase_and_skip_missed_ticks() {
+    fn deadlines_keep_phase_and_catch_up_one_missed_tick() {
         let start = Instant::now();
         let i = Duration::from_secs(10);
+        let s = Duration::from_secs;
         assert_eq!(next_deadline(start, i, start, start), start + i);
-        let late = start + Duration::from_secs(25);
-        assert_eq!(next_deadline(start, i, start + i, late), start + 3 * i);
+        assert_eq!(
+            next_deadline(start, i, start + i, start + s(13)),
+            start + 2 * i
+        );
+        // The scrape served at 10 s ended at 25 s: the tick of 20 s is
+        // served at once, then the grid resumes at 30 s (not 35 s).
+        let late = start + s(25);
+        assert_eq!(next_deadline(start, i, start + i, late), late);
+        assert_eq!(next_deadline(start, i, late, late + s(1)), start + 3 * i);
+        // Overrunning by several intervals still catches up only once.
+        let very_late = start + s(47);
+        assert_eq!(next_deadline(start, i, start + i, very_late), very_late);
+        assert_eq!(next_deadline(start, i, very_late, very_late), start + 5 * i);
         let exact = start + 2 * i;
-        assert_eq!(next_deadline(start, i, start + i, exact), start + 3 * i);
+        assert_eq!(next_deadline(start, i, start + i, exact), exact);
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! durability guarantees of the module doc hold unchanged; fsyncs per
 //! second follow the disk's latency, not the number of scrape loops.
 //!
-//! With a commit window ([`super::Wal::set_commit_window`]) the leader first waits that
-//! long (lock released) for more commits to join, as PostgreSQL's
+//! With a commit window ([`super::Wal::set_commit_window`]) the leader first waits until
+//! that long after the first of its frames was queued (lock released) for
+//! more commits to join, or until the group holds 64 KiB, as PostgreSQL's
 //! `commit_delay`: every `fdatasync` writes back at least one 4 KiB page
 //! (about 4.9 KB measured with its journal on this project's ext4 box), so
 //! at 10–100 commits a second the fsyncs, not the samples, would decide
@@ -89,6 +90,10 @@ pub(crate) struct PendingFrames {
     new_refs: Vec<SeriesRef>,
     /// Where each commit's records end, for the feeds.
     batches: Vec<PendingBatch>,
+    /// When the first of these frames was queued: the commit window runs
+    /// from there, so a commit that waited behind a write does not wait a
+    /// whole window again as the next leader.
+    first_queued: Option<Instant>,
 }
 
 /// One commit's place in the pending frames.
@@ -165,6 +170,10 @@ impl Wal {
             self.apply_retention(&mut w, incoming, true);
         }
         enqueue(&mut w, keep_samples);
+        if w.group.in_flight == Some(0) && group_is_full(&w.group.pending) {
+            // Wake the leader waiting out its window: the group is big enough.
+            self.committed.notify_all();
+        }
         let end = Position {
             segment: seq,
             offset: w.end(),
@@ -200,8 +209,11 @@ impl Wal {
         if !window.is_zero() && self.opts.fsync == FsyncPolicy::EveryCommit {
             // Leader from now on: commits arriving meanwhile queue and wait.
             w.group.in_flight = Some(0);
-            let deadline = Instant::now() + window;
-            while !self.committed.wait_until(w, deadline).timed_out() {}
+            let queued = w.group.pending.first_queued.unwrap_or_else(Instant::now);
+            let deadline = queued + window;
+            while !group_is_full(&w.group.pending)
+                && !self.committed.wait_until(w, deadline).timed_out()
+            {}
         }
         let spare = std::mem::take(&mut w.group.spare);
         let frames = std::mem::replace(
@@ -325,6 +337,16 @@ fn clear_for_reuse(buf: &mut Vec<u8>) {
 }
 
 /// Moves the encoded batch into the pending frames.
+/// Whether a group holds enough bytes that its leader stops waiting for
+/// more: past 64 KiB the page an fsync rewrites is a small part of what it
+/// writes, and at high commit rates waiting out the window only holds the
+/// scrape loops up (at 100 targets × 10,000 series, a 250 ms window that
+/// always ran out delivered 37 % of the samples, a 100 ms one 78 %).
+fn group_is_full(pending: &PendingFrames) -> bool {
+    const ENOUGH: usize = 64 << 10;
+    pending.bytes.len() >= ENOUGH
+}
+
 fn enqueue(w: &mut Writer, keep_samples: bool) {
     let before = w.end();
     let segment = w.seq;
@@ -351,6 +373,7 @@ fn enqueue(w: &mut Writer, keep_samples: bool) {
     if pending.bytes.is_empty() {
         pending.min_t = i64::MAX;
         pending.max_t = i64::MIN;
+        pending.first_queued = Some(Instant::now());
     }
     pending.min_t = pending.min_t.min(*samples_min_t);
     pending.bytes.extend_from_slice(buf);
@@ -517,5 +540,22 @@ mod tests {
         // is created, not closed).
         assert_eq!(stats.wal_fsyncs_total.load(Ordering::Relaxed), 1);
         assert_eq!(wal.series().len(), 8);
+    }
+
+    #[test]
+    fn a_group_of_64_kib_does_not_wait_out_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(StorageStats::new());
+        let window = Duration::from_secs(120);
+        let opts = WalOptions {
+            commit_window: window,
+            ..WalOptions::default()
+        };
+        let wal = Wal::open(dir.path(), opts, stats.clone(), &mut |_| {}).unwrap();
+        let started = std::time::Instant::now();
+        let samples = (1..=10_000u64).map(|r| (r, 1000, r as f64 * 1.7));
+        wal.log(samples, &labels_of).unwrap();
+        assert!(started.elapsed() < window / 2, "waited out the window");
+        assert_eq!(stats.wal_fsyncs_total.load(Ordering::Relaxed), 1);
     }
 }
