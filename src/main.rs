@@ -65,7 +65,7 @@ const MAX_MALLOC_ARENAS: usize = 4;
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let arenas = cores.clamp(1, MAX_MALLOC_ARENAS) as libc::c_int;
+        let arenas = cores.min(MAX_MALLOC_ARENAS) as libc::c_int;
         // SAFETY: mallopt only sets a malloc parameter; called from the
         // main thread before any other thread exists.
         unsafe {

@@ -336,7 +336,6 @@ fn clear_for_reuse(buf: &mut Vec<u8>) {
     buf.shrink_to(keep);
 }
 
-/// Moves the encoded batch into the pending frames.
 /// Whether a group holds enough bytes that its leader stops waiting for
 /// more: past 64 KiB the page an fsync rewrites is a small part of what it
 /// writes, and at high commit rates waiting out the window only holds the
@@ -347,6 +346,7 @@ fn group_is_full(pending: &PendingFrames) -> bool {
     pending.bytes.len() >= ENOUGH
 }
 
+/// Moves the encoded batch into the pending frames.
 fn enqueue(w: &mut Writer, keep_samples: bool) {
     let before = w.end();
     let segment = w.seq;
