@@ -426,7 +426,8 @@ fn default_remote_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
-/// `queue_config` of a remote_write entry, with Prometheus's defaults.
+/// `queue_config` of a remote_write entry, with Prometheus 2.44's defaults
+/// (docs/compat.md says why not 2.42's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
