@@ -676,8 +676,8 @@ fn check_remote_write(
 /// something allocated or spawned when the queue starts (the shards'
 /// channels and send buffers, a thread per shard), so a value a few zeros
 /// too long would abort the process on a failed allocation or run it out
-/// of threads. Prometheus has no bounds; its defaults are 10000, 2000, 1
-/// and 50.
+/// of threads. Prometheus has no bounds; the defaults
+/// ([`super::QueueConfig::default`]) are far below these.
 const QUEUE_COUNT_BOUNDS: [(&str, usize); 4] = [
     ("capacity", 1_000_000),
     ("max_samples_per_send", 100_000),
