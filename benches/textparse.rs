@@ -1,11 +1,12 @@
 //! Throughput of the exposition parsers: every entry of a body read with
-//! `next()` and every sample with `series()`, as the scrape loop does on a
-//! warm scrape cache; and the same with `labels()` on every sample, the
+//! `next()` and every sample with `series()`, its series checks deferred
+//! and never made, as the scrape loop does on a warm scrape cache; the same
+//! with every sample checked; and with `labels()` on every sample too, the
 //! cold-cache case.
 //!
 //! Before criterion's (wall-clock) figures it prints the on-CPU throughput
-//! of the warm-cache pass on each fixture, from the thread's scheduler
-//! time, which a busy machine does not inflate.
+//! of the warm and the checked pass on each fixture, from the thread's
+//! scheduler time, which a busy machine does not inflate.
 //!
 //! Fixtures: the node_exporter capture (`tests/fixtures/node_exporter.*`)
 //! and the synthetic 10,000-series body (`tests/fixtures/synthetic.rs`), each
@@ -25,9 +26,24 @@ use cpu::thread_cpu_ns;
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OM: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// How much of each sample a pass reads.
+#[derive(Clone, Copy, Debug)]
+enum Pass {
+    /// The raw series, its checks deferred and never made: what the
+    /// scrape loop does for a series its cache knows.
+    Warm,
+    /// The raw series with its checks (valid UTF-8, no label name twice).
+    Checked,
+    /// Checks and the label set built: a cold scrape cache.
+    Cold,
+}
+
 /// Reads every entry and every series; returns the number of series.
-fn parse(buf: &[u8], content_type: &str, decode_labels: bool) -> usize {
+fn parse(buf: &[u8], content_type: &str, pass: Pass) -> usize {
     let mut p = Parser::new(buf, content_type);
+    if let Pass::Warm = pass {
+        p.defer_series_checks();
+    }
     let mut builder = LabelsBuilder::default();
     let mut series = 0;
     while let Some(entry) = p.next() {
@@ -35,7 +51,7 @@ fn parse(buf: &[u8], content_type: &str, decode_labels: bool) -> usize {
             Ok(Entry::Series) => {
                 let (m, t, v) = p.series();
                 black_box((m, t, v));
-                if decode_labels {
+                if let Pass::Cold = pass {
                     black_box(p.labels(&mut builder));
                 }
                 series += 1;
@@ -47,19 +63,19 @@ fn parse(buf: &[u8], content_type: &str, decode_labels: bool) -> usize {
     series
 }
 
-/// Prints the on-CPU MB/s of `rounds` warm-cache passes over `buf`.
-fn on_cpu_throughput(name: &str, buf: &[u8], content_type: &str, rounds: usize) {
+/// Prints the on-CPU MB/s of `rounds` passes of kind `pass` over `buf`.
+fn on_cpu_throughput(name: &str, buf: &[u8], content_type: &str, pass: Pass, rounds: usize) {
     let start = thread_cpu_ns();
     for _ in 0..rounds {
-        black_box(parse(black_box(buf), content_type, false));
+        black_box(parse(black_box(buf), content_type, pass));
     }
     let bytes = (buf.len() * rounds) as f64;
     match (start, thread_cpu_ns()) {
         (Some(a), Some(b)) if b > a => eprintln!(
-            "textparse/{name}/series: {:.0} MB/s on CPU over {rounds} passes",
+            "textparse/{name}/{pass:?}: {:.0} MB/s on CPU over {rounds} passes",
             bytes / (b - a) as f64 * 1e3
         ),
-        _ => eprintln!("textparse/{name}/series: no thread CPU time measured"),
+        _ => eprintln!("textparse/{name}/{pass:?}: no thread CPU time measured"),
     }
 }
 
@@ -90,18 +106,23 @@ fn bench_textparse(c: &mut Criterion) {
     let benching = std::env::args().any(|a| a == "--bench");
     for (name, buf, content_type) in &fixtures {
         let rounds = if benching { 200_000_000 / buf.len() } else { 1 };
-        on_cpu_throughput(name, buf, content_type, rounds);
+        for pass in [Pass::Warm, Pass::Checked] {
+            on_cpu_throughput(name, buf, content_type, pass, rounds);
+        }
     }
     let mut group = c.benchmark_group("textparse");
     for (name, buf, content_type) in &fixtures {
-        let series = parse(buf, content_type, false);
+        let series = parse(buf, content_type, Pass::Warm);
         eprintln!("{name}: {} bytes, {series} series", buf.len());
         group.throughput(Throughput::Bytes(buf.len() as u64));
         group.bench_function(format!("{name}/series"), |b| {
-            b.iter(|| parse(black_box(buf), content_type, false))
+            b.iter(|| parse(black_box(buf), content_type, Pass::Warm))
+        });
+        group.bench_function(format!("{name}/series+checks"), |b| {
+            b.iter(|| parse(black_box(buf), content_type, Pass::Checked))
         });
         group.bench_function(format!("{name}/series+labels"), |b| {
-            b.iter(|| parse(black_box(buf), content_type, true))
+            b.iter(|| parse(black_box(buf), content_type, Pass::Cold))
         });
     }
     group.finish();
