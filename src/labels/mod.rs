@@ -254,6 +254,7 @@ pub struct Iter<'a> {
 impl<'a> Iterator for Iter<'a> {
     type Item = Label<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Label<'a>> {
         let name = take_str(&mut self.rest)?;
         let value = take_str(&mut self.rest)?;
@@ -336,6 +337,7 @@ fn put_str(buf: &mut String, s: &str) {
 }
 
 /// Reads one length-prefixed string; `None` at the end of the buffer.
+#[inline]
 fn take_str<'a>(rest: &mut &'a str) -> Option<&'a str> {
     let bytes = rest.as_bytes();
     let first = *bytes.first()?;

@@ -185,6 +185,7 @@ fn string_field_len(s: &str) -> usize {
     1 + varint_len(s.len() as u64) + s.len()
 }
 
+#[inline]
 fn put_string_field(buf: &mut Vec<u8>, field: u8, s: &str) {
     buf.push(key(field, LEN));
     put_uvarint(buf, s.len() as u64);

@@ -138,6 +138,7 @@ pub(crate) fn put_frame_parts(out: &mut Vec<u8>, kind: u8, first: &[u8], second:
 }
 
 /// Appends `n` as an unsigned LEB128 varint.
+#[inline]
 pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
@@ -147,6 +148,7 @@ pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut n: u64) {
 }
 
 /// Appends `n` zigzag-encoded as a varint.
+#[inline]
 pub(crate) fn put_varint(out: &mut Vec<u8>, n: i64) {
     put_uvarint(out, ((n << 1) ^ (n >> 63)) as u64);
 }
