@@ -149,13 +149,7 @@ impl Wal {
         I: IntoIterator<Item = (SeriesRef, i64, f64)>,
     {
         let mut w = self.writer.lock();
-        let segment_size = self.opts.effective_segment_size();
-        if w.file.is_none() || w.end() >= segment_size {
-            self.drain(&mut w);
-            if w.file.is_none() || w.end() >= segment_size {
-                self.cut(&mut w)?;
-            }
-        }
+        self.make_room(&mut w)?;
         let seq = w.seq;
         let keep_samples = self.has_feeds.load(Ordering::Relaxed);
         encode_batch(&mut w, &self.series, samples, labels_of, keep_samples);
@@ -189,6 +183,27 @@ impl Wal {
                 self.lead(&mut w);
             }
         }
+    }
+
+    /// Opens a new segment if there is none or the open one is full,
+    /// after the frames queued for the full one are written (leading if no
+    /// one is). A commit that finds another already cut goes on at once:
+    /// waiting for the queue to empty instead, as [`Wal::drain`] does, kept
+    /// the commits that arrived during a cut waiting behind every group of
+    /// the new segment while others kept committing, and a busy WAL made
+    /// their scrape loops miss intervals at each segment cut.
+    fn make_room(&self, w: &mut MutexGuard<'_, Writer>) -> Result<(), WalError> {
+        let segment_size = self.opts.effective_segment_size();
+        while w.file.is_none() || w.end() >= segment_size {
+            if w.group.in_flight.is_some() {
+                self.committed.wait(w);
+            } else if !w.group.pending.is_empty() {
+                self.lead(w);
+            } else {
+                self.cut(w)?;
+            }
+        }
+        Ok(())
     }
 
     /// Waits until every queued frame is written (leading if no one is).
