@@ -533,6 +533,53 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_waiting_for_a_cut_goes_on_once_another_commit_has_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(StorageStats::new());
+        // Every commit fills its segment: the next one has to cut.
+        let opts = WalOptions {
+            segment_size: 1,
+            ..WalOptions::default()
+        };
+        let wal = Wal::open(dir.path(), opts, stats, &mut |_| {}).unwrap();
+        let full = wal.log([(1, 0, 1.0)], &labels_of).unwrap().segment;
+        // A leader is busy with the full segment's last group.
+        wal.writer.lock().group.in_flight = Some(0);
+        let (queued, end) = std::thread::scope(|scope| {
+            let probe = scope.spawn(|| wal.log([(2, 1000, 2.0)], &labels_of).unwrap());
+            // Time for the probe to find the segment full and wait; were it
+            // late, it would find the cut made and the test prove nothing.
+            std::thread::sleep(Duration::from_millis(200));
+            // Another commit cuts, and its group is in flight in the new
+            // segment while the probe still waits.
+            {
+                let mut w = wal.writer.lock();
+                w.group.in_flight = None;
+                wal.cut(&mut w).unwrap();
+                w.group.in_flight = Some(0);
+            }
+            wal.committed.notify_all();
+            // The probe queues its batch behind that group, in the new
+            // segment, instead of waiting for the queue to be empty.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let queued = loop {
+                if wal.writer.lock().group.pending.samples > 0 {
+                    break true;
+                }
+                if std::time::Instant::now() > deadline {
+                    break false;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            };
+            wal.writer.lock().group.in_flight = None;
+            wal.committed.notify_all();
+            (queued, probe.join().unwrap())
+        });
+        assert!(queued, "the commit waited for the new segment's groups");
+        assert_eq!(end.segment, full + 1);
+    }
+
+    #[test]
     fn a_commit_window_gathers_commits_that_arrive_within_it() {
         let dir = tempfile::tempdir().unwrap();
         let stats = Arc::new(StorageStats::new());
