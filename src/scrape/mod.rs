@@ -38,15 +38,18 @@
 //!
 //! On the shared 2-core development machine, on-CPU time of the scraping
 //! thread (`cargo bench --bench scrape`), node_exporter fixture (507
-//! samples, 57.7 kB), warm scrape cache:
+//! samples, 57.7 kB), warm scrape cache; the ranges are runs on different
+//! days, the machine's speed drifts:
 //!
 //! - loop body per sample (parse, cache, relabel on misses, limits,
-//!   staleness, append, report): 93–100 ns; the parser alone
-//!   (`scrape/parse_only`) about 95 ns, 1.2 GB/s; a cold cache costs
-//!   1.4 µs;
+//!   staleness, append, report): 93–139 ns; the parser alone
+//!   (`scrape/parse_only`) 89–95 ns, 1.2–1.3 GB/s; a cold cache costs
+//!   1.4–1.7 µs;
 //! - from the socket read to the appender over a kept-alive loopback
-//!   connection: 233–237 ns with gzip (`scrape/http_gzip`; inflate with
-//!   zlib-rs runs at about 1.3 GB/s of output), 126–133 ns without;
+//!   connection: 233–440 ns with gzip (`scrape/http_gzip`; inflate with
+//!   zlib-rs runs at 1.1–1.3 GB/s of output, about 100 ns a sample of
+//!   this fixture), 126–240 ns without; the rest over the loop body is the
+//!   request and the socket reads, with their wake-ups;
 //! - allocations: none per sample in steady state
 //!   (`tests/scrape_alloc.rs`).
 //! - Memory (`cargo run --release --example scrape_memory`): 100 targets of
