@@ -177,11 +177,7 @@ impl Wal {
             if let Some(outcome) = group.outcome.get() {
                 return outcome.as_ref().map(|()| end).map_err(|e| e.to_wal_error());
             }
-            if w.group.in_flight.is_some() {
-                self.committed.wait(&mut w);
-            } else {
-                self.lead(&mut w);
-            }
+            self.advance_queue(&mut w);
         }
     }
 
@@ -195,11 +191,7 @@ impl Wal {
     fn make_room(&self, w: &mut MutexGuard<'_, Writer>) -> Result<(), WalError> {
         let segment_size = self.opts.effective_segment_size();
         while w.file.is_none() || w.end() >= segment_size {
-            if w.group.in_flight.is_some() {
-                self.committed.wait(w);
-            } else if !w.group.pending.is_empty() {
-                self.lead(w);
-            } else {
+            if !self.advance_queue(w) {
                 self.cut(w)?;
             }
         }
@@ -208,13 +200,21 @@ impl Wal {
 
     /// Waits until every queued frame is written (leading if no one is).
     pub(crate) fn drain(&self, w: &mut MutexGuard<'_, Writer>) {
-        while w.group.in_flight.is_some() || !w.group.pending.is_empty() {
-            if w.group.in_flight.is_some() {
-                self.committed.wait(w);
-            } else {
-                self.lead(w);
-            }
+        while self.advance_queue(w) {}
+    }
+
+    /// One step of the group-commit queue: waits for the group in flight,
+    /// or writes the pending frames as leader. `false` if nothing was
+    /// queued.
+    fn advance_queue(&self, w: &mut MutexGuard<'_, Writer>) -> bool {
+        if w.group.in_flight.is_some() {
+            self.committed.wait(w);
+        } else if !w.group.pending.is_empty() {
+            self.lead(w);
+        } else {
+            return false;
         }
+        true
     }
 
     /// Writes (and syncs) the pending frames as leader, releasing the lock
